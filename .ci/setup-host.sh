@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Install everything wc-testbed needs on a Debian 12 (bookworm) host:
+# apt sources (bookworm-backports, deb-src), build dependencies, runtime data.
+set -euo pipefail
+
+readonly BACKPORTS_LIST=/etc/apt/sources.list.d/wc-testbed-backports.sources
+
+# Packages from bookworm main.
+readonly MAIN_PACKAGES=(
+	build-essential ccache ninja-build pkg-config python3 python3-venv
+	dpkg-dev xz-utils ca-certificates
+	libglib2.0-dev libfdt-dev libpixman-1-dev zlib1g-dev
+	flex bison bc libelf-dev libssl-dev cpio kmod rsync
+	busybox-static qemu-system-data seabios
+)
+# Packages that must come from bookworm-backports.
+readonly BACKPORTS_PACKAGES=(meson python3-pycotap linux-source-6.12)
+
+usage() {
+	cat <<USAGE
+Usage: $0 [--check] [--help]
+
+Prepare a Debian 12 host for wc-testbed: adds bookworm-backports (deb and
+deb-src) to apt if missing, then installs the build and runtime packages.
+
+  --check   only report whether everything is installed (exit 1 if not)
+  --help    this text
+
+Must run as root; otherwise it prints the exact command to run instead.
+USAGE
+}
+
+log() { printf 'setup-host: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+all_packages() { printf '%s\n' "${MAIN_PACKAGES[@]}" "${BACKPORTS_PACKAGES[@]}"; }
+
+missing_packages() {
+	local pkg
+	for pkg in $(all_packages); do
+		dpkg-query -W -f='${db:Status-Status}\n' "$pkg" 2>/dev/null |
+			grep -qx installed || echo "$pkg"
+	done
+}
+
+meson_new_enough() {
+	command -v meson >/dev/null || return 1
+	dpkg --compare-versions "$(meson --version)" ge 1.5
+}
+
+has_backports_sources() {
+	grep -rqsE '^[^#]*bookworm-backports' /etc/apt/sources.list \
+		/etc/apt/sources.list.d/ || return 1
+	grep -rqsE '^(deb-src .*bookworm-backports|Types:.*deb-src)' \
+		/etc/apt/sources.list /etc/apt/sources.list.d/
+}
+
+add_backports_sources() {
+	log "adding bookworm-backports (deb, deb-src) as $BACKPORTS_LIST"
+	cat >"$BACKPORTS_LIST" <<SRC
+Types: deb deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+}
+
+install_packages() {
+	local missing=("$@")
+	export DEBIAN_FRONTEND=noninteractive
+	log "apt-get update"
+	apt-get update -qq || die "apt-get update failed; check network access to deb.debian.org"
+	log "installing: ${missing[*]}"
+	apt-get install -y -qq --no-install-recommends -t bookworm-backports \
+		"${missing[@]}" >/dev/null ||
+		die "apt-get install failed; run 'apt-get install -t bookworm-backports ${missing[*]}' to see why"
+}
+
+main() {
+	local check_only=0
+	while (($#)); do
+		case "$1" in
+		--check) check_only=1 ;;
+		-h | --help) usage; exit 0 ;;
+		*) usage >&2; die "unknown option '$1'" ;;
+		esac
+		shift
+	done
+
+	local missing
+	mapfile -t missing < <(missing_packages)
+	if ((${#missing[@]} == 0)) && has_backports_sources && meson_new_enough; then
+		((check_only)) || log "host is ready"
+		exit 0
+	fi
+	if ((check_only)); then
+		log "missing: ${missing[*]:-(none)}; backports sources or meson >= 1.5 may be missing too"
+		exit 1
+	fi
+	if ((EUID != 0)); then
+		die "not root. Run: sudo $(readlink -f "$0")"
+	fi
+	has_backports_sources || add_backports_sources
+	((${#missing[@]})) || missing=(meson)
+	install_packages "${missing[@]}"
+	meson_new_enough || die "meson $(meson --version 2>/dev/null) is older than 1.5; install it from bookworm-backports"
+	log "host is ready"
+}
+
+main "$@"

@@ -1,0 +1,378 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * PID 1 of the wc-testbed guest.
+ *
+ * Mounts the pseudo filesystems, binds wc-testdev to vfio-pci, runs every
+ * program in /tests as one TAP test each and powers the VM off.  The TAP
+ * stream goes to the console and to a dedicated results port (the second
+ * UART, /dev/ttyS1), which carries nothing else: the host decides the
+ * verdict from that port only, ending with one "wctb-result:" line.
+ *
+ * Kernel command line knobs:
+ *   wctb.shell=1        prepare the device, then run an interactive shell
+ *   wctb.filter=GLOB    run only tests whose name matches GLOB
+ *   wctb.timeout=SECS   per-test timeout (default 300)
+ *   wctb.inject=FAULT   harness self-test: "panic" makes PID 1 exit (the
+ *                       kernel panics), "hang" makes it wait forever
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "wctb.h"
+
+#define TESTS_DIR	"/tests"
+#define MAX_TESTS	128
+#define KSFT_SKIP_CODE	4
+
+struct options {
+	int shell;
+	char inject[16];
+	char filter[128];
+	int timeout;
+};
+
+static FILE *results;	/* the results port; NULL if it is missing */
+
+/* Write one line to the console and to the results port. */
+static void emit(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	fflush(stdout);
+	if (results) {
+		va_start(ap, fmt);
+		vfprintf(results, fmt, ap);
+		va_end(ap);
+		fflush(results);
+	}
+}
+
+static void mount_one(const char *src, const char *dst, const char *type)
+{
+	mkdir(dst, 0755);
+	if (mount(src, dst, type, 0, NULL) && errno != EBUSY)
+		emit("# mount %s on %s failed: %s\n", type, dst, strerror(errno));
+}
+
+static void mount_pseudo_filesystems(void)
+{
+	mount_one("proc", "/proc", "proc");
+	mount_one("sysfs", "/sys", "sysfs");
+	mount_one("devtmpfs", "/dev", "devtmpfs");
+	mount_one("debugfs", "/sys/kernel/debug", "debugfs");
+	mount_one("tmpfs", "/tmp", "tmpfs");
+}
+
+static void open_console_and_results(void)
+{
+	struct termios tio;
+	int fd = open("/dev/console", O_RDWR | O_NOCTTY);
+
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+	fd = open("/dev/ttyS1", O_WRONLY | O_NOCTTY);
+	if (fd < 0)
+		return;
+	if (!tcgetattr(fd, &tio)) {
+		cfmakeraw(&tio);
+		tcsetattr(fd, TCSANOW, &tio);
+	}
+	results = fdopen(fd, "w");
+}
+
+static void parse_cmdline(struct options *o)
+{
+	char buf[4096], *tok, *save;
+	FILE *f = fopen("/proc/cmdline", "r");
+
+	o->timeout = 300;
+	if (!f || !fgets(buf, sizeof(buf), f)) {
+		if (f)
+			fclose(f);
+		return;
+	}
+	fclose(f);
+	for (tok = strtok_r(buf, " \n", &save); tok;
+	     tok = strtok_r(NULL, " \n", &save)) {
+		if (!strcmp(tok, "wctb.shell=1"))
+			o->shell = 1;
+		else if (!strncmp(tok, "wctb.filter=", 12))
+			snprintf(o->filter, sizeof(o->filter), "%s", tok + 12);
+		else if (!strncmp(tok, "wctb.inject=", 12))
+			snprintf(o->inject, sizeof(o->inject), "%s", tok + 12);
+		else if (!strncmp(tok, "wctb.timeout=", 13))
+			o->timeout = atoi(tok + 13);
+	}
+	if (o->timeout <= 0)
+		o->timeout = 300;
+}
+
+static int write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	close(fd);
+	return n < 0 ? -errno : 0;
+}
+
+/* Bind the device to vfio-pci with driver_override; returns 0 on success. */
+static int bind_vfio_pci(const char *bdf)
+{
+	char path[256], drv[256];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override", bdf);
+	if (write_file(path, "vfio-pci"))
+		return -1;
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver/unbind", bdf);
+	write_file(path, bdf);	/* fails harmlessly when unbound */
+	if (write_file("/sys/bus/pci/drivers_probe", bdf))
+		return -1;
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", bdf);
+	n = readlink(path, drv, sizeof(drv) - 1);
+	if (n < 0)
+		return -1;
+	drv[n] = '\0';
+	return strcmp(strrchr(drv, '/') + 1, "vfio-pci") ? -1 : 0;
+}
+
+static int prepare_device(void)
+{
+	char bdf[32];
+
+	if (wctb_find_device(bdf, sizeof(bdf))) {
+		emit("# wc-testdev (%04x:%04x) not found on the PCI bus\n",
+		     WC_TESTDEV_VENDOR_ID, WC_TESTDEV_DEVICE_ID);
+		return -1;
+	}
+	if (bind_vfio_pci(bdf)) {
+		emit("# binding %s to vfio-pci failed: %s\n", bdf, strerror(errno));
+		return -1;
+	}
+	setenv("WCTB_BDF", bdf, 1);
+	emit("# wc-testdev at %s bound to vfio-pci\n", bdf);
+	return 0;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int list_tests(const struct options *o, char **names)
+{
+	DIR *d = opendir(TESTS_DIR);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d)) && n < MAX_TESTS) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (o->filter[0] && fnmatch(o->filter, e->d_name, 0))
+			continue;
+		names[n++] = strdup(e->d_name);
+	}
+	closedir(d);
+	qsort(names, n, sizeof(*names), name_cmp);
+	return n;
+}
+
+/* Wait for @pid at most @timeout seconds; kill it when the time is up. */
+static int wait_with_timeout(pid_t pid, int timeout, int *timed_out)
+{
+	struct timespec ts = { .tv_sec = timeout };
+	sigset_t set;
+	int status;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	*timed_out = 0;
+	for (;;) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return status;
+		if (sigtimedwait(&set, NULL, &ts) < 0 && errno == EAGAIN) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			*timed_out = 1;
+			return status;
+		}
+	}
+}
+
+static void copy_log_as_comments(const char *log)
+{
+	char line[1024];
+	FILE *f = fopen(log, "r");
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		emit("# %s%s", line, strchr(line, '\n') ? "" : "\n");
+	fclose(f);
+}
+
+enum verdict { PASS, FAIL, SKIP };
+
+static enum verdict run_test(const char *name, int timeout, char *why, size_t len)
+{
+	char path[512], log[512];
+	int status, timed_out, fd;
+	pid_t pid;
+
+	snprintf(path, sizeof(path), TESTS_DIR "/%s", name);
+	snprintf(log, sizeof(log), "/tmp/%s.log", name);
+	pid = fork();
+	if (pid == 0) {
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execl(path, path, (char *)NULL);
+		fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
+		_exit(127);
+	}
+	if (pid < 0) {
+		snprintf(why, len, "fork: %s", strerror(errno));
+		return FAIL;
+	}
+	status = wait_with_timeout(pid, timeout, &timed_out);
+	copy_log_as_comments(log);
+	if (timed_out) {
+		snprintf(why, len, "TIMEOUT after %d s", timeout);
+		return FAIL;
+	}
+	if (WIFSIGNALED(status)) {
+		snprintf(why, len, "killed by signal %d (%s)", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)));
+		return FAIL;
+	}
+	if (WEXITSTATUS(status) == KSFT_SKIP_CODE)
+		return SKIP;
+	if (WEXITSTATUS(status)) {
+		snprintf(why, len, "exit code %d", WEXITSTATUS(status));
+		return FAIL;
+	}
+	return PASS;
+}
+
+static int run_all(const struct options *o)
+{
+	char *names[MAX_TESTS], why[128];
+	int n, i, counts[3] = { 0 };
+	enum verdict v;
+
+	n = list_tests(o, names);
+	emit("TAP version 13\n1..%d\n", n);
+	for (i = 0; i < n; i++) {
+		why[0] = '\0';
+		v = run_test(names[i], o->timeout, why, sizeof(why));
+		counts[v]++;
+		if (v == PASS)
+			emit("ok %d %s\n", i + 1, names[i]);
+		else if (v == SKIP)
+			emit("ok %d %s # SKIP\n", i + 1, names[i]);
+		else
+			emit("not ok %d %s # %s\n", i + 1, names[i], why);
+	}
+	if (n == 0)
+		emit("# no test matched '%s'\n", o->filter);
+	emit("wctb-result: %s passed=%d failed=%d skipped=%d\n",
+	     n && !counts[FAIL] ? "PASS" : "FAIL", counts[PASS], counts[FAIL],
+	     counts[SKIP]);
+	return counts[FAIL];
+}
+
+/* Faults on request, so that the host side can prove it notices them. */
+static void inject_fault(const char *fault)
+{
+	if (!strcmp(fault, "panic")) {
+		emit("# wctb.inject=panic: PID 1 exits now\n");
+		exit(1);
+	}
+	if (!strcmp(fault, "hang")) {
+		emit("# wctb.inject=hang: PID 1 waits forever\n");
+		for (;;)
+			pause();
+	}
+	emit("# unknown wctb.inject=%s ignored\n", fault);
+}
+
+static void run_shell(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		setsid();
+		ioctl(0, TIOCSCTTY, 1);
+		setenv("PATH", "/bin:/tests", 1);
+		execl("/bin/busybox", "sh", "-c",
+		      "/bin/busybox --install -s /bin; exec /bin/sh -l", (char *)NULL);
+		perror("exec /bin/busybox");
+		_exit(127);
+	}
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+}
+
+int main(void)
+{
+	struct options o = { 0 };
+	sigset_t set;
+
+	/* SIGCHLD stays blocked so that sigtimedwait() can collect it. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+
+	mount_pseudo_filesystems();
+	open_console_and_results();
+	parse_cmdline(&o);
+	if (o.inject[0])
+		inject_fault(o.inject);
+	if (prepare_device()) {
+		emit("Bail out! wc-testdev could not be prepared\n");
+		emit("wctb-result: FAIL passed=0 failed=1 skipped=0\n");
+	} else if (o.shell) {
+		emit("# wc-testbed shell: tests are in /tests; exit to power off\n");
+		sigprocmask(SIG_UNBLOCK, &set, NULL);
+		run_shell();
+	} else {
+		run_all(&o);
+	}
+	sync();
+	reboot(RB_POWER_OFF);
+	return 0;
+}

@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Helpers shared by the wc-testbed guest programs; see wctb.h. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "wctb.h"
+
+#define PCI_DEVICES "/sys/bus/pci/devices"
+
+int wctb_sysfs_u64(const char *bdf, const char *attr, uint64_t *val)
+{
+	char path[256], buf[64];
+	FILE *f;
+	int ok;
+
+	snprintf(path, sizeof(path), PCI_DEVICES "/%s/%s", bdf, attr);
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	ok = fgets(buf, sizeof(buf), f) != NULL;
+	fclose(f);
+	if (!ok)
+		return -EIO;
+	*val = strtoull(buf, NULL, 0);
+	return 0;
+}
+
+int wctb_find_device(char *bdf, size_t len)
+{
+	DIR *d = opendir(PCI_DEVICES);
+	struct dirent *e;
+	uint64_t vendor, device;
+	int ret = -ENODEV;
+
+	if (!d)
+		return -errno;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (wctb_sysfs_u64(e->d_name, "vendor", &vendor) ||
+		    wctb_sysfs_u64(e->d_name, "device", &device))
+			continue;
+		if (vendor == WC_TESTDEV_VENDOR_ID &&
+		    device == WC_TESTDEV_DEVICE_ID) {
+			snprintf(bdf, len, "%s", e->d_name);
+			ret = 0;
+			break;
+		}
+	}
+	closedir(d);
+	return ret;
+}
+
+const char *wctb_device(void)
+{
+	static char bdf[32];
+	const char *env = getenv("WCTB_BDF");
+
+	if (env && *env)
+		return env;
+	if (!bdf[0] && wctb_find_device(bdf, sizeof(bdf)))
+		return NULL;
+	return bdf;
+}
+
+int wctb_sysfs_resource(const char *bdf, int bar, uint64_t *start,
+			uint64_t *end, uint64_t *flags)
+{
+	char path[256], line[256];
+	FILE *f;
+	int i, ret = -EINVAL;
+
+	snprintf(path, sizeof(path), PCI_DEVICES "/%s/resource", bdf);
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	for (i = 0; fgets(line, sizeof(line), f); i++) {
+		if (i != bar)
+			continue;
+		if (sscanf(line, "%" SCNx64 " %" SCNx64 " %" SCNx64,
+			   start, end, flags) == 3)
+			ret = 0;
+		break;
+	}
+	fclose(f);
+	return ret;
+}
+
+static int fail(struct wctb_vfio *v, const char *what)
+{
+	int err = errno;
+
+	snprintf(v->why, sizeof(v->why), "%s: %s", what, strerror(err));
+	wctb_vfio_close(v);
+	errno = err;
+	return -1;
+}
+
+/* /dev/vfio/N or /dev/vfio/noiommu-N for the device's IOMMU group. */
+static int group_path(const char *bdf, char *path, size_t len, int *noiommu)
+{
+	char link[256], target[256];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), PCI_DEVICES "/%s/iommu_group", bdf);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n < 0)
+		return -1;
+	target[n] = '\0';
+	snprintf(path, len, "/dev/vfio/%s", basename(target));
+	if (!access(path, F_OK)) {
+		*noiommu = 0;
+		return 0;
+	}
+	snprintf(path, len, "/dev/vfio/noiommu-%s", basename(target));
+	*noiommu = 1;
+	return access(path, F_OK);
+}
+
+int wctb_vfio_open_legacy(struct wctb_vfio *v, const char *bdf)
+{
+	struct vfio_group_status status = { .argsz = sizeof(status) };
+	char path[128];
+
+	v->container = v->group = v->device = -1;
+	v->why[0] = '\0';
+	if (group_path(bdf, path, sizeof(path), &v->noiommu))
+		return fail(v, "no VFIO group for the device");
+	v->container = open("/dev/vfio/vfio", O_RDWR);
+	if (v->container < 0)
+		return fail(v, "open /dev/vfio/vfio");
+	if (ioctl(v->container, VFIO_GET_API_VERSION) != VFIO_API_VERSION)
+		return fail(v, "VFIO_GET_API_VERSION");
+	v->group = open(path, O_RDWR);
+	if (v->group < 0)
+		return fail(v, path);
+	if (ioctl(v->group, VFIO_GROUP_GET_STATUS, &status))
+		return fail(v, "VFIO_GROUP_GET_STATUS");
+	if (!(status.flags & VFIO_GROUP_FLAGS_VIABLE)) {
+		errno = EBUSY;
+		return fail(v, "group not viable");
+	}
+	if (ioctl(v->group, VFIO_GROUP_SET_CONTAINER, &v->container))
+		return fail(v, "VFIO_GROUP_SET_CONTAINER");
+	if (ioctl(v->container, VFIO_SET_IOMMU,
+		  v->noiommu ? VFIO_NOIOMMU_IOMMU : VFIO_TYPE1v2_IOMMU))
+		return fail(v, "VFIO_SET_IOMMU");
+	v->device = ioctl(v->group, VFIO_GROUP_GET_DEVICE_FD, bdf);
+	if (v->device < 0)
+		return fail(v, "VFIO_GROUP_GET_DEVICE_FD");
+	return 0;
+}
+
+void wctb_vfio_close(struct wctb_vfio *v)
+{
+	if (v->device >= 0)
+		close(v->device);
+	if (v->group >= 0)
+		close(v->group);
+	if (v->container >= 0)
+		close(v->container);
+	v->container = v->group = v->device = -1;
+}
+
+int wctb_region_info(int device, unsigned int index,
+		     struct vfio_region_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->argsz = sizeof(*info);
+	info->index = index;
+	return ioctl(device, VFIO_DEVICE_GET_REGION_INFO, info) ? -errno : 0;
+}
+
+int wctb_regs_map(struct wctb_regs *r, int device)
+{
+	struct vfio_region_info info;
+	void *p;
+	int ret;
+
+	ret = wctb_region_info(device, VFIO_PCI_BAR0_REGION_INDEX, &info);
+	if (ret)
+		return ret;
+	p = mmap(NULL, info.size, PROT_READ | PROT_WRITE, MAP_SHARED, device,
+		 info.offset);
+	if (p == MAP_FAILED)
+		return -errno;
+	r->base = p;
+	r->size = info.size;
+	return 0;
+}
+
+void wctb_regs_unmap(struct wctb_regs *r)
+{
+	if (r->base)
+		munmap((void *)r->base, r->size);
+	r->base = NULL;
+}
+
+uint32_t wctb_reg32(const struct wctb_regs *r, unsigned int off)
+{
+	return *(volatile uint32_t *)(r->base + off);
+}
+
+uint64_t wctb_reg64(const struct wctb_regs *r, unsigned int off)
+{
+	return *(volatile uint64_t *)(r->base + off);
+}
+
+void wctb_reset_counters(const struct wctb_regs *r)
+{
+	*(volatile uint32_t *)(r->base + WC_TESTDEV_REG_CONTROL) =
+		WC_TESTDEV_CTRL_RESET_COUNTERS;
+}
+
+uint64_t wctb_counter(const struct wctb_regs *r, unsigned int aperture,
+		      unsigned int counter)
+{
+	return wctb_reg64(r, WC_TESTDEV_REG_COUNTERS(aperture) + 8 * counter);
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers shared by the wc-testbed guest programs: finding wc-testdev,
+ * sysfs attributes, opening it through VFIO and reading its counters.
+ */
+#ifndef WCTB_H
+#define WCTB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/vfio.h>
+
+#include "wc-testdev.h"
+
+/* Bus/device/function of the first wc-testdev, e.g. "0000:00:03.0". */
+int wctb_find_device(char *bdf, size_t len);
+
+/* The device's BDF: $WCTB_BDF if set, else a bus scan.  NULL if absent. */
+const char *wctb_device(void);
+
+/* Read /sys/bus/pci/devices/BDF/ATTR as a number (hex or decimal). */
+int wctb_sysfs_u64(const char *bdf, const char *attr, uint64_t *val);
+
+/* Line @bar of /sys/bus/pci/devices/BDF/resource: start, end, flags. */
+int wctb_sysfs_resource(const char *bdf, int bar, uint64_t *start,
+			uint64_t *end, uint64_t *flags);
+
+struct wctb_vfio {
+	int container;
+	int group;
+	int device;
+	int noiommu;		/* group is /dev/vfio/noiommu-N */
+	char why[256];		/* what failed, for SKIP/FAIL messages */
+};
+
+/*
+ * Open @bdf through the legacy group/container path (type1 or noiommu).
+ * Returns 0, or -1 with v->why set; v is then closed again.
+ */
+int wctb_vfio_open_legacy(struct wctb_vfio *v, const char *bdf);
+void wctb_vfio_close(struct wctb_vfio *v);
+
+int wctb_region_info(int device, unsigned int index,
+		     struct vfio_region_info *info);
+
+/* BAR0 mapped through VFIO, for the counters and control registers. */
+struct wctb_regs {
+	volatile uint8_t *base;
+	size_t size;
+};
+
+int wctb_regs_map(struct wctb_regs *r, int device);
+void wctb_regs_unmap(struct wctb_regs *r);
+uint32_t wctb_reg32(const struct wctb_regs *r, unsigned int off);
+uint64_t wctb_reg64(const struct wctb_regs *r, unsigned int off);
+void wctb_reset_counters(const struct wctb_regs *r);
+uint64_t wctb_counter(const struct wctb_regs *r, unsigned int aperture,
+		      unsigned int counter);
+
+#endif /* WCTB_H */

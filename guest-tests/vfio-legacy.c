@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * wc-testdev through the legacy VFIO group/container path: region info,
+ * mmap of the apertures at the offsets REGION_INFO reports, and data and
+ * counters checked against what the test wrote.
+ */
+#define _GNU_SOURCE
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "wctb.h"
+
+#define PATTERN_OFF	0x1000
+#define PATTERN_WORDS	512	/* 4 KiB of 8-byte stores */
+
+static uint64_t pattern(unsigned int bar, unsigned int i)
+{
+	return 0x5743000000000000ull | (uint64_t)bar << 40 | (i * 0x9e3779b1u);
+}
+
+FIXTURE(vfio_legacy) {
+	struct wctb_vfio v;
+	struct wctb_regs regs;
+};
+
+FIXTURE_VARIANT(vfio_legacy) {
+	unsigned int bar;
+	unsigned int aperture;
+	unsigned int other;
+	unsigned int size_reg;
+};
+
+FIXTURE_VARIANT_ADD(vfio_legacy, bar2_prefetchable) {
+	.bar = WC_TESTDEV_BAR_PREF,
+	.aperture = WC_TESTDEV_APERTURE_PREF,
+	.other = WC_TESTDEV_APERTURE_NONPREF,
+	.size_reg = WC_TESTDEV_REG_PREF_SIZE,
+};
+
+FIXTURE_VARIANT_ADD(vfio_legacy, bar4_non_prefetchable) {
+	.bar = WC_TESTDEV_BAR_NONPREF,
+	.aperture = WC_TESTDEV_APERTURE_NONPREF,
+	.other = WC_TESTDEV_APERTURE_PREF,
+	.size_reg = WC_TESTDEV_REG_NONPREF_SIZE,
+};
+
+FIXTURE_SETUP(vfio_legacy)
+{
+	const char *bdf = wctb_device();
+
+	self->regs.base = NULL;
+	ASSERT_NE(NULL, bdf) TH_LOG("wc-testdev not found");
+	ASSERT_EQ(0, wctb_vfio_open_legacy(&self->v, bdf))
+		TH_LOG("%s", self->v.why);
+	ASSERT_EQ(0, wctb_regs_map(&self->regs, self->v.device));
+}
+
+FIXTURE_TEARDOWN(vfio_legacy)
+{
+	wctb_regs_unmap(&self->regs);
+	wctb_vfio_close(&self->v);
+}
+
+TEST_F(vfio_legacy, identity_registers)
+{
+	EXPECT_EQ(WC_TESTDEV_ID_VALUE, wctb_reg32(&self->regs, WC_TESTDEV_REG_ID));
+	EXPECT_EQ(WC_TESTDEV_VERSION_VALUE,
+		  wctb_reg32(&self->regs, WC_TESTDEV_REG_VERSION));
+}
+
+TEST_F(vfio_legacy, region_info)
+{
+	struct vfio_region_info regs, ap;
+	const __u32 rwm = VFIO_REGION_INFO_FLAG_READ |
+			  VFIO_REGION_INFO_FLAG_WRITE | VFIO_REGION_INFO_FLAG_MMAP;
+
+	ASSERT_EQ(0, wctb_region_info(self->v.device, VFIO_PCI_BAR0_REGION_INDEX, &regs));
+	EXPECT_EQ(WC_TESTDEV_REGS_SIZE, regs.size);
+	EXPECT_EQ(rwm, regs.flags & rwm);
+	/* Existing userspace computes region offsets as index << 40. */
+	EXPECT_EQ(0, regs.offset);
+
+	ASSERT_EQ(0, wctb_region_info(self->v.device, variant->bar, &ap));
+	EXPECT_EQ(wctb_reg64(&self->regs, variant->size_reg), ap.size);
+	EXPECT_EQ(rwm, ap.flags & rwm);
+	EXPECT_EQ((__u64)variant->bar << 40, ap.offset);
+}
+
+TEST_F(vfio_legacy, mmap_pattern_and_counters)
+{
+	const struct wctb_regs *r = &self->regs;
+	unsigned int ap = variant->aperture, i, bad = 0;
+	struct vfio_region_info info;
+	volatile uint64_t *p;
+	uint64_t buf[PATTERN_WORDS];
+	void *map;
+
+	ASSERT_EQ(0, wctb_region_info(self->v.device, variant->bar, &info));
+	map = mmap(NULL, info.size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		   self->v.device, info.offset);
+	ASSERT_NE(MAP_FAILED, map);
+	p = (volatile uint64_t *)((char *)map + PATTERN_OFF);
+
+	wctb_reset_counters(r);
+	for (i = 0; i < PATTERN_WORDS; i++)
+		p[i] = pattern(variant->bar, i);
+	EXPECT_EQ(PATTERN_WORDS, wctb_counter(r, ap, WC_TESTDEV_CNT_WRITES));
+	EXPECT_EQ(PATTERN_WORDS * 8, wctb_counter(r, ap, WC_TESTDEV_CNT_WRITE_BYTES));
+	EXPECT_EQ(0, wctb_counter(r, ap, WC_TESTDEV_CNT_READS));
+	EXPECT_EQ(0, wctb_counter(r, variant->other, WC_TESTDEV_CNT_WRITES));
+
+	for (i = 0; i < PATTERN_WORDS; i++)
+		bad += p[i] != pattern(variant->bar, i);
+	EXPECT_EQ(0, bad) TH_LOG("%u words differ through mmap", bad);
+	EXPECT_EQ(PATTERN_WORDS, wctb_counter(r, ap, WC_TESTDEV_CNT_READS));
+	EXPECT_EQ(PATTERN_WORDS * 8, wctb_counter(r, ap, WC_TESTDEV_CNT_READ_BYTES));
+
+	/* pread may split the transfer as it likes, but not the byte count. */
+	ASSERT_EQ(sizeof(buf), pread(self->v.device, buf, sizeof(buf),
+				     info.offset + PATTERN_OFF));
+	for (i = 0, bad = 0; i < PATTERN_WORDS; i++)
+		bad += buf[i] != pattern(variant->bar, i);
+	EXPECT_EQ(0, bad) TH_LOG("%u words differ through pread", bad);
+	EXPECT_EQ(2 * PATTERN_WORDS * 8,
+		  wctb_counter(r, ap, WC_TESTDEV_CNT_READ_BYTES));
+	EXPECT_EQ(PATTERN_WORDS, wctb_counter(r, ap, WC_TESTDEV_CNT_WRITES));
+	munmap(map, info.size);
+}
+
+TEST_F(vfio_legacy, pwrite_reads_back_through_mmap)
+{
+	struct vfio_region_info info;
+	volatile uint8_t *p;
+	uint8_t buf[256];
+	unsigned int i, bad = 0;
+	void *map;
+
+	for (i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 7 + variant->bar);
+	ASSERT_EQ(0, wctb_region_info(self->v.device, variant->bar, &info));
+	map = mmap(NULL, info.size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		   self->v.device, info.offset);
+	ASSERT_NE(MAP_FAILED, map);
+	wctb_reset_counters(&self->regs);
+	ASSERT_EQ(sizeof(buf), pwrite(self->v.device, buf, sizeof(buf),
+				      info.offset + 2 * PATTERN_OFF));
+	EXPECT_EQ(sizeof(buf), wctb_counter(&self->regs, variant->aperture,
+					    WC_TESTDEV_CNT_WRITE_BYTES));
+	p = (volatile uint8_t *)map + 2 * PATTERN_OFF;
+	for (i = 0; i < sizeof(buf); i++)
+		bad += p[i] != buf[i];
+	EXPECT_EQ(0, bad) TH_LOG("%u bytes differ", bad);
+	munmap(map, info.size);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,249 @@
+#!/usr/bin/env bash
+# Build the guest kernel for wc-testbed: Debian's linux-source-6.12 plus a
+# patch series (or a user's own tree), tinyconfig + our config fragment.
+# Prints the artifact directory (bzImage, headers/, selftests/) on stdout.
+set -euo pipefail
+
+readonly HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+readonly TARBALL=${WCTB_LINUX_TARBALL:-/usr/src/linux-source-6.12.tar.xz}
+readonly FRAGMENT=$HERE/config/wc-testbed.config
+CACHE=${WCTB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wc-testbed}
+SERIES=patched
+LINUX_SRC=
+HEADERS_ONLY=0
+JOBS=$(nproc)
+
+usage() {
+	cat <<USAGE
+Usage: $0 [options]
+
+Build bzImage and the uAPI headers for the wc-testbed guest.  Results are
+cached under \$WCTB_CACHE/kernel, keyed by a hash of every input; a second
+run with the same inputs builds nothing.  The artifact directory is printed
+on stdout: bzImage, config, headers/usr/include, selftests/.
+
+  --series NAME      patched (kernel-patches/series, default),
+                     naive (kernel-patches/controls/naive-wc/series),
+                     none (plain linux-source-6.12)
+  --linux-src DIR    build this kernel tree as it is (out of tree, O=...),
+                     with our config fragment merged; DIR is never modified
+  --headers-only     only install the uAPI headers and the kselftest
+                     harness (for --kernel runs that still build tests)
+  --cache DIR        cache root (default: \$WCTB_CACHE or ~/.cache/wc-testbed)
+  -j N               parallel jobs (default: $(nproc))
+  --help             this text
+USAGE
+}
+
+log() { printf 'build-kernel: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+series_file() {
+	case "$1" in
+	patched) echo "$HERE/series" ;;
+	naive) echo "$HERE/controls/naive-wc/series" ;;
+	none) echo /dev/null ;;
+	*) die "unknown series '$1'; use patched, naive or none" ;;
+	esac
+}
+
+# Patch files named by a series file, one per line; '#' starts a comment.
+series_patches() {
+	local file=$1 dir line
+	dir=$(dirname "$file")
+	[[ -r $file ]] || die "series file $file is missing"
+	while IFS= read -r line; do
+		line=${line%%#*}
+		line=${line//[[:space:]]/}
+		[[ -n $line ]] || continue
+		[[ -r $dir/$line ]] || die "series $file names $line, which does not exist in $dir"
+		echo "$dir/$line"
+	done <"$file"
+}
+
+# Hash of the tarball, remembered by size and mtime (hashing 140 MB costs time).
+tarball_hash() {
+	local stamp memo=$CACHE/kernel/tarball.sha256
+	[[ -r $TARBALL ]] || die "$TARBALL not found; install linux-source-6.12 (run .ci/setup-host.sh)"
+	stamp=$(stat -c '%s %Y' "$TARBALL")
+	if [[ -r $memo && $(head -1 "$memo") == "$stamp" ]]; then
+		tail -1 "$memo"
+		return
+	fi
+	mkdir -p "$(dirname "$memo")"
+	printf '%s\n%s\n' "$stamp" "$(sha256sum "$TARBALL" | cut -d' ' -f1)" >"$memo"
+	tail -1 "$memo"
+}
+
+input_key() {
+	local patches=("$@")
+	{
+		echo "tarball $(tarball_hash)"
+		sha256sum "$FRAGMENT" "${BASH_SOURCE[0]}" "${patches[@]}" | cut -d' ' -f1
+		gcc --version | head -1
+	} | sha256sum | cut -c1-16
+}
+
+# A git tree of the pristine tarball, tagged 'base', for one series.
+prepare_base_tree() {
+	local src=$1 base
+	base=$(tarball_hash)
+	if [[ -d $src/.git ]] && [[ $(git -C "$src" tag -l "base-${base:0:16}") ]]; then
+		return
+	fi
+	log "unpacking $TARBALL into $src (once per series and tarball)"
+	rm -rf "$src"
+	mkdir -p "$src"
+	tar -xf "$TARBALL" -C "$src" --strip-components=1
+	git -C "$src" init -q
+	# Debian's tree ignores everything in .gitignore, hence -f.
+	git -C "$src" add -Af . || die "git add failed in $src"
+	git -C "$src" -c user.name=wc-testbed -c user.email=wc-testbed@localhost \
+		commit -q -m "linux-source-6.12 ${base:0:16}" || die "git commit failed in $src"
+	git -C "$src" tag "base-${base:0:16}"
+}
+
+# Reset to the pristine tree and apply the series with git am; files the
+# series does not touch keep their timestamps, so make stays incremental.
+apply_series() {
+	local src=$1 base
+	shift
+	base=base-$(tarball_hash | cut -c1-16)
+	git -C "$src" am --abort >/dev/null 2>&1 || true
+	git -C "$src" reset -q --hard "$base"
+	git -C "$src" clean -qfdx
+	(($#)) || return 0
+	log "applying $# patch(es)"
+	git -C "$src" -c user.name=wc-testbed -c user.email=wc-testbed@localhost \
+		am -q --whitespace=nowarn "$@" >&2 ||
+		die "a patch of the series does not apply to linux-source-6.12; see 'git -C $src am --show-current-patch'"
+}
+
+# tinyconfig + fragment, then check every fragment line survived olddefconfig.
+configure_kernel() {
+	local src=$1 out=$2
+	make -s -C "$src" O="$out" ARCH=x86_64 tinyconfig >/dev/null
+	"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "$FRAGMENT" >/dev/null
+	make -s -C "$src" O="$out" ARCH=x86_64 olddefconfig >/dev/null
+	verify_fragment "$out/.config"
+}
+
+verify_fragment() {
+	local config=$1 line sym bad=0
+	while IFS= read -r line; do
+		case "$line" in
+		CONFIG_*=*) grep -qxF "$line" "$config" || { log "config lost: $line (now: $(grep "^${line%%=*}=" "$config" || echo unset))"; bad=1; } ;;
+		"# CONFIG_"*" is not set")
+			sym=${line#\# }
+			sym=${sym%% *}
+			! grep -q "^$sym=" "$config" || { log "config lost: $line"; bad=1; } ;;
+		esac
+	done <"$FRAGMENT"
+	((bad == 0)) || die "config fragment did not survive olddefconfig (a dependency is missing); fix $FRAGMENT"
+}
+
+compile_kernel() {
+	local src=$1 out=$2 logfile=$2/build.log
+	log "compiling (log: $logfile)"
+	if ! KBUILD_BUILD_TIMESTAMP='2026-01-01' KBUILD_BUILD_USER=wctb KBUILD_BUILD_HOST=wctb \
+		CCACHE_DIR=$CACHE/ccache make -C "$src" O="$out" ARCH=x86_64 -j"$JOBS" \
+		CC="ccache gcc" bzImage >"$logfile" 2>&1; then
+		grep -E 'error|Error' "$logfile" | head -20 >&2 || tail -20 "$logfile" >&2
+		die "kernel build failed; full log in $logfile"
+	fi
+}
+
+install_headers() {
+	local src=$1 out=$2
+	make -s -C "$src" O="$out" ARCH=x86_64 headers_install \
+		INSTALL_HDR_PATH="$out/headers-install" >/dev/null ||
+		die "make headers_install failed in $src"
+}
+
+# Copy what the guest build needs into the artifact directory; with no
+# bzImage built, the artifact holds headers only (marked .headers).
+publish() {
+	local src=$1 out=$2 art=$3
+	rm -rf "$art.tmp"
+	mkdir -p "$art.tmp/selftests"
+	cp -r "$out/headers-install" "$art.tmp/headers"
+	cp "$src/tools/testing/selftests/kselftest_harness.h" \
+		"$src/tools/testing/selftests/kselftest.h" "$art.tmp/selftests/"
+	touch "$art.tmp/.headers"
+	if ((!HEADERS_ONLY)); then
+		cp "$out/arch/x86/boot/bzImage" "$art.tmp/"
+		cp "$out/.config" "$art.tmp/config"
+		touch "$art.tmp/.complete"
+	fi
+	rm -rf "$art"
+	mv "$art.tmp" "$art"
+}
+
+# Configure, compile and install headers, or only the headers.
+build_tree() {
+	local src=$1 out=$2
+	if ((!HEADERS_ONLY)); then
+		configure_kernel "$src" "$out"
+		compile_kernel "$src" "$out"
+	fi
+	install_headers "$src" "$out"
+}
+
+build_series() {
+	local sfile patches key art src out
+	sfile=$(series_file "$SERIES")
+	mapfile -t patches < <(series_patches "$sfile")
+	key=$(input_key "${patches[@]}")
+	art=$CACHE/kernel/out/$SERIES-$key
+	if [[ -f $art/.complete ]] || ((HEADERS_ONLY)) && [[ -f $art/.headers ]]; then
+		log "up to date: $art"
+		echo "$art"
+		return
+	fi
+	src=$CACHE/kernel/src/$SERIES
+	out=$CACHE/kernel/build/$SERIES
+	mkdir -p "$out"
+	prepare_base_tree "$src"
+	apply_series "$src" "${patches[@]}"
+	build_tree "$src" "$out"
+	publish "$src" "$out" "$art"
+	log "built $art"
+	echo "$art"
+}
+
+# A user's tree: always let make decide what is stale; never write into it.
+build_user_tree() {
+	local src out art
+	src=$(cd "$LINUX_SRC" 2>/dev/null && pwd) || die "--linux-src $LINUX_SRC is not a directory"
+	[[ -f $src/Makefile && -d $src/arch/x86 ]] || die "$src does not look like a Linux source tree"
+	[[ ! -e $src/.config ]] || die "$src has a .config (in-tree build); run 'make mrproper' there, we build out of tree"
+	out=$CACHE/kernel/user/$(echo "$src" | sha256sum | cut -c1-16)
+	art=$out/artifact
+	mkdir -p "$out"
+	build_tree "$src" "$out"
+	publish "$src" "$out" "$art"
+	echo "$art"
+}
+
+main() {
+	while (($#)); do
+		case "$1" in
+		--series) SERIES=${2:?--series needs a name}; shift ;;
+		--linux-src) LINUX_SRC=${2:?--linux-src needs a directory}; shift ;;
+		--headers-only) HEADERS_ONLY=1 ;;
+		--cache) CACHE=${2:?--cache needs a directory}; shift ;;
+		-j) JOBS=${2:?-j needs a number}; shift ;;
+		-h | --help) usage; exit 0 ;;
+		*) usage >&2; die "unknown option '$1'" ;;
+		esac
+		shift
+	done
+	command -v ccache >/dev/null || die "ccache not found; run .ci/setup-host.sh"
+	if [[ -n $LINUX_SRC ]]; then
+		build_user_tree
+	else
+		build_series
+	fi
+}
+
+main "$@"

@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Build qemu-system-x86_64 with wc-testdev from Debian's QEMU 10.0 source.
+# Prints the path of the binary on stdout.
+set -euo pipefail
+
+readonly HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+readonly QEMU_TARBALL=qemu_10.0.2+ds.orig.tar.xz
+readonly QEMU_SHA256=0901da33844a331bf8b3602b9c1fbd178e60b737c8e3ade678255bd090c9b9f1
+readonly QEMU_APT_SOURCE=qemu/bookworm-backports
+readonly CONFIGURE_ARGS=(
+	--target-list=x86_64-softmmu --without-default-features
+	--enable-tcg --enable-kvm --enable-fdt=system
+	--disable-install-blobs --disable-docs --python=/usr/bin/python3
+)
+# Our files copied into the QEMU tree: "ours:theirs".
+readonly DEVICE_FILES=(
+	wc-testdev.c:hw/misc/wc-testdev.c
+	wc-testdev.h:include/hw/misc/wc-testdev.h
+)
+CACHE=${WCTB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wc-testbed}
+
+usage() {
+	cat <<USAGE
+Usage: $0 [--cache DIR] [--print-src] [--help]
+
+Fetch Debian's QEMU 10.0 orig tarball (sha256 checked), apply
+qemu-hw/patches/series, copy wc-testdev into hw/misc and build a minimal
+qemu-system-x86_64 (TCG and KVM) with ccache.  Nothing is rebuilt when no
+input changed.  Prints the binary's path on stdout.
+
+  --cache DIR    cache root (default: \$WCTB_CACHE or ~/.cache/wc-testbed)
+  --print-src    print the prepared QEMU source directory instead
+  --help         this text
+USAGE
+}
+
+log() { printf 'build-qemu: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+fetch_tarball() {
+	local dir=$CACHE/src
+	mkdir -p "$dir"
+	if [[ ! -f $dir/$QEMU_TARBALL ]]; then
+		log "fetching $QEMU_APT_SOURCE source tarball with apt-get source"
+		(cd "$dir" && apt-get source -qq --download-only --tar-only "$QEMU_APT_SOURCE" >&2) ||
+			die "apt-get source $QEMU_APT_SOURCE failed; is deb-src for bookworm-backports configured? run .ci/setup-host.sh"
+		[[ -f $dir/$QEMU_TARBALL ]] ||
+			die "apt-get source did not give $QEMU_TARBALL (Debian moved on?); pin the new tarball in $0"
+	fi
+	echo "$QEMU_SHA256  $dir/$QEMU_TARBALL" | sha256sum -c --quiet - >&2 || {
+		rm -f "$dir/$QEMU_TARBALL"
+		die "sha256 mismatch for $QEMU_TARBALL; deleted it, run again to refetch"
+	}
+	echo "$dir/$QEMU_TARBALL"
+}
+
+patch_files() {
+	local line
+	while IFS= read -r line; do
+		line=${line%%#*}
+		line=${line//[[:space:]]/}
+		[[ -z $line ]] || echo "$HERE/patches/$line"
+	done <"$HERE/patches/series"
+}
+
+hash_files() { sha256sum "$@" | cut -d' ' -f1 | sha256sum | cut -c1-16; }
+
+# Unpack and patch once per (tarball, patches); the tree is then reused.
+prepare_source() {
+	local tarball=$1 key src
+	local patches
+	mapfile -t patches < <(patch_files)
+	key=$(echo "$QEMU_SHA256 $(hash_files "${patches[@]}")" | sha256sum | cut -c1-16)
+	src=$CACHE/qemu/src-$key
+	if [[ ! -f $src/.wctb-prepared ]]; then
+		log "unpacking and patching QEMU into $src"
+		rm -rf "$src"
+		mkdir -p "$src"
+		tar -xf "$tarball" -C "$src" --strip-components=1 --no-same-owner
+		local p
+		for p in "${patches[@]}"; do
+			patch -d "$src" -p1 -s --no-backup-if-mismatch <"$p" >&2 ||
+				die "$(basename "$p") does not apply to QEMU 10.0.2"
+		done
+		touch "$src/.wctb-prepared"
+	fi
+	echo "$src"
+}
+
+# Copy only files whose content changed, so ninja rebuilds only those.
+sync_device_files() {
+	local src=$1 pair
+	for pair in "${DEVICE_FILES[@]}"; do
+		install -C -m 0644 "$HERE/${pair%%:*}" "$src/${pair#*:}"
+	done
+}
+
+device_inputs() {
+	local pair
+	for pair in "${DEVICE_FILES[@]}"; do echo "$HERE/${pair%%:*}"; done
+}
+
+configure_qemu() {
+	local src=$1 build=$2
+	[[ -f $build/build.ninja ]] && return
+	log "configuring QEMU in $build"
+	mkdir -p "$build"
+	(cd "$build" && "$src/configure" "${CONFIGURE_ARGS[@]}" >configure.log 2>&1) || {
+		tail -20 "$build/configure.log" >&2
+		rm -f "$build/build.ninja"
+		die "QEMU configure failed; full log in $build/configure.log"
+	}
+}
+
+compile_qemu() {
+	local build=$1
+	log "compiling QEMU (log: $build/ninja.log.txt)"
+	PATH=/usr/lib/ccache:$PATH CCACHE_DIR=$CACHE/ccache \
+		ninja -C "$build" qemu-system-x86_64 >"$build/ninja.log.txt" 2>&1 || {
+		grep -E 'error' "$build/ninja.log.txt" | head -20 >&2
+		die "QEMU build failed; full log in $build/ninja.log.txt"
+	}
+}
+
+main() {
+	local print_src=0
+	while (($#)); do
+		case "$1" in
+		--cache) CACHE=${2:?--cache needs a directory}; shift ;;
+		--print-src) print_src=1 ;;
+		-h | --help) usage; exit 0 ;;
+		*) usage >&2; die "unknown option '$1'" ;;
+		esac
+		shift
+	done
+	[[ -x /usr/lib/ccache/gcc ]] || die "ccache not installed; run .ci/setup-host.sh"
+
+	local tarball src build stamp inputs
+	tarball=$(fetch_tarball)
+	src=$(prepare_source "$tarball")
+	if ((print_src)); then
+		echo "$src"
+		return
+	fi
+	build=$CACHE/qemu/build-$(echo "${src##*/} ${CONFIGURE_ARGS[*]}" | sha256sum | cut -c1-16)
+	inputs=$(hash_files "${BASH_SOURCE[0]}" $(device_inputs))
+	stamp=$build/.wctb-stamp
+	if [[ -x $build/qemu-system-x86_64 && -f $stamp && $(cat "$stamp") == "$inputs" ]]; then
+		log "up to date: $build/qemu-system-x86_64"
+	else
+		sync_device_files "$src"
+		configure_qemu "$src" "$build"
+		compile_qemu "$build"
+		echo "$inputs" >"$stamp"
+	fi
+	echo "$build/qemu-system-x86_64"
+}
+
+main "$@"

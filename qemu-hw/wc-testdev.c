@@ -1,0 +1,355 @@
+/*
+ * wc-testdev: a PCI device that counts what arrives at its memory apertures,
+ * so that guest tests can tell how a CPU mapping reached the device.
+ *
+ * BAR0 holds registers and counters, BAR2 is a 64-bit prefetchable aperture,
+ * BAR4 a 64-bit non-prefetchable one.  Both apertures are I/O regions backed
+ * by device memory: every access reaches the model and is counted.
+ * The register map is in include/hw/misc/wc-testdev.h; the specification is
+ * docs/specs/wc-testdev.rst.
+ *
+ * Copyright (c) 2026 wc-testbed developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/log.h"
+#include "qemu/units.h"
+#include "qemu/module.h"
+#include "qemu/bswap.h"
+#include "qapi/error.h"
+#include "hw/pci/pci_device.h"
+#include "hw/qdev-properties.h"
+#include "hw/resettable.h"
+#include "migration/vmstate.h"
+#include "qom/object.h"
+#include "hw/misc/wc-testdev.h"
+#include "trace.h"
+
+#define TYPE_WC_TESTDEV "wc-testdev"
+OBJECT_DECLARE_SIMPLE_TYPE(WCTestDevState, WC_TESTDEV)
+
+#define WC_TESTDEV_MIN_APERTURE (4 * KiB)
+#define WC_TESTDEV_MAX_APERTURE (1 * GiB)
+
+typedef struct WCTestDevAperture {
+    WCTestDevState *dev;
+    unsigned index;             /* WC_TESTDEV_APERTURE_* */
+    MemoryRegion mr;
+    uint64_t size;
+    uint8_t *mem;
+    uint64_t counters[WC_TESTDEV_NUM_COUNTERS];
+} WCTestDevAperture;
+
+struct WCTestDevState {
+    PCIDevice parent_obj;
+
+    MemoryRegion regs;
+    uint64_t scratch;
+    WCTestDevAperture ap[WC_TESTDEV_NUM_APERTURES];
+};
+
+static const char *const wc_testdev_counter_names[WC_TESTDEV_NUM_COUNTERS] = {
+    [WC_TESTDEV_CNT_READS] = "reads",
+    [WC_TESTDEV_CNT_READ_BYTES] = "read-bytes",
+    [WC_TESTDEV_CNT_WRITES] = "writes",
+    [WC_TESTDEV_CNT_WRITE_BYTES] = "write-bytes",
+};
+
+static const char *const wc_testdev_aperture_names[WC_TESTDEV_NUM_APERTURES] = {
+    [WC_TESTDEV_APERTURE_PREF] = "bar2",
+    [WC_TESTDEV_APERTURE_NONPREF] = "bar4",
+};
+
+static void wc_testdev_reset_counters(WCTestDevState *s)
+{
+    for (unsigned i = 0; i < WC_TESTDEV_NUM_APERTURES; i++) {
+        memset(s->ap[i].counters, 0, sizeof(s->ap[i].counters));
+    }
+    trace_wc_testdev_reset_counters();
+}
+
+/* The 64-bit value of the aligned register slot that contains @addr. */
+static uint64_t wc_testdev_reg_slot(WCTestDevState *s, hwaddr addr)
+{
+    hwaddr block;
+
+    switch (addr) {
+    case WC_TESTDEV_REG_ID:
+        return WC_TESTDEV_ID_VALUE |
+               ((uint64_t)WC_TESTDEV_VERSION_VALUE << 32);
+    case WC_TESTDEV_REG_FEATURES:
+        return WC_TESTDEV_FEAT_NONE;    /* CONTROL reads as zero */
+    case WC_TESTDEV_REG_PREF_SIZE:
+        return s->ap[WC_TESTDEV_APERTURE_PREF].size;
+    case WC_TESTDEV_REG_NONPREF_SIZE:
+        return s->ap[WC_TESTDEV_APERTURE_NONPREF].size;
+    case WC_TESTDEV_REG_SCRATCH:
+        return s->scratch;
+    }
+    for (unsigned i = 0; i < WC_TESTDEV_NUM_APERTURES; i++) {
+        block = WC_TESTDEV_REG_COUNTERS(i);
+        if (addr >= block && addr < block + 8 * WC_TESTDEV_NUM_COUNTERS) {
+            return s->ap[i].counters[(addr - block) / 8];
+        }
+    }
+    return 0;
+}
+
+static uint64_t wc_testdev_reg_read(void *opaque, hwaddr addr, unsigned size)
+{
+    WCTestDevState *s = opaque;
+    unsigned shift = (addr & 7) * 8;
+    uint64_t val = wc_testdev_reg_slot(s, addr & ~7ULL) >> shift;
+
+    if (size < 8) {
+        val &= MAKE_64BIT_MASK(0, size * 8);
+    }
+    trace_wc_testdev_reg_read(addr, size, val);
+    return val;
+}
+
+static void wc_testdev_control(WCTestDevState *s, uint32_t val)
+{
+    if (val & WC_TESTDEV_CTRL_RESET_COUNTERS) {
+        wc_testdev_reset_counters(s);
+    }
+    if (val & ~WC_TESTDEV_CTRL_RESET_COUNTERS) {
+        qemu_log_mask(LOG_GUEST_ERROR,
+                      "wc-testdev: undefined control bits 0x%x ignored\n",
+                      val & ~WC_TESTDEV_CTRL_RESET_COUNTERS);
+    }
+}
+
+static void wc_testdev_reg_write(void *opaque, hwaddr addr, uint64_t val,
+                                 unsigned size)
+{
+    WCTestDevState *s = opaque;
+
+    trace_wc_testdev_reg_write(addr, size, val);
+    if (addr == WC_TESTDEV_REG_CONTROL && size == 4) {
+        wc_testdev_control(s, val);
+    } else if (addr == WC_TESTDEV_REG_FEATURES && size == 8) {
+        wc_testdev_control(s, val >> 32);
+    } else if (addr == WC_TESTDEV_REG_SCRATCH && size == 8) {
+        s->scratch = val;
+    } else if ((addr & ~7ULL) == WC_TESTDEV_REG_SCRATCH) {
+        s->scratch = deposit64(s->scratch, (addr & 7) * 8, size * 8, val);
+    } else {
+        qemu_log_mask(LOG_GUEST_ERROR,
+                      "wc-testdev: write of %u bytes to read-only register "
+                      "0x%" HWADDR_PRIx " ignored\n", size, addr);
+    }
+}
+
+static const MemoryRegionOps wc_testdev_reg_ops = {
+    .read = wc_testdev_reg_read,
+    .write = wc_testdev_reg_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = {
+        .min_access_size = 4,
+        .max_access_size = 8,
+    },
+    .impl = {
+        .min_access_size = 4,
+        .max_access_size = 8,
+    },
+};
+
+static bool wc_testdev_aperture_check(WCTestDevAperture *ap, hwaddr addr,
+                                      unsigned size, const char *what)
+{
+    if (addr + size <= ap->size) {
+        return true;
+    }
+    qemu_log_mask(LOG_GUEST_ERROR,
+                  "wc-testdev: %s of %u bytes at 0x%" HWADDR_PRIx
+                  " beyond the end of %s (0x%" PRIx64 " bytes)\n",
+                  what, size, addr, wc_testdev_aperture_names[ap->index],
+                  ap->size);
+    return false;
+}
+
+static uint64_t wc_testdev_aperture_read(void *opaque, hwaddr addr,
+                                         unsigned size)
+{
+    WCTestDevAperture *ap = opaque;
+    uint64_t val;
+
+    if (!wc_testdev_aperture_check(ap, addr, size, "read")) {
+        return UINT64_MAX;
+    }
+    val = ldn_le_p(ap->mem + addr, size);
+    ap->counters[WC_TESTDEV_CNT_READS]++;
+    ap->counters[WC_TESTDEV_CNT_READ_BYTES] += size;
+    trace_wc_testdev_aperture_read(ap->index, addr, size, val);
+    return val;
+}
+
+static void wc_testdev_aperture_write(void *opaque, hwaddr addr, uint64_t val,
+                                      unsigned size)
+{
+    WCTestDevAperture *ap = opaque;
+
+    if (!wc_testdev_aperture_check(ap, addr, size, "write")) {
+        return;
+    }
+    stn_le_p(ap->mem + addr, size, val);
+    ap->counters[WC_TESTDEV_CNT_WRITES]++;
+    ap->counters[WC_TESTDEV_CNT_WRITE_BYTES] += size;
+    trace_wc_testdev_aperture_write(ap->index, addr, size, val);
+}
+
+static const MemoryRegionOps wc_testdev_aperture_ops = {
+    .read = wc_testdev_aperture_read,
+    .write = wc_testdev_aperture_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = {
+        .min_access_size = 1,
+        .max_access_size = 8,
+        .unaligned = true,
+    },
+    .impl = {
+        .min_access_size = 1,
+        .max_access_size = 8,
+        .unaligned = true,
+    },
+};
+
+static bool wc_testdev_init_aperture(WCTestDevState *s, unsigned index,
+                                     Error **errp)
+{
+    WCTestDevAperture *ap = &s->ap[index];
+    const char *name = wc_testdev_aperture_names[index];
+    g_autofree char *mr_name = g_strdup_printf("wc-testdev-%s", name);
+
+    if (!is_power_of_2(ap->size) || ap->size < WC_TESTDEV_MIN_APERTURE ||
+        ap->size > WC_TESTDEV_MAX_APERTURE) {
+        error_setg(errp, "%s-size must be a power of two between 4 KiB and "
+                   "1 GiB, got 0x%" PRIx64, name, ap->size);
+        return false;
+    }
+    ap->dev = s;
+    ap->index = index;
+    ap->mem = g_malloc0(ap->size);
+    memory_region_init_io(&ap->mr, OBJECT(s), &wc_testdev_aperture_ops, ap,
+                          mr_name, ap->size);
+    return true;
+}
+
+static void wc_testdev_realize(PCIDevice *pdev, Error **errp)
+{
+    WCTestDevState *s = WC_TESTDEV(pdev);
+
+    if (!wc_testdev_init_aperture(s, WC_TESTDEV_APERTURE_PREF, errp) ||
+        !wc_testdev_init_aperture(s, WC_TESTDEV_APERTURE_NONPREF, errp)) {
+        return;
+    }
+    memory_region_init_io(&s->regs, OBJECT(s), &wc_testdev_reg_ops, s,
+                          "wc-testdev-regs", WC_TESTDEV_REGS_SIZE);
+    pci_register_bar(pdev, WC_TESTDEV_BAR_REGS,
+                     PCI_BASE_ADDRESS_SPACE_MEMORY, &s->regs);
+    pci_register_bar(pdev, WC_TESTDEV_BAR_PREF,
+                     PCI_BASE_ADDRESS_SPACE_MEMORY |
+                     PCI_BASE_ADDRESS_MEM_TYPE_64 |
+                     PCI_BASE_ADDRESS_MEM_PREFETCH,
+                     &s->ap[WC_TESTDEV_APERTURE_PREF].mr);
+    pci_register_bar(pdev, WC_TESTDEV_BAR_NONPREF,
+                     PCI_BASE_ADDRESS_SPACE_MEMORY |
+                     PCI_BASE_ADDRESS_MEM_TYPE_64,
+                     &s->ap[WC_TESTDEV_APERTURE_NONPREF].mr);
+}
+
+static void wc_testdev_exit(PCIDevice *pdev)
+{
+    WCTestDevState *s = WC_TESTDEV(pdev);
+
+    for (unsigned i = 0; i < WC_TESTDEV_NUM_APERTURES; i++) {
+        g_clear_pointer(&s->ap[i].mem, g_free);
+    }
+}
+
+static void wc_testdev_reset_hold(Object *obj, ResetType type)
+{
+    WCTestDevState *s = WC_TESTDEV(obj);
+
+    s->scratch = 0;
+    wc_testdev_reset_counters(s);
+    for (unsigned i = 0; i < WC_TESTDEV_NUM_APERTURES; i++) {
+        if (s->ap[i].mem) {
+            memset(s->ap[i].mem, 0, s->ap[i].size);
+        }
+    }
+}
+
+/* Counters are readable from the host: qom-get PATH bar2-writes, ... */
+static void wc_testdev_instance_init(Object *obj)
+{
+    WCTestDevState *s = WC_TESTDEV(obj);
+
+    for (unsigned i = 0; i < WC_TESTDEV_NUM_APERTURES; i++) {
+        for (unsigned c = 0; c < WC_TESTDEV_NUM_COUNTERS; c++) {
+            g_autofree char *name = g_strdup_printf(
+                "%s-%s", wc_testdev_aperture_names[i],
+                wc_testdev_counter_names[c]);
+
+            object_property_add_uint64_ptr(obj, name, &s->ap[i].counters[c],
+                                           OBJ_PROP_FLAG_READ);
+        }
+    }
+}
+
+/*
+ * Each aperture holds up to 1 GiB of device memory, and the counters
+ * describe one guest run as seen by one host: migrating them has no use.
+ */
+static const VMStateDescription vmstate_wc_testdev = {
+    .name = TYPE_WC_TESTDEV,
+    .unmigratable = 1,
+};
+
+static const Property wc_testdev_properties[] = {
+    DEFINE_PROP_SIZE("bar2-size", WCTestDevState,
+                     ap[WC_TESTDEV_APERTURE_PREF].size, 4 * MiB),
+    DEFINE_PROP_SIZE("bar4-size", WCTestDevState,
+                     ap[WC_TESTDEV_APERTURE_NONPREF].size, 4 * MiB),
+};
+
+static void wc_testdev_class_init(ObjectClass *klass, void *data)
+{
+    DeviceClass *dc = DEVICE_CLASS(klass);
+    PCIDeviceClass *k = PCI_DEVICE_CLASS(klass);
+    ResettableClass *rc = RESETTABLE_CLASS(klass);
+
+    k->realize = wc_testdev_realize;
+    k->exit = wc_testdev_exit;
+    k->vendor_id = WC_TESTDEV_VENDOR_ID;
+    k->device_id = WC_TESTDEV_DEVICE_ID;
+    k->revision = WC_TESTDEV_REVISION;
+    k->class_id = WC_TESTDEV_CLASS;
+    rc->phases.hold = wc_testdev_reset_hold;
+    dc->desc = "Write-combining test device";
+    dc->vmsd = &vmstate_wc_testdev;
+    device_class_set_props(dc, wc_testdev_properties);
+    set_bit(DEVICE_CATEGORY_MISC, dc->categories);
+}
+
+static const TypeInfo wc_testdev_info = {
+    .name = TYPE_WC_TESTDEV,
+    .parent = TYPE_PCI_DEVICE,
+    .instance_size = sizeof(WCTestDevState),
+    .instance_init = wc_testdev_instance_init,
+    .class_init = wc_testdev_class_init,
+    .interfaces = (InterfaceInfo[]) {
+        { INTERFACE_CONVENTIONAL_PCI_DEVICE },
+        { },
+    },
+};
+
+static void wc_testdev_register_types(void)
+{
+    type_register_static(&wc_testdev_info);
+}
+
+type_init(wc_testdev_register_types)

@@ -1,0 +1,330 @@
+#!/usr/bin/env bash
+# wc-testbed: build what is stale, boot the regression VM, run the guest
+# suite and report.  Exit status 0 only if every guest test passed.
+set -euo pipefail
+
+readonly REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+export WCTB_CACHE=${WCTB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wc-testbed}
+readonly BIOS_DIRS=(/usr/share/qemu /usr/share/seabios)
+
+BUILD_DIR=$REPO/build
+SERIES=patched
+KERNEL=
+LINUX_SRC=
+QEMU=
+FILTER=
+EXTRA_TESTS=()
+APPEND=
+SHELL_MODE=0
+USE_KVM=0
+TIMINGS=0
+ALL_TESTS=0
+TIMEOUT=600
+TEST_TIMEOUT=300
+declare -A STAGE_SECONDS=()
+STAGES=()
+
+usage() {
+	cat <<USAGE
+Usage: $0 [options]
+
+Build what is stale (QEMU with wc-testdev, the guest kernel, the guest
+programs, the initramfs), boot a q35 guest under TCG, run the guest suite
+and print a summary.  Exits 0 only if every test passed; 1 when a test
+failed; 2 when the guest panicked, hung or never reported; 3 on a build or
+usage error.
+
+  --all-tests          run every test: host unit tests and the VM suite,
+                       through 'meson test' (what CI runs)
+  --series NAME        kernel patch series: patched (default), naive, none
+  --kernel BZIMAGE     boot this prebuilt kernel instead of building one
+  --linux-src DIR      build this kernel tree as it is (out of tree, with our
+                       config fragment merged); DIR is never modified
+  --qemu BIN           use this qemu-system-x86_64 (must have wc-testdev)
+  --filter GLOB        run only guest tests whose name matches GLOB
+  --extra-test FILE    copy a static binary into the guest and run it as one
+                       more TAP test (repeatable)
+  --append ARGS        extra kernel command line arguments
+  --shell              interactive busybox shell in the same VM (no tests)
+  --kvm                use KVM instead of TCG (memory types then read as
+                       unknown at the device)
+  --timeout SECS       host-side limit for the whole guest run (default $TIMEOUT)
+  --test-timeout SECS  per-test limit inside the guest (default $TEST_TIMEOUT)
+  --build-dir DIR      build and log directory (default: ./build)
+  --timings            print the seconds spent in each stage
+  --help               this text
+
+Heavy builds are cached in \$WCTB_CACHE (default ~/.cache/wc-testbed).
+Logs of every run are kept in BUILD_DIR/logs/ (latest: BUILD_DIR/logs/latest).
+USAGE
+}
+
+log() { printf 'run-vm: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 3; }
+
+parse_args() {
+	while (($#)); do
+		case "$1" in
+		--all-tests) ALL_TESTS=1 ;;
+		--series) SERIES=${2:?--series needs patched, naive or none}; shift ;;
+		--kernel) KERNEL=${2:?--kernel needs a bzImage}; shift ;;
+		--linux-src) LINUX_SRC=${2:?--linux-src needs a directory}; shift ;;
+		--qemu) QEMU=${2:?--qemu needs a binary}; shift ;;
+		--filter) FILTER=${2:?--filter needs a pattern}; shift ;;
+		--extra-test) EXTRA_TESTS+=("${2:?--extra-test needs a file}"); shift ;;
+		--append) APPEND=${2:?--append needs arguments}; shift ;;
+		--shell) SHELL_MODE=1 ;;
+		--kvm) USE_KVM=1 ;;
+		--timeout) TIMEOUT=${2:?--timeout needs seconds}; shift ;;
+		--test-timeout) TEST_TIMEOUT=${2:?--test-timeout needs seconds}; shift ;;
+		--build-dir) BUILD_DIR=${2:?--build-dir needs a directory}; shift ;;
+		--timings) TIMINGS=1 ;;
+		-h | --help) usage; exit 0 ;;
+		*) usage >&2; die "unknown option '$1'" ;;
+		esac
+		shift
+	done
+}
+
+validate_args() {
+	case "$SERIES" in patched | naive | none) ;; *) die "--series must be patched, naive or none, not '$SERIES'" ;; esac
+	[[ -z $KERNEL || -z $LINUX_SRC ]] || die "--kernel and --linux-src exclude each other"
+	[[ -z $KERNEL || -f $KERNEL ]] || die "--kernel $KERNEL: no such file"
+	[[ -z $LINUX_SRC || -d $LINUX_SRC ]] || die "--linux-src $LINUX_SRC: no such directory"
+	[[ -z $QEMU || -x $QEMU ]] || die "--qemu $QEMU: not an executable"
+	[[ $FILTER != *[[:space:]]* ]] || die "--filter must not contain white space"
+	[[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "--timeout must be a positive number of seconds"
+	[[ $TEST_TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "--test-timeout must be a positive number of seconds"
+	if ((USE_KVM)); then
+		[[ -r /dev/kvm && -w /dev/kvm ]] || die "--kvm: /dev/kvm is missing or not accessible; drop --kvm to use TCG"
+	fi
+	local t
+	for t in "${EXTRA_TESTS[@]}"; do
+		check_static_binary "$t"
+	done
+}
+
+check_static_binary() {
+	local f=$1
+	[[ -f $f && -x $f ]] || die "--extra-test $f: not an executable file"
+	readelf -h "$f" >/dev/null 2>&1 || die "--extra-test $f: not an ELF binary"
+	! readelf -l "$f" 2>/dev/null | grep -q 'INTERP' ||
+		die "--extra-test $f: dynamically linked; the guest has no libc, build it with -static"
+}
+
+# Run a stage and remember how long it took: stage NAME FUNCTION [ARGS].
+stage() {
+	local name=$1 start
+	shift
+	start=$(date +%s.%N)
+	"$@"
+	STAGE_SECONDS[$name]=$(echo "$(date +%s.%N) - $start" | bc)
+	STAGES+=("$name")
+}
+
+print_timings() {
+	((TIMINGS)) || return 0
+	local name
+	printf 'timings (seconds):\n' >&2
+	for name in "${STAGES[@]}"; do
+		printf '  %-10s %7.2f\n' "$name" "${STAGE_SECONDS[$name]}" >&2
+	done
+}
+
+ensure_host() {
+	"$REPO/.ci/setup-host.sh" --check 2>/dev/null && return
+	log "host packages missing; running .ci/setup-host.sh"
+	"$REPO/.ci/setup-host.sh" || die "host setup failed (see above)"
+}
+
+build_qemu() {
+	if [[ -n $QEMU ]]; then
+		return
+	fi
+	QEMU=$("$REPO/qemu-hw/build-qemu.sh") || die "building QEMU failed (see above)"
+}
+
+# Sets KERNEL_ART (headers, kselftest harness) and KERNEL (bzImage).
+build_kernel() {
+	local args=(--series "$SERIES")
+	[[ -z $LINUX_SRC ]] || args=(--linux-src "$LINUX_SRC")
+	[[ -z $KERNEL ]] || args+=(--headers-only)
+	KERNEL_ART=$("$REPO/kernel-patches/build-kernel.sh" "${args[@]}") ||
+		die "building the kernel failed (see above)"
+	[[ -n $KERNEL ]] || KERNEL=$KERNEL_ART/bzImage
+}
+
+build_guest() {
+	local mdir=$BUILD_DIR/meson
+	local opts=(-Dkernel_headers="$KERNEL_ART/headers/include" -Dkselftest_dir="$KERNEL_ART/selftests")
+	if [[ ! -f $mdir/build.ninja ]]; then
+		meson setup "$mdir" "$REPO" "${opts[@]}" >"$BUILD_DIR/meson-setup.log" 2>&1 ||
+			die "meson setup failed; log in $BUILD_DIR/meson-setup.log"
+	elif ! grep -qxF "$KERNEL_ART" "$mdir/.wctb-kernel-art" 2>/dev/null; then
+		meson configure "$mdir" "${opts[@]}" >&2 || die "meson configure failed"
+	fi
+	echo "$KERNEL_ART" >"$mdir/.wctb-kernel-art"
+	meson compile -C "$mdir" >"$mdir/compile.log" 2>&1 || {
+		grep -E 'error|warning' "$mdir/compile.log" | head -20 >&2
+		die "building the guest programs failed; log in $mdir/compile.log"
+	}
+}
+
+# The guest programs that go into /tests, as listed by meson.
+guest_test_names() {
+	sed -n 's/^guest_tests=//p' "$BUILD_DIR/meson/guest-tests.txt" | tr ' ' '\n'
+}
+
+stage_initramfs_tree() {
+	local root=$1 mdir=$BUILD_DIR/meson t
+	rm -rf "$root"
+	mkdir -p "$root/bin" "$root/tests" "$root/dev"
+	cp "$mdir/guest-tests/init" "$root/init"
+	cp /bin/busybox "$root/bin/busybox"
+	for t in $(guest_test_names); do
+		cp "$mdir/guest-tests/$t" "$root/tests/$t"
+	done
+	for t in "${EXTRA_TESTS[@]}"; do
+		cp "$t" "$root/tests/extra-$(basename "$t")"
+	done
+}
+
+# Rebuilt only when the content of the tree changed.
+build_initramfs() {
+	local root=$BUILD_DIR/initramfs.d out=$BUILD_DIR/initramfs.cpio sum
+	[[ -x /bin/busybox ]] || die "/bin/busybox missing; install busybox-static (.ci/setup-host.sh)"
+	stage_initramfs_tree "$root"
+	sum=$(cd "$root" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum)
+	if [[ -f $out && $(cat "$out.sum" 2>/dev/null) == "$sum" ]]; then
+		return
+	fi
+	(cd "$root" && find . -print0 | sort -z |
+		cpio --null -o -H newc --owner=0:0 --quiet) >"$out.tmp" ||
+		die "cpio failed while writing $out"
+	mv "$out.tmp" "$out"
+	echo "$sum" >"$out.sum"
+}
+
+new_log_dir() {
+	LOG_DIR=$BUILD_DIR/logs/$(date +%Y%m%d-%H%M%S)-$$
+	mkdir -p "$LOG_DIR"
+	ln -sfn "$(basename "$LOG_DIR")" "$BUILD_DIR/logs/latest"
+}
+
+kernel_cmdline() {
+	local cmdline="console=ttyS0 panic=-1 oops=panic loglevel=4"
+	cmdline+=" vfio.enable_unsafe_noiommu_mode=1"
+	cmdline+=" wctb.timeout=$TEST_TIMEOUT"
+	[[ -z $FILTER ]] || cmdline+=" wctb.filter=$FILTER"
+	((!SHELL_MODE)) || cmdline+=" wctb.shell=1"
+	[[ -z $APPEND ]] || cmdline+=" $APPEND"
+	echo "$cmdline"
+}
+
+qemu_args() {
+	local args=(-M q35 -m 512M -smp 1 -nodefaults -no-reboot -display none)
+	local d
+	for d in "${BIOS_DIRS[@]}"; do args+=(-L "$d"); done
+	if ((USE_KVM)); then
+		args+=(-accel kvm -cpu host)
+	else
+		args+=(-accel tcg -cpu max)
+	fi
+	args+=(-kernel "$KERNEL" -initrd "$BUILD_DIR/initramfs.cpio")
+	args+=(-append "$(kernel_cmdline)")
+	args+=(-device wc-testdev,id=wctd)
+	args+=(-qmp "unix:$LOG_DIR/qmp.sock,server=on,wait=off")
+	if ((SHELL_MODE)); then
+		args+=(-serial mon:stdio -serial "file:$LOG_DIR/results.tap")
+	else
+		args+=(-serial "file:$LOG_DIR/console.log" -serial "file:$LOG_DIR/results.tap")
+	fi
+	printf '%s\n' "${args[@]}"
+}
+
+# Boots the guest; sets QEMU_STATUS (124 when the host-side timeout hit).
+boot_guest() {
+	local args
+	mapfile -t args < <(qemu_args)
+	printf '%q ' "$QEMU" "${args[@]}" >"$LOG_DIR/qemu-cmdline.txt"
+	QEMU_STATUS=0
+	if ((SHELL_MODE)); then
+		"$QEMU" "${args[@]}" || QEMU_STATUS=$?
+		return
+	fi
+	log "booting the guest (timeout ${TIMEOUT}s; console: $LOG_DIR/console.log)"
+	timeout --kill-after=10 "$TIMEOUT" "$QEMU" "${args[@]}" \
+		>"$LOG_DIR/qemu-stdout.log" 2>"$LOG_DIR/qemu-stderr.log" || QEMU_STATUS=$?
+}
+
+# Decide the run's outcome from the results port, never from the console.
+verdict() {
+	local results=$LOG_DIR/results.tap console=$LOG_DIR/console.log line
+	line=$(grep -a '^wctb-result: ' "$results" 2>/dev/null | tail -1 | tr -d '\r') || true
+	grep -a -E '^(not )?ok [0-9]+ ' "$results" 2>/dev/null | tr -d '\r' >&2 || true
+	if [[ $line == "wctb-result: PASS "* ]]; then
+		log "PASS: ${line#wctb-result: PASS }"
+		return 0
+	fi
+	if [[ $line == "wctb-result: FAIL "* ]]; then
+		log "FAIL: ${line#wctb-result: FAIL }; the failing tests' output is in $results"
+		return 1
+	fi
+	if grep -aq 'Kernel panic' "$console" 2>/dev/null; then
+		log "FAIL: the guest kernel panicked: $(grep -a -m1 'Kernel panic' "$console" | tr -d '\r')"
+		log "console log: $console"
+		return 2
+	fi
+	if ((QEMU_STATUS == 124 || QEMU_STATUS == 137)); then
+		log "FAIL: the guest hung: no result after ${TIMEOUT}s, QEMU killed; console log: $console"
+		return 2
+	fi
+	log "FAIL: the guest never reported a result (QEMU exit status $QEMU_STATUS)"
+	log "QEMU stderr: $(tail -3 "$LOG_DIR/qemu-stderr.log" 2>/dev/null)"
+	log "console log: $console"
+	return 2
+}
+
+run_all_tests() {
+	local status=0
+	log "running every test with meson test"
+	meson test -C "$BUILD_DIR/meson" --print-errorlogs --num-processes 1 || status=$?
+	summarize_meson_log
+	return "$status"
+}
+
+# One closing line a CI system can read: "N passed, N failed, N skipped".
+summarize_meson_log() {
+	local json=$BUILD_DIR/meson/meson-logs/testlog.json passed failed skipped
+	[[ -f $json ]] || return 0
+	passed=$(grep -cE '"result": "(OK|EXPECTEDFAIL)"' "$json" || true)
+	failed=$(grep -cE '"result": "(FAIL|UNEXPECTEDPASS|TIMEOUT|ERROR)"' "$json" || true)
+	skipped=$(grep -c '"result": "SKIP"' "$json" || true)
+	echo "wc-testbed: $passed passed, $failed failed, $skipped skipped"
+}
+
+main() {
+	parse_args "$@"
+	validate_args
+	mkdir -p "$BUILD_DIR"
+	BUILD_DIR=$(cd "$BUILD_DIR" && pwd)
+	stage setup ensure_host
+	stage qemu build_qemu
+	stage kernel build_kernel
+	stage guest build_guest
+	if ((ALL_TESTS)); then
+		local status=0
+		stage tests run_all_tests || status=$?
+		print_timings
+		return "$status"
+	fi
+	stage initramfs build_initramfs
+	new_log_dir
+	stage boot boot_guest
+	local status=0
+	((SHELL_MODE)) || verdict || status=$?
+	print_timings
+	return "$status"
+}
+
+main "$@"
