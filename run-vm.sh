@@ -137,11 +137,17 @@ ensure_host() {
 	"$REPO/.ci/setup-host.sh" || die "host setup failed (see above)"
 }
 
+# Sets QEMU (unless --qemu), QEMU_SRC and QEMU_BUILD (for the host tests).
 build_qemu() {
-	if [[ -n $QEMU ]]; then
+	local built
+	QEMU_SRC=$("$REPO/qemu-hw/build-qemu.sh" --print-src) || die "preparing the QEMU source failed (see above)"
+	if [[ -n $QEMU ]] && ((!ALL_TESTS)); then
+		QEMU_BUILD=
 		return
 	fi
-	QEMU=$("$REPO/qemu-hw/build-qemu.sh") || die "building QEMU failed (see above)"
+	built=$("$REPO/qemu-hw/build-qemu.sh") || die "building QEMU failed (see above)"
+	QEMU_BUILD=$(dirname "$built")
+	QEMU=${QEMU:-$built}
 }
 
 # Sets KERNEL_ART (headers, kselftest harness) and KERNEL (bzImage).
@@ -156,14 +162,16 @@ build_kernel() {
 
 build_guest() {
 	local mdir=$BUILD_DIR/meson
-	local opts=(-Dkernel_headers="$KERNEL_ART/headers/include" -Dkselftest_dir="$KERNEL_ART/selftests")
+	local opts=(-Dkernel_headers="$KERNEL_ART/headers/include" -Dkselftest_dir="$KERNEL_ART/selftests"
+		-Dqemu_src="$QEMU_SRC" -Dqemu_build="$QEMU_BUILD")
 	if [[ ! -f $mdir/build.ninja ]]; then
 		meson setup "$mdir" "$REPO" "${opts[@]}" >"$BUILD_DIR/meson-setup.log" 2>&1 ||
 			die "meson setup failed; log in $BUILD_DIR/meson-setup.log"
-	elif ! grep -qxF "$KERNEL_ART" "$mdir/.wctb-kernel-art" 2>/dev/null; then
-		meson configure "$mdir" "${opts[@]}" >&2 || die "meson configure failed"
+	elif [[ $(cat "$mdir/.wctb-options" 2>/dev/null) != "${opts[*]}" ]]; then
+		meson configure "$mdir" "${opts[@]}" >"$BUILD_DIR/meson-setup.log" 2>&1 ||
+			die "meson configure failed; log in $BUILD_DIR/meson-setup.log"
 	fi
-	echo "$KERNEL_ART" >"$mdir/.wctb-kernel-art"
+	echo "${opts[*]}" >"$mdir/.wctb-options"
 	meson compile -C "$mdir" >"$mdir/compile.log" 2>&1 || {
 		grep -E 'error|warning' "$mdir/compile.log" | head -20 >&2
 		die "building the guest programs failed; log in $mdir/compile.log"
@@ -205,10 +213,13 @@ build_initramfs() {
 	echo "$sum" >"$out.sum"
 }
 
+# A fresh log directory per run; the newest 20 are kept.
 new_log_dir() {
 	LOG_DIR=$BUILD_DIR/logs/$(date +%Y%m%d-%H%M%S)-$$
 	mkdir -p "$LOG_DIR"
 	ln -sfn "$(basename "$LOG_DIR")" "$BUILD_DIR/logs/latest"
+	find "$BUILD_DIR/logs" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' |
+		sort -r | tail -n +21 | sed "s|^|$BUILD_DIR/logs/|" | xargs -r rm -rf
 }
 
 kernel_cmdline() {
@@ -222,7 +233,8 @@ kernel_cmdline() {
 }
 
 qemu_args() {
-	local args=(-M q35 -m 512M -smp 1 -nodefaults -no-reboot -display none)
+	# 1 GiB: below 512 MiB of RAM the kernel turns THP (and so PMD faults) off.
+	local args=(-M q35 -m 1G -smp 1 -nodefaults -no-reboot -display none)
 	local d
 	for d in "${BIOS_DIRS[@]}"; do args+=(-L "$d"); done
 	if ((USE_KVM)); then

@@ -8,7 +8,7 @@ readonly BACKPORTS_LIST=/etc/apt/sources.list.d/wc-testbed-backports.sources
 # Packages from bookworm main.
 readonly MAIN_PACKAGES=(
 	build-essential ccache ninja-build pkg-config python3 python3-venv
-	dpkg-dev xz-utils ca-certificates
+	dpkg-dev xz-utils ca-certificates git
 	libglib2.0-dev libfdt-dev libpixman-1-dev zlib1g-dev
 	flex bison bc libelf-dev libssl-dev cpio kmod rsync
 	busybox-static qemu-system-data seabios
@@ -66,15 +66,29 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
 }
 
+# apt_install [-t SUITE] PACKAGE...: quiet, non-interactive, says what failed.
+apt_install() {
+	log "installing: $*"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		"$@" >/dev/null </dev/null ||
+		die "apt-get install failed; run 'apt-get install $*' to see why"
+}
+
+is_backports_package() {
+	local b
+	for b in "${BACKPORTS_PACKAGES[@]}"; do [[ $b == "$1" ]] && return 0; done
+	return 1
+}
+
 install_packages() {
-	local missing=("$@")
-	export DEBIAN_FRONTEND=noninteractive
+	local pkg main=() bpo=()
+	for pkg in "$@"; do
+		if is_backports_package "$pkg"; then bpo+=("$pkg"); else main+=("$pkg"); fi
+	done
 	log "apt-get update"
-	apt-get update -qq || die "apt-get update failed; check network access to deb.debian.org"
-	log "installing: ${missing[*]}"
-	apt-get install -y -qq --no-install-recommends -t bookworm-backports \
-		"${missing[@]}" >/dev/null ||
-		die "apt-get install failed; run 'apt-get install -t bookworm-backports ${missing[*]}' to see why"
+	apt-get update -qq </dev/null || die "apt-get update failed; check access to deb.debian.org"
+	((${#main[@]} == 0)) || apt_install "${main[@]}"
+	((${#bpo[@]} == 0)) || apt_install -t bookworm-backports "${bpo[@]}"
 }
 
 main() {

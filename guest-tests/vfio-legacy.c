@@ -5,6 +5,7 @@
  * counters checked against what the test wrote.
  */
 #define _GNU_SOURCE
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -152,6 +153,48 @@ TEST_F(vfio_legacy, pwrite_reads_back_through_mmap)
 		bad += p[i] != buf[i];
 	EXPECT_EQ(0, bad) TH_LOG("%u bytes differ", bad);
 	munmap(map, info.size);
+}
+
+#define SZ_2M	(2ul << 20)
+
+/*
+ * vfio-pci 6.12 faults a 2 MiB-aligned BAR mapping in as PMDs.  The large
+ * page path must carry the memory type too: stores still arrive as UC-.
+ */
+TEST_F(vfio_legacy, pmd_mapping_arrives_as_uc_minus)
+{
+	const struct wctb_regs *r = &self->regs;
+	unsigned int ap = variant->aperture;
+	struct vfio_region_info info;
+	uintptr_t aligned;
+	volatile uint8_t *p;
+	char line[256];
+	void *resv, *map;
+
+	ASSERT_EQ(0, wctb_region_info(self->v.device, variant->bar, &info));
+	if (info.size < 2 * SZ_2M)
+		SKIP(return, "BAR%u is smaller than 4 MiB", variant->bar);
+	resv = mmap(NULL, info.size + SZ_2M, PROT_NONE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ASSERT_NE(MAP_FAILED, resv);
+	aligned = ((uintptr_t)resv + SZ_2M - 1) & ~(SZ_2M - 1);
+	map = mmap((void *)aligned, info.size, PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_FIXED, self->v.device, info.offset);
+	ASSERT_EQ((void *)aligned, map);
+	p = (volatile uint8_t *)map + SZ_2M + 0x40;
+
+	wctb_reset_counters(r);
+	wctb_store_line(p, 0x700);
+	ASSERT_EQ(0, wctb_ptdump_line(p, line, sizeof(line)));
+	TH_LOG("page table: %s", line);
+	EXPECT_NE(NULL, strstr(line, " pmd")) TH_LOG("not mapped by a PMD");
+	EXPECT_NE(NULL, strstr(line, "PSE"));
+	EXPECT_EQ(8, wctb_counter(r, ap, WC_TESTDEV_CNT_UC_WRITES));
+	EXPECT_EQ(0, wctb_counter(r, ap, WC_TESTDEV_CNT_WC_STORES));
+	EXPECT_EQ(0, wctb_counter(r, ap, WC_TESTDEV_CNT_FULL_BURSTS));
+	EXPECT_EQ(WC_TESTDEV_MEMTYPE_UC_MINUS,
+		  wctb_counter(r, ap, WC_TESTDEV_CNT_LAST_WRITE_TYPE));
+	munmap(resv, info.size + SZ_2M);
 }
 
 TEST_HARNESS_MAIN

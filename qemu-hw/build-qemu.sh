@@ -11,11 +11,18 @@ readonly CONFIGURE_ARGS=(
 	--target-list=x86_64-softmmu --without-default-features
 	--enable-tcg --enable-kvm --enable-fdt=system
 	--disable-install-blobs --disable-docs --python=/usr/bin/python3
+	# Find Debian's firmware (seabios, qemu-system-data) without -L, so
+	# that qtests run as they are.
+	--prefix=/usr --firmwarepath=/usr/share/seabios --disable-relocatable
 )
+readonly NINJA_TARGETS=(qemu-system-x86_64 tests/qtest/wc-testdev-test)
 # Our files copied into the QEMU tree: "ours:theirs".
 readonly DEVICE_FILES=(
 	wc-testdev.c:hw/misc/wc-testdev.c
+	wc-model.c:hw/misc/wc-model.c
+	wc-model.h:hw/misc/wc-model.h
 	wc-testdev.h:include/hw/misc/wc-testdev.h
+	tests/wc-testdev-test.c:tests/qtest/wc-testdev-test.c
 )
 CACHE=${WCTB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wc-testbed}
 
@@ -26,7 +33,8 @@ Usage: $0 [--cache DIR] [--print-src] [--help]
 Fetch Debian's QEMU 10.0 orig tarball (sha256 checked), apply
 qemu-hw/patches/series, copy wc-testdev into hw/misc and build a minimal
 qemu-system-x86_64 (TCG and KVM) with ccache.  Nothing is rebuilt when no
-input changed.  Prints the binary's path on stdout.
+input changed.  Prints the binary's path on stdout; the wc-testdev qtest
+is built next to it, in tests/qtest/wc-testdev-test.
 
   --cache DIR    cache root (default: \$WCTB_CACHE or ~/.cache/wc-testbed)
   --print-src    print the prepared QEMU source directory instead
@@ -42,7 +50,7 @@ fetch_tarball() {
 	mkdir -p "$dir"
 	if [[ ! -f $dir/$QEMU_TARBALL ]]; then
 		log "fetching $QEMU_APT_SOURCE source tarball with apt-get source"
-		(cd "$dir" && apt-get source -qq --download-only --tar-only "$QEMU_APT_SOURCE" >&2) ||
+		(cd "$dir" && apt-get source -qq -o APT::Sandbox::User=root --download-only --tar-only "$QEMU_APT_SOURCE" >&2) ||
 			die "apt-get source $QEMU_APT_SOURCE failed; is deb-src for bookworm-backports configured? run .ci/setup-host.sh"
 		[[ -f $dir/$QEMU_TARBALL ]] ||
 			die "apt-get source did not give $QEMU_TARBALL (Debian moved on?); pin the new tarball in $0"
@@ -116,7 +124,7 @@ compile_qemu() {
 	local build=$1
 	log "compiling QEMU (log: $build/ninja.log.txt)"
 	PATH=/usr/lib/ccache:$PATH CCACHE_DIR=$CACHE/ccache \
-		ninja -C "$build" qemu-system-x86_64 >"$build/ninja.log.txt" 2>&1 || {
+		ninja -C "$build" "${NINJA_TARGETS[@]}" >"$build/ninja.log.txt" 2>&1 || {
 		grep -E 'error' "$build/ninja.log.txt" | head -20 >&2
 		die "QEMU build failed; full log in $build/ninja.log.txt"
 	}
@@ -145,7 +153,8 @@ main() {
 	build=$CACHE/qemu/build-$(echo "${src##*/} ${CONFIGURE_ARGS[*]}" | sha256sum | cut -c1-16)
 	inputs=$(hash_files "${BASH_SOURCE[0]}" $(device_inputs))
 	stamp=$build/.wctb-stamp
-	if [[ -x $build/qemu-system-x86_64 && -f $stamp && $(cat "$stamp") == "$inputs" ]]; then
+	if [[ -x $build/qemu-system-x86_64 && -x $build/tests/qtest/wc-testdev-test &&
+		-f $stamp && $(cat "$stamp") == "$inputs" ]]; then
 		log "up to date: $build/qemu-system-x86_64"
 	else
 		sync_device_files "$src"

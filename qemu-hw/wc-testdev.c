@@ -1,10 +1,13 @@
 /*
  * wc-testdev: a PCI device that counts what arrives at its memory apertures,
- * so that guest tests can tell how a CPU mapping reached the device.
+ * by memory type, and models the CPU's write-combining buffers in front of
+ * them, so that guest tests can tell how a CPU mapping reached the device.
  *
  * BAR0 holds registers and counters, BAR2 is a 64-bit prefetchable aperture,
  * BAR4 a 64-bit non-prefetchable one.  Both apertures are I/O regions backed
- * by device memory: every access reaches the model and is counted.
+ * by device memory: every access reaches the model and is counted.  The
+ * memory type of an access comes from MemTxAttrs.memtype (x86 TCG computes
+ * it from the guest's PAT); KVM and qtest leave it unknown.
  * The register map is in include/hw/misc/wc-testdev.h; the specification is
  * docs/specs/wc-testdev.rst.
  *
@@ -25,6 +28,7 @@
 #include "migration/vmstate.h"
 #include "qom/object.h"
 #include "hw/misc/wc-testdev.h"
+#include "wc-model.h"
 #include "trace.h"
 
 #define TYPE_WC_TESTDEV "wc-testdev"
@@ -33,12 +37,16 @@ OBJECT_DECLARE_SIMPLE_TYPE(WCTestDevState, WC_TESTDEV)
 #define WC_TESTDEV_MIN_APERTURE (4 * KiB)
 #define WC_TESTDEV_MAX_APERTURE (1 * GiB)
 
+/* WC model line addresses: aperture index above the aperture offset. */
+#define WC_TESTDEV_LINE_AP_SHIFT 48
+
 typedef struct WCTestDevAperture {
     WCTestDevState *dev;
     unsigned index;             /* WC_TESTDEV_APERTURE_* */
     MemoryRegion mr;
     uint64_t size;
     uint8_t *mem;
+    bool cached_logged;
     uint64_t counters[WC_TESTDEV_NUM_COUNTERS];
 } WCTestDevAperture;
 
@@ -47,6 +55,8 @@ struct WCTestDevState {
 
     MemoryRegion regs;
     uint64_t scratch;
+    uint32_t wc_lines;          /* property; 0 turns the WC model off */
+    WCModel wc;
     WCTestDevAperture ap[WC_TESTDEV_NUM_APERTURES];
 };
 
@@ -55,12 +65,94 @@ static const char *const wc_testdev_counter_names[WC_TESTDEV_NUM_COUNTERS] = {
     [WC_TESTDEV_CNT_READ_BYTES] = "read-bytes",
     [WC_TESTDEV_CNT_WRITES] = "writes",
     [WC_TESTDEV_CNT_WRITE_BYTES] = "write-bytes",
+    [WC_TESTDEV_CNT_UC_WRITES] = "uc-writes",
+    [WC_TESTDEV_CNT_UC_BYTES] = "uc-bytes",
+    [WC_TESTDEV_CNT_WC_STORES] = "wc-stores",
+    [WC_TESTDEV_CNT_WC_BYTES] = "wc-bytes",
+    [WC_TESTDEV_CNT_FULL_BURSTS] = "full-bursts",
+    [WC_TESTDEV_CNT_PARTIAL_BURSTS] = "partial-bursts",
+    [WC_TESTDEV_CNT_PARTIAL_BYTES] = "partial-bytes",
+    [WC_TESTDEV_CNT_CACHED_WRITES] = "cached-writes",
+    [WC_TESTDEV_CNT_UNKNOWN_WRITES] = "unknown-writes",
+    [WC_TESTDEV_CNT_BUS_TXNS] = "bus-txns",
+    [WC_TESTDEV_CNT_BUS_BYTES] = "bus-bytes",
+    [WC_TESTDEV_CNT_LAST_WRITE_TYPE] = "last-write-type",
+    [WC_TESTDEV_CNT_LAST_READ_TYPE] = "last-read-type",
 };
 
 static const char *const wc_testdev_aperture_names[WC_TESTDEV_NUM_APERTURES] = {
     [WC_TESTDEV_APERTURE_PREF] = "bar2",
     [WC_TESTDEV_APERTURE_NONPREF] = "bar4",
 };
+
+static unsigned wc_testdev_memtype(MemTxAttrs attrs)
+{
+    switch (attrs.memtype) {
+    case MEMTX_MEMTYPE_UC:
+        return WC_TESTDEV_MEMTYPE_UC;
+    case MEMTX_MEMTYPE_UC_MINUS:
+        return WC_TESTDEV_MEMTYPE_UC_MINUS;
+    case MEMTX_MEMTYPE_WC:
+        return WC_TESTDEV_MEMTYPE_WC;
+    case MEMTX_MEMTYPE_WT:
+        return WC_TESTDEV_MEMTYPE_WT;
+    case MEMTX_MEMTYPE_WP:
+        return WC_TESTDEV_MEMTYPE_WP;
+    case MEMTX_MEMTYPE_WB:
+        return WC_TESTDEV_MEMTYPE_WB;
+    default:
+        return WC_TESTDEV_MEMTYPE_UNKNOWN;
+    }
+}
+
+static void wc_testdev_count(WCTestDevAperture *ap, unsigned counter,
+                             uint64_t bytes_counter, unsigned size)
+{
+    ap->counters[counter]++;
+    ap->counters[bytes_counter] += size;
+}
+
+static void wc_testdev_bus(WCTestDevAperture *ap, unsigned txns,
+                           uint64_t payload)
+{
+    ap->counters[WC_TESTDEV_CNT_BUS_TXNS] += txns;
+    ap->counters[WC_TESTDEV_CNT_BUS_BYTES] +=
+        payload + (uint64_t)txns * WC_TESTDEV_BUS_OVERHEAD;
+}
+
+/* A line leaves the WC buffers: store its valid bytes and count it. */
+static void wc_testdev_wc_sink(void *opaque, uint64_t line,
+                               const uint8_t *data, uint64_t mask, bool full)
+{
+    WCTestDevState *s = opaque;
+    WCTestDevAperture *ap = &s->ap[line >> WC_TESTDEV_LINE_AP_SHIFT];
+    uint64_t off = line & MAKE_64BIT_MASK(0, WC_TESTDEV_LINE_AP_SHIFT);
+    unsigned valid = ctpop64(mask);
+
+    for (unsigned i = 0; i < WC_MODEL_LINE; i++) {
+        if (mask & (1ULL << i)) {
+            ap->mem[off + i] = data[i];
+        }
+    }
+    if (full) {
+        ap->counters[WC_TESTDEV_CNT_FULL_BURSTS]++;
+        wc_testdev_bus(ap, 1, WC_MODEL_LINE);
+    } else {
+        wc_testdev_count(ap, WC_TESTDEV_CNT_PARTIAL_BURSTS,
+                         WC_TESTDEV_CNT_PARTIAL_BYTES, valid);
+        wc_testdev_bus(ap, wc_model_mask_runs(mask), valid);
+    }
+    trace_wc_testdev_burst(ap->index, off, mask, full);
+}
+
+/* Reads and non-WC accesses drain the WC buffers first, as on x86. */
+static void wc_testdev_drain(WCTestDevState *s)
+{
+    if (s->wc_lines && wc_model_pending(&s->wc)) {
+        trace_wc_testdev_flush(wc_model_pending(&s->wc));
+        wc_model_flush(&s->wc);
+    }
+}
 
 static void wc_testdev_reset_counters(WCTestDevState *s)
 {
@@ -79,14 +171,17 @@ static uint64_t wc_testdev_reg_slot(WCTestDevState *s, hwaddr addr)
     case WC_TESTDEV_REG_ID:
         return WC_TESTDEV_ID_VALUE |
                ((uint64_t)WC_TESTDEV_VERSION_VALUE << 32);
-    case WC_TESTDEV_REG_FEATURES:
-        return WC_TESTDEV_FEAT_NONE;    /* CONTROL reads as zero */
+    case WC_TESTDEV_REG_FEATURES:       /* CONTROL reads as zero */
+        return WC_TESTDEV_FEAT_MEMTYPE |
+               (s->wc_lines ? WC_TESTDEV_FEAT_WC_MODEL : 0);
     case WC_TESTDEV_REG_PREF_SIZE:
         return s->ap[WC_TESTDEV_APERTURE_PREF].size;
     case WC_TESTDEV_REG_NONPREF_SIZE:
         return s->ap[WC_TESTDEV_APERTURE_NONPREF].size;
     case WC_TESTDEV_REG_SCRATCH:
         return s->scratch;
+    case WC_TESTDEV_REG_WC_LINES:
+        return s->wc_lines;
     }
     for (unsigned i = 0; i < WC_TESTDEV_NUM_APERTURES; i++) {
         block = WC_TESTDEV_REG_COUNTERS(i);
@@ -101,8 +196,10 @@ static uint64_t wc_testdev_reg_read(void *opaque, hwaddr addr, unsigned size)
 {
     WCTestDevState *s = opaque;
     unsigned shift = (addr & 7) * 8;
-    uint64_t val = wc_testdev_reg_slot(s, addr & ~7ULL) >> shift;
+    uint64_t val;
 
+    wc_testdev_drain(s);
+    val = wc_testdev_reg_slot(s, addr & ~7ULL) >> shift;
     if (size < 8) {
         val &= MAKE_64BIT_MASK(0, size * 8);
     }
@@ -112,13 +209,17 @@ static uint64_t wc_testdev_reg_read(void *opaque, hwaddr addr, unsigned size)
 
 static void wc_testdev_control(WCTestDevState *s, uint32_t val)
 {
+    const uint32_t known = WC_TESTDEV_CTRL_RESET_COUNTERS |
+                           WC_TESTDEV_CTRL_FLUSH;
+
+    /* Every BAR0 access has drained the buffers already: FLUSH is free. */
     if (val & WC_TESTDEV_CTRL_RESET_COUNTERS) {
         wc_testdev_reset_counters(s);
     }
-    if (val & ~WC_TESTDEV_CTRL_RESET_COUNTERS) {
+    if (val & ~known) {
         qemu_log_mask(LOG_GUEST_ERROR,
                       "wc-testdev: undefined control bits 0x%x ignored\n",
-                      val & ~WC_TESTDEV_CTRL_RESET_COUNTERS);
+                      val & ~known);
     }
 }
 
@@ -128,6 +229,7 @@ static void wc_testdev_reg_write(void *opaque, hwaddr addr, uint64_t val,
     WCTestDevState *s = opaque;
 
     trace_wc_testdev_reg_write(addr, size, val);
+    wc_testdev_drain(s);
     if (addr == WC_TESTDEV_REG_CONTROL && size == 4) {
         wc_testdev_control(s, val);
     } else if (addr == WC_TESTDEV_REG_FEATURES && size == 8) {
@@ -171,39 +273,92 @@ static bool wc_testdev_aperture_check(WCTestDevAperture *ap, hwaddr addr,
     return false;
 }
 
-static uint64_t wc_testdev_aperture_read(void *opaque, hwaddr addr,
-                                         unsigned size)
+static MemTxResult wc_testdev_aperture_read(void *opaque, hwaddr addr,
+                                            uint64_t *data, unsigned size,
+                                            MemTxAttrs attrs)
 {
     WCTestDevAperture *ap = opaque;
-    uint64_t val;
+    unsigned type = wc_testdev_memtype(attrs);
 
     if (!wc_testdev_aperture_check(ap, addr, size, "read")) {
-        return UINT64_MAX;
+        *data = UINT64_MAX;
+        return MEMTX_OK;
     }
-    val = ldn_le_p(ap->mem + addr, size);
-    ap->counters[WC_TESTDEV_CNT_READS]++;
-    ap->counters[WC_TESTDEV_CNT_READ_BYTES] += size;
-    trace_wc_testdev_aperture_read(ap->index, addr, size, val);
-    return val;
+    wc_testdev_drain(ap->dev);
+    *data = ldn_le_p(ap->mem + addr, size);
+    wc_testdev_count(ap, WC_TESTDEV_CNT_READS, WC_TESTDEV_CNT_READ_BYTES,
+                     size);
+    ap->counters[WC_TESTDEV_CNT_LAST_READ_TYPE] = type;
+    wc_testdev_bus(ap, 1, size);
+    trace_wc_testdev_aperture_read(ap->index, addr, size, *data, type);
+    return MEMTX_OK;
 }
 
-static void wc_testdev_aperture_write(void *opaque, hwaddr addr, uint64_t val,
-                                      unsigned size)
+/* A write that does not combine: UC, UC-, unknown or a cacheable type. */
+static void wc_testdev_write_through(WCTestDevAperture *ap, hwaddr addr,
+                                     uint64_t val, unsigned size,
+                                     unsigned type)
 {
-    WCTestDevAperture *ap = opaque;
-
-    if (!wc_testdev_aperture_check(ap, addr, size, "write")) {
-        return;
+    switch (type) {
+    case WC_TESTDEV_MEMTYPE_UC:
+    case WC_TESTDEV_MEMTYPE_UC_MINUS:
+        wc_testdev_count(ap, WC_TESTDEV_CNT_UC_WRITES,
+                         WC_TESTDEV_CNT_UC_BYTES, size);
+        break;
+    case WC_TESTDEV_MEMTYPE_UNKNOWN:
+        ap->counters[WC_TESTDEV_CNT_UNKNOWN_WRITES]++;
+        break;
+    case WC_TESTDEV_MEMTYPE_WC:
+        break;      /* WC model off: counted as WC, sent one by one */
+    default:
+        ap->counters[WC_TESTDEV_CNT_CACHED_WRITES]++;
+        if (!ap->cached_logged) {
+            ap->cached_logged = true;
+            qemu_log_mask(LOG_GUEST_ERROR,
+                          "wc-testdev: %s written through a cacheable "
+                          "mapping (memory type %u)\n",
+                          wc_testdev_aperture_names[ap->index], type);
+        }
+        break;
     }
     stn_le_p(ap->mem + addr, size, val);
-    ap->counters[WC_TESTDEV_CNT_WRITES]++;
-    ap->counters[WC_TESTDEV_CNT_WRITE_BYTES] += size;
-    trace_wc_testdev_aperture_write(ap->index, addr, size, val);
+    wc_testdev_bus(ap, 1, size);
+}
+
+static MemTxResult wc_testdev_aperture_write(void *opaque, hwaddr addr,
+                                             uint64_t val, unsigned size,
+                                             MemTxAttrs attrs)
+{
+    WCTestDevAperture *ap = opaque;
+    WCTestDevState *s = ap->dev;
+    unsigned type = wc_testdev_memtype(attrs);
+
+    if (!wc_testdev_aperture_check(ap, addr, size, "write")) {
+        return MEMTX_OK;
+    }
+    trace_wc_testdev_aperture_write(ap->index, addr, size, val, type);
+    wc_testdev_count(ap, WC_TESTDEV_CNT_WRITES, WC_TESTDEV_CNT_WRITE_BYTES,
+                     size);
+    ap->counters[WC_TESTDEV_CNT_LAST_WRITE_TYPE] = type;
+    if (type == WC_TESTDEV_MEMTYPE_WC) {
+        wc_testdev_count(ap, WC_TESTDEV_CNT_WC_STORES,
+                         WC_TESTDEV_CNT_WC_BYTES, size);
+        if (s->wc_lines) {
+            wc_model_store(&s->wc,
+                           (uint64_t)ap->index << WC_TESTDEV_LINE_AP_SHIFT |
+                           addr, size, val);
+            return MEMTX_OK;
+        }
+    } else {
+        wc_testdev_drain(s);
+    }
+    wc_testdev_write_through(ap, addr, val, size, type);
+    return MEMTX_OK;
 }
 
 static const MemoryRegionOps wc_testdev_aperture_ops = {
-    .read = wc_testdev_aperture_read,
-    .write = wc_testdev_aperture_write,
+    .read_with_attrs = wc_testdev_aperture_read,
+    .write_with_attrs = wc_testdev_aperture_write,
     .endianness = DEVICE_LITTLE_ENDIAN,
     .valid = {
         .min_access_size = 1,
@@ -242,6 +397,14 @@ static void wc_testdev_realize(PCIDevice *pdev, Error **errp)
 {
     WCTestDevState *s = WC_TESTDEV(pdev);
 
+    if (s->wc_lines > WC_MODEL_MAX_LINES) {
+        error_setg(errp, "wc-lines must be between 0 (no WC model) and %u, "
+                   "got %u", WC_MODEL_MAX_LINES, s->wc_lines);
+        return;
+    }
+    if (s->wc_lines) {
+        wc_model_init(&s->wc, s->wc_lines, wc_testdev_wc_sink, s);
+    }
     if (!wc_testdev_init_aperture(s, WC_TESTDEV_APERTURE_PREF, errp) ||
         !wc_testdev_init_aperture(s, WC_TESTDEV_APERTURE_NONPREF, errp)) {
         return;
@@ -274,6 +437,9 @@ static void wc_testdev_reset_hold(Object *obj, ResetType type)
 {
     WCTestDevState *s = WC_TESTDEV(obj);
 
+    if (s->wc_lines) {
+        wc_model_discard(&s->wc);
+    }
     s->scratch = 0;
     wc_testdev_reset_counters(s);
     for (unsigned i = 0; i < WC_TESTDEV_NUM_APERTURES; i++) {
@@ -283,7 +449,7 @@ static void wc_testdev_reset_hold(Object *obj, ResetType type)
     }
 }
 
-/* Counters are readable from the host: qom-get PATH bar2-writes, ... */
+/* Counters are readable from the host: qom-get PATH bar2-wc-stores, ... */
 static void wc_testdev_instance_init(Object *obj)
 {
     WCTestDevState *s = WC_TESTDEV(obj);
@@ -314,6 +480,7 @@ static const Property wc_testdev_properties[] = {
                      ap[WC_TESTDEV_APERTURE_PREF].size, 4 * MiB),
     DEFINE_PROP_SIZE("bar4-size", WCTestDevState,
                      ap[WC_TESTDEV_APERTURE_NONPREF].size, 4 * MiB),
+    DEFINE_PROP_UINT32("wc-lines", WCTestDevState, wc_lines, 4),
 };
 
 static void wc_testdev_class_init(ObjectClass *klass, void *data)

@@ -31,19 +31,41 @@
 #define WC_TESTDEV_REG_PREF_SIZE    0x10    /* RO, 64-bit: BAR2 size */
 #define WC_TESTDEV_REG_NONPREF_SIZE 0x18    /* RO, 64-bit: BAR4 size */
 #define WC_TESTDEV_REG_SCRATCH      0x20    /* RW scratch */
+#define WC_TESTDEV_REG_WC_LINES     0x28    /* RO: WC line buffers (0: off) */
 
 #define WC_TESTDEV_ID_VALUE         0x44544357  /* "WCTD" in memory */
-#define WC_TESTDEV_VERSION_VALUE    0x00010000  /* 1.0 */
+#define WC_TESTDEV_VERSION_VALUE    0x00010001  /* 1.1 */
 
-/* No feature bits are defined yet. */
-#define WC_TESTDEV_FEAT_NONE        0x0
+/* FEATURES bits */
+#define WC_TESTDEV_FEAT_MEMTYPE     (1u << 0)   /* counts by memory type */
+#define WC_TESTDEV_FEAT_WC_MODEL    (1u << 1)   /* WC buffers modelled */
 
+/* CONTROL bits (write 1 to act) */
 #define WC_TESTDEV_CTRL_RESET_COUNTERS  (1u << 0)
+#define WC_TESTDEV_CTRL_FLUSH           (1u << 1)   /* drain WC buffers */
+
+/*
+ * Memory types as the device reports them (LAST_WRITE_TYPE counter).
+ * UNKNOWN: the accelerator did not say (KVM, qtest, DMA).
+ */
+#define WC_TESTDEV_MEMTYPE_UNKNOWN  0
+#define WC_TESTDEV_MEMTYPE_UC       1
+#define WC_TESTDEV_MEMTYPE_UC_MINUS 2
+#define WC_TESTDEV_MEMTYPE_WC       3
+#define WC_TESTDEV_MEMTYPE_WT       4
+#define WC_TESTDEV_MEMTYPE_WP       5
+#define WC_TESTDEV_MEMTYPE_WB       6
+
+/* Bytes on the modelled bus per transaction, on top of the payload. */
+#define WC_TESTDEV_BUS_OVERHEAD     24
+#define WC_TESTDEV_LINE_SIZE        64
 
 /*
  * Per-aperture counter blocks: 64-bit counters at
  * WC_TESTDEV_REG_COUNTERS(aperture) + 8 * WC_TESTDEV_CNT_*.
  * Read them with one 8-byte access, or low half then high half.
+ * Any BAR0 access first drains the WC buffers, so counters read by the
+ * guest include every store issued before the read.
  */
 #define WC_TESTDEV_APERTURE_PREF    0   /* BAR2 */
 #define WC_TESTDEV_APERTURE_NONPREF 1   /* BAR4 */
@@ -51,10 +73,23 @@
 
 #define WC_TESTDEV_REG_COUNTERS(ap) (0x100 + 0x100 * (ap))
 
-#define WC_TESTDEV_CNT_READS        0   /* read accesses */
-#define WC_TESTDEV_CNT_READ_BYTES   1   /* bytes read */
-#define WC_TESTDEV_CNT_WRITES       2   /* write accesses */
-#define WC_TESTDEV_CNT_WRITE_BYTES  3   /* bytes written */
-#define WC_TESTDEV_NUM_COUNTERS     4
+#define WC_TESTDEV_CNT_READS            0   /* read accesses */
+#define WC_TESTDEV_CNT_READ_BYTES       1   /* bytes read */
+#define WC_TESTDEV_CNT_WRITES           2   /* write accesses, any type */
+#define WC_TESTDEV_CNT_WRITE_BYTES      3   /* bytes written, any type */
+#define WC_TESTDEV_CNT_UC_WRITES        4   /* writes of type UC or UC- */
+#define WC_TESTDEV_CNT_UC_BYTES         5
+#define WC_TESTDEV_CNT_WC_STORES        6   /* writes of type WC */
+#define WC_TESTDEV_CNT_WC_BYTES         7
+#define WC_TESTDEV_CNT_FULL_BURSTS      8   /* 64-byte lines sent at once */
+#define WC_TESTDEV_CNT_PARTIAL_BURSTS   9   /* partial lines sent */
+#define WC_TESTDEV_CNT_PARTIAL_BYTES    10  /* valid bytes in those */
+#define WC_TESTDEV_CNT_CACHED_WRITES    11  /* WB/WT/WP: a bug for MMIO */
+#define WC_TESTDEV_CNT_UNKNOWN_WRITES   12  /* type not known */
+#define WC_TESTDEV_CNT_BUS_TXNS         13  /* modelled bus transactions */
+#define WC_TESTDEV_CNT_BUS_BYTES        14  /* payload + overhead */
+#define WC_TESTDEV_CNT_LAST_WRITE_TYPE  15  /* WC_TESTDEV_MEMTYPE_* */
+#define WC_TESTDEV_CNT_LAST_READ_TYPE   16  /* WC_TESTDEV_MEMTYPE_* */
+#define WC_TESTDEV_NUM_COUNTERS         17
 
 #endif /* HW_MISC_WC_TESTDEV_H */

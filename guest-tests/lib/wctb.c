@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "wctb.h"
@@ -199,6 +200,16 @@ int wctb_regs_map(struct wctb_regs *r, int device)
 	return 0;
 }
 
+int wctb_regs_map_sysfs(struct wctb_regs *r, const char *bdf)
+{
+	void *p = wctb_map_sysfs_resource(bdf, "resource0", &r->size);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	r->base = p;
+	return 0;
+}
+
 void wctb_regs_unmap(struct wctb_regs *r)
 {
 	if (r->base)
@@ -226,4 +237,96 @@ uint64_t wctb_counter(const struct wctb_regs *r, unsigned int aperture,
 		      unsigned int counter)
 {
 	return wctb_reg64(r, WC_TESTDEV_REG_COUNTERS(aperture) + 8 * counter);
+}
+
+void *wctb_map_sysfs_resource(const char *bdf, const char *file, size_t *size)
+{
+	char path[256];
+	struct stat st;
+	void *p;
+	int fd;
+
+	snprintf(path, sizeof(path), PCI_DEVICES "/%s/%s", bdf, file);
+	fd = open(path, O_RDWR | O_SYNC);
+	if (fd < 0)
+		return MAP_FAILED;
+	if (fstat(fd, &st)) {
+		close(fd);
+		return MAP_FAILED;
+	}
+	*size = st.st_size;
+	p = mmap(NULL, *size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	return p;
+}
+
+void wctb_store_line(volatile void *p, uint64_t seed)
+{
+	volatile uint64_t *q = p;
+	unsigned int i;
+
+	for (i = 0; i < 8; i++)
+		q[i] = seed + i;
+}
+
+int wctb_pat_memtype(uint64_t start, uint64_t end, char *type, size_t len)
+{
+	unsigned long long s, e;
+	char line[256], name[64];
+	int ret = -ENOENT;
+	FILE *f;
+
+	f = fopen("/sys/kernel/debug/x86/pat_memtype_list", "r");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "PAT: [mem 0x%llx-0x%llx] %63s", &s, &e, name) != 3)
+			continue;
+		if (s <= start && end <= e) {
+			snprintf(type, len, "%s", name);
+			ret = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return ret;
+}
+
+int wctb_ptdump_line(const volatile void *va, char *line, size_t len)
+{
+	unsigned long s, e, addr = (unsigned long)va;
+	char buf[256];
+	int ret = -ENOENT;
+	FILE *f;
+
+	f = fopen("/sys/kernel/debug/page_tables/current_kernel", "r");
+	if (!f)
+		return -errno;
+	while (fgets(buf, sizeof(buf), f)) {
+		if (sscanf(buf, "0x%lx-0x%lx", &s, &e) != 2)
+			continue;
+		if (s <= addr && addr < e) {
+			buf[strcspn(buf, "\n")] = '\0';
+			snprintf(line, len, "%s", buf);
+			ret = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return ret;
+}
+
+const char *wctb_memtype_name(uint64_t type)
+{
+	static const char *const names[] = {
+		[WC_TESTDEV_MEMTYPE_UNKNOWN] = "unknown",
+		[WC_TESTDEV_MEMTYPE_UC] = "UC",
+		[WC_TESTDEV_MEMTYPE_UC_MINUS] = "UC-",
+		[WC_TESTDEV_MEMTYPE_WC] = "WC",
+		[WC_TESTDEV_MEMTYPE_WT] = "WT",
+		[WC_TESTDEV_MEMTYPE_WP] = "WP",
+		[WC_TESTDEV_MEMTYPE_WB] = "WB",
+	};
+
+	return type < sizeof(names) / sizeof(names[0]) ? names[type] : "invalid";
 }

@@ -50,11 +50,40 @@ struct wctb_regs {
 };
 
 int wctb_regs_map(struct wctb_regs *r, int device);
+/* BAR0 mapped through /sys/bus/pci/devices/BDF/resource0 instead. */
+int wctb_regs_map_sysfs(struct wctb_regs *r, const char *bdf);
 void wctb_regs_unmap(struct wctb_regs *r);
 uint32_t wctb_reg32(const struct wctb_regs *r, unsigned int off);
 uint64_t wctb_reg64(const struct wctb_regs *r, unsigned int off);
 void wctb_reset_counters(const struct wctb_regs *r);
 uint64_t wctb_counter(const struct wctb_regs *r, unsigned int aperture,
 		      unsigned int counter);
+
+/*
+ * Map all of /sys/bus/pci/devices/BDF/@file (e.g. "resource2_wc") shared;
+ * returns MAP_FAILED with errno set.  *@size receives the length.
+ */
+void *wctb_map_sysfs_resource(const char *bdf, const char *file, size_t *size);
+
+/* Eight 8-byte stores covering the 64-byte line at @p. */
+void wctb_store_line(volatile void *p, uint64_t seed);
+
+/*
+ * The memory type the kernel's PAT bookkeeping records for physical range
+ * [@start, @end), from /sys/kernel/debug/x86/pat_memtype_list: e.g.
+ * "write-combining" or "uncached-minus".  Returns 0, -ENOENT if no entry
+ * covers the range, or another -errno.
+ */
+int wctb_pat_memtype(uint64_t start, uint64_t end, char *type, size_t len);
+
+/*
+ * The line of /sys/kernel/debug/page_tables/current_kernel that describes
+ * virtual address @va of the calling process, e.g.
+ * "0x...-0x...  4M USR RW  PCD PSE  NX pmd".  Returns 0 or -errno.
+ */
+int wctb_ptdump_line(const volatile void *va, char *line, size_t len);
+
+/* Name of a WC_TESTDEV_MEMTYPE_* value, for messages. */
+const char *wctb_memtype_name(uint64_t type);
 
 #endif /* WCTB_H */
