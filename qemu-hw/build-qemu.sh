@@ -11,8 +11,8 @@ readonly CONFIGURE_ARGS=(
 	--target-list=x86_64-softmmu --without-default-features
 	--enable-tcg --enable-kvm --enable-fdt=system
 	--disable-install-blobs --disable-docs --python=/usr/bin/python3
-	# Find Debian's firmware (seabios, qemu-system-data) without -L, so
-	# that qtests run as they are.
+	# Installed layout: Debian's firmware paths.  Run from the build tree,
+	# QEMU looks in qemu-bundle/ instead, which link_firmware fills.
 	--prefix=/usr --firmwarepath=/usr/share/seabios --disable-relocatable
 )
 readonly NINJA_TARGETS=(qemu-system-x86_64 tests/qtest/wc-testdev-test)
@@ -130,6 +130,21 @@ compile_qemu() {
 	}
 }
 
+# Debian's firmware (seabios, qemu-system-data) where a QEMU run from the
+# build tree looks for it, so that it and its qtests need no -L.
+link_firmware() {
+	local build=$1 dir f
+	for dir in /usr/share/seabios /usr/share/qemu; do
+		mkdir -p "$build/qemu-bundle$dir"
+		for f in "$dir"/*.bin "$dir"/*.rom; do
+			[[ -e $f ]] || continue
+			ln -sfn "$f" "$build/qemu-bundle$dir/$(basename "$f")"
+		done
+	done
+	[[ -e $build/qemu-bundle/usr/share/seabios/bios-256k.bin ]] ||
+		die "bios-256k.bin not found; install seabios (.ci/setup-host.sh)"
+}
+
 main() {
 	local print_src=0
 	while (($#)); do
@@ -160,6 +175,7 @@ main() {
 		sync_device_files "$src"
 		configure_qemu "$src" "$build"
 		compile_qemu "$build"
+		link_firmware "$build"
 		echo "$inputs" >"$stamp"
 	fi
 	echo "$build/qemu-system-x86_64"

@@ -37,7 +37,8 @@ static void save_device(QPCIDevice *dev, int devfn, void *data)
 
 static void wc_start(WCTest *t, const char *extra)
 {
-    t->qts = qtest_initf("-machine pc -device wc-testdev,id=wctd%s", extra);
+    t->qts = qtest_initf("-machine pc -nodefaults "
+                         "-device wc-testdev,id=wctd%s", extra);
     t->bus = qpci_new_pc(t->qts, NULL);
     t->dev = NULL;
     qpci_device_foreach(t->bus, WC_TESTDEV_VENDOR_ID, WC_TESTDEV_DEVICE_ID,

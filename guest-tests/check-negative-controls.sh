@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Negative controls: prove that the checks can fail.  Harness faults (a
+# failing test, a kernel panic, a hung guest) and semantic controls (the WC
+# checks pointed at an uncached mapping) must each make run-vm.sh fail with
+# a clear message.
+set -euo pipefail
+
+readonly REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD_DIR=$REPO/build
+ALWAYS_FAIL=
+FAILURES=0
+
+usage() {
+	cat <<USAGE
+Usage: $0 --always-fail BIN [--build-dir DIR] [--help]
+
+Runs run-vm.sh once per control and checks its exit status and what it
+reported (its output and the run's results.tap):
+  failing test    --extra-test BIN (a test that always fails)     exit 1
+  kernel panic    --append wctb.inject=panic                      exit 2
+  hung guest      --append wctb.inject=hang --timeout 30          exit 2
+  sysfs WC checks WCTB_SYSFS_WC_FILE=resource2: every WC check of
+                  sysfs-memtype must fail against the UC file     exit 1
+Prints TAP; exits non-zero if any control did not fail as it must.
+USAGE
+}
+
+die() { printf 'check-harness-faults: error: %s\n' "$*" >&2; exit 2; }
+
+# expect NAME STATUS REGEX... -- run-vm.sh ARGS...: every REGEX must match
+# the run's output or its results.tap.
+expect() {
+	local name=$1 want=$2 out status=0 regex ok=1
+	local regexes=()
+	shift 2
+	while [[ $1 != -- ]]; do regexes+=("$1"); shift; done
+	shift
+	out=$("$REPO/run-vm.sh" --build-dir "$BUILD_DIR" "$@" 2>&1) || status=$?
+	out+=$'\n'$(cat "$BUILD_DIR/logs/latest/results.tap" 2>/dev/null || true)
+	for regex in "${regexes[@]}"; do
+		grep -qE -- "$regex" <<<"$out" || ok=0
+	done
+	if ((status == want && ok)); then
+		echo "ok - $name (exit $status)"
+		return
+	fi
+	FAILURES=$((FAILURES + 1))
+	echo "not ok - $name: wanted exit $want and /${regexes[*]}/, got exit $status"
+	sed 's/^/# /' <<<"$out"
+}
+
+main() {
+	while (($#)); do
+		case "$1" in
+		--always-fail) ALWAYS_FAIL=${2:?}; shift ;;
+		--build-dir) BUILD_DIR=${2:?}; shift ;;
+		-h | --help) usage; exit 0 ;;
+		*) usage >&2; die "unknown option '$1'" ;;
+		esac
+		shift
+	done
+	[[ -x $ALWAYS_FAIL ]] || die "--always-fail must name the built always-fail program"
+
+	echo "1..4"
+	expect "a failing guest test fails the run" 1 'FAIL: passed=0 failed=1' -- \
+		--extra-test "$ALWAYS_FAIL" --filter 'extra-*'
+	expect "a guest kernel panic fails the run" 2 'guest kernel panicked' -- \
+		--append wctb.inject=panic --timeout 120
+	expect "a hung guest fails the run within the timeout" 2 'guest hung' -- \
+		--append wctb.inject=hang --timeout 30
+	expect "sysfs WC checks fail against the UC file" 1 \
+		'not ok [0-9]+ sysfs.wc_line_arrives_as_one_full_burst' \
+		'not ok [0-9]+ sysfs.wc_partial_line_is_flushed_by_a_counter_read' \
+		'not ok [0-9]+ sysfs.pat_alias_wc_first_turns_the_uc_mapping_wc' \
+		'ok [0-9]+ sysfs.uc_line_arrives_as_eight_uc_writes' -- \
+		--filter sysfs-memtype --append WCTB_SYSFS_WC_FILE=resource2
+	((FAILURES == 0))
+}
+
+main "$@"
