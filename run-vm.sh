@@ -15,10 +15,12 @@ QEMU=
 FILTER=
 EXTRA_TESTS=()
 APPEND=
+QEMU_EXTRA=()
 SHELL_MODE=0
 USE_KVM=0
 TIMINGS=0
 ALL_TESTS=0
+BUILD_ONLY=0
 TIMEOUT=600
 TEST_TIMEOUT=300
 declare -A STAGE_SECONDS=()
@@ -36,6 +38,7 @@ usage error.
 
   --all-tests          run every test: host unit tests and the VM suite,
                        through 'meson test' (what CI runs)
+  --build-only         build what is stale, then stop
   --series NAME        kernel patch series: patched (default), naive, none
   --kernel BZIMAGE     boot this prebuilt kernel instead of building one
   --linux-src DIR      build this kernel tree as it is (out of tree, with our
@@ -45,6 +48,8 @@ usage error.
   --extra-test FILE    copy a static binary into the guest and run it as one
                        more TAP test (repeatable)
   --append ARGS        extra kernel command line arguments
+  --qemu-arg ARG       one more QEMU argument (repeatable), e.g.
+                       --qemu-arg -device --qemu-arg wc-testdev,wc-lines=0
   --shell              interactive busybox shell in the same VM (no tests)
   --kvm                use KVM instead of TCG (memory types then read as
                        unknown at the device)
@@ -66,6 +71,7 @@ parse_args() {
 	while (($#)); do
 		case "$1" in
 		--all-tests) ALL_TESTS=1 ;;
+		--build-only) BUILD_ONLY=1 ;;
 		--series) SERIES=${2:?--series needs patched, naive or none}; shift ;;
 		--kernel) KERNEL=${2:?--kernel needs a bzImage}; shift ;;
 		--linux-src) LINUX_SRC=${2:?--linux-src needs a directory}; shift ;;
@@ -73,6 +79,7 @@ parse_args() {
 		--filter) FILTER=${2:?--filter needs a pattern}; shift ;;
 		--extra-test) EXTRA_TESTS+=("${2:?--extra-test needs a file}"); shift ;;
 		--append) APPEND=${2:?--append needs arguments}; shift ;;
+		--qemu-arg) QEMU_EXTRA+=("${2:?--qemu-arg needs an argument}"); shift ;;
 		--shell) SHELL_MODE=1 ;;
 		--kvm) USE_KVM=1 ;;
 		--timeout) TIMEOUT=${2:?--timeout needs seconds}; shift ;;
@@ -246,6 +253,7 @@ qemu_args() {
 	args+=(-append "$(kernel_cmdline)")
 	args+=(-device wc-testdev,id=wctd)
 	args+=(-qmp "unix:$LOG_DIR/qmp.sock,server=on,wait=off")
+	args+=("${QEMU_EXTRA[@]}")
 	if ((SHELL_MODE)); then
 		args+=(-serial mon:stdio -serial "file:$LOG_DIR/results.tap")
 	else
@@ -331,6 +339,10 @@ main() {
 		return "$status"
 	fi
 	stage initramfs build_initramfs
+	if ((BUILD_ONLY)); then
+		print_timings
+		return 0
+	fi
 	new_log_dir
 	stage boot boot_guest
 	local status=0

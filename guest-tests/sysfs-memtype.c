@@ -137,6 +137,44 @@ TEST_F(sysfs, wc_partial_line_is_flushed_by_a_counter_read)
 	munmap((void *)p, size);
 }
 
+/* 4 KiB as 512 8-byte stores, line by line, through @file. */
+static void write_page(struct __test_metadata *_metadata,
+		       struct _test_data_sysfs *self, const char *file)
+{
+	volatile uint8_t *p;
+	size_t size;
+	int line;
+
+	p = map(self, file, &size);
+	ASSERT_NE(NULL, p);
+	wctb_reset_counters(&self->regs);
+	for (line = 0; line < 64; line++)
+		wctb_store_line(p + 0x3000 + 64 * line, 0x800 + 8 * line);
+	show(_metadata, self, file);
+	munmap((void *)p, size);
+}
+
+TEST_F(sysfs, page_through_uc_is_512_transactions)
+{
+	write_page(_metadata, self, "resource2");
+	EXPECT_EQ(512, cnt(self, WC_TESTDEV_CNT_UC_WRITES));
+	EXPECT_EQ(0, cnt(self, WC_TESTDEV_CNT_FULL_BURSTS));
+	EXPECT_EQ(512, cnt(self, WC_TESTDEV_CNT_BUS_TXNS));
+	EXPECT_EQ(512 * (8 + WC_TESTDEV_BUS_OVERHEAD),
+		  cnt(self, WC_TESTDEV_CNT_BUS_BYTES));
+}
+
+TEST_F(sysfs, page_through_wc_is_64_full_bursts)
+{
+	write_page(_metadata, self, self->wc_file);
+	EXPECT_EQ(512, cnt(self, WC_TESTDEV_CNT_WC_STORES));
+	EXPECT_EQ(64, cnt(self, WC_TESTDEV_CNT_FULL_BURSTS));
+	EXPECT_EQ(0, cnt(self, WC_TESTDEV_CNT_PARTIAL_BURSTS));
+	EXPECT_EQ(64, cnt(self, WC_TESTDEV_CNT_BUS_TXNS));
+	EXPECT_EQ(64 * (64 + WC_TESTDEV_BUS_OVERHEAD),
+		  cnt(self, WC_TESTDEV_CNT_BUS_BYTES));
+}
+
 /* One mapping at a time, so that PAT keeps each one's own type. */
 static void write_then_check(struct __test_metadata *_metadata,
 			     struct _test_data_sysfs *self, const char *wfile,

@@ -68,7 +68,7 @@ void wc_model_discard(WCModel *m);
 /* Number of lines currently buffered. */
 unsigned wc_model_pending(const WCModel *m);
 
-/* The transactions a flushed line takes on the bus: one per run of valid bytes. */
+/* Bus transactions a flushed line takes: one per run of valid bytes. */
 unsigned wc_model_mask_runs(uint64_t mask);
 
 #endif /* WC_MODEL_H */
