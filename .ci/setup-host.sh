@@ -10,7 +10,7 @@ readonly MAIN_PACKAGES=(
 	build-essential ccache ninja-build pkg-config python3 python3-venv
 	dpkg-dev xz-utils ca-certificates git
 	libglib2.0-dev libfdt-dev libpixman-1-dev zlib1g-dev
-	flex bison bc libelf-dev libssl-dev cpio kmod rsync
+	flex bison bc libelf-dev libssl-dev cpio kmod rsync python3-ply
 	busybox-static qemu-system-data seabios
 )
 # Packages that must come from bookworm-backports.

@@ -330,3 +330,32 @@ const char *wctb_memtype_name(uint64_t type)
 
 	return type < sizeof(names) / sizeof(names[0]) ? names[type] : "invalid";
 }
+
+int wctb_mmap_cookie(int device, unsigned int index, uint32_t *mmap_flags,
+		     int probe, uint64_t *offset, uint64_t *size)
+{
+	struct vfio_device_mmap_cookie mc = {
+		.argsz = sizeof(mc),
+		.flags = probe ? VFIO_MMAP_COOKIE_PROBE : 0,
+		.index = index,
+		.mmap_flags = probe ? 0 : *mmap_flags,
+	};
+
+	if (ioctl(device, VFIO_DEVICE_GET_MMAP_COOKIE, &mc))
+		return -errno;
+	if (probe)
+		*mmap_flags = mc.mmap_flags;
+	if (offset)
+		*offset = mc.offset;
+	if (size)
+		*size = mc.size;
+	return 0;
+}
+
+int wctb_vfio_reopen_device(struct wctb_vfio *v, const char *bdf)
+{
+	if (v->device >= 0)
+		close(v->device);
+	v->device = ioctl(v->group, VFIO_GROUP_GET_DEVICE_FD, bdf);
+	return v->device < 0 ? -errno : 0;
+}

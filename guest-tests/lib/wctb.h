@@ -12,6 +12,24 @@
 
 #include "wc-testdev.h"
 
+/*
+ * The mmap cookie uAPI of kernel-patches/; defined here too so that the
+ * suite builds against kernels without it (the cookie tests then SKIP).
+ */
+#ifndef VFIO_DEVICE_GET_MMAP_COOKIE
+struct vfio_device_mmap_cookie {
+	__u32	argsz;
+	__u32	flags;
+#define VFIO_MMAP_COOKIE_PROBE		(1 << 0)
+	__u32	index;
+	__u32	mmap_flags;
+#define VFIO_MMAP_FLAG_WC		(1 << 0)
+	__aligned_u64	offset;
+	__aligned_u64	size;
+};
+#define VFIO_DEVICE_GET_MMAP_COOKIE	_IO(VFIO_TYPE, VFIO_BASE + 22)
+#endif
+
 /* Bus/device/function of the first wc-testdev, e.g. "0000:00:03.0". */
 int wctb_find_device(char *bdf, size_t len);
 
@@ -42,6 +60,17 @@ void wctb_vfio_close(struct wctb_vfio *v);
 
 int wctb_region_info(int device, unsigned int index,
 		     struct vfio_region_info *info);
+
+/*
+ * VFIO_DEVICE_GET_MMAP_COOKIE for region @index with @mmap_flags; with
+ * @probe, *@mmap_flags returns what the region supports.  Returns 0 or
+ * -errno; *@offset and *@size receive the cookie and its size.
+ */
+int wctb_mmap_cookie(int device, unsigned int index, uint32_t *mmap_flags,
+		     int probe, uint64_t *offset, uint64_t *size);
+
+/* Re-open the device fd of an open legacy group (after closing it). */
+int wctb_vfio_reopen_device(struct wctb_vfio *v, const char *bdf);
 
 /* BAR0 mapped through VFIO, for the counters and control registers. */
 struct wctb_regs {

@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The mission test: one BAR, two mmap cookies mapped at the same time, an
+ * uncached doorbell page and a write-combining window, and wc-testdev
+ * judges each by what arrives.  Plus the x86 overlap rule, the
+ * pread/pwrite rule, 2 MiB (PMD) WC mappings and the probe policy.
+ *
+ * Kernels without VFIO_DEVICE_GET_MMAP_COOKIE SKIP every test here.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "wctb.h"
+
+#define PAGE		4096ul
+#define SZ_2M		(2ul << 20)
+#define LINE_OFF	0x40		/* a line inside a page */
+#define AP		WC_TESTDEV_APERTURE_PREF
+
+FIXTURE(cookie) {
+	const char *bdf;
+	struct wctb_vfio v;
+	struct wctb_regs regs;
+	uint64_t uc_off, wc_off, size;
+};
+
+FIXTURE_SETUP(cookie)
+{
+	uint32_t flags = 0;
+	int ret;
+
+	self->regs.base = NULL;
+	self->bdf = wctb_device();
+	ASSERT_NE(NULL, self->bdf);
+	ASSERT_EQ(0, wctb_vfio_open_legacy(&self->v, self->bdf))
+		TH_LOG("%s", self->v.why);
+	ASSERT_EQ(0, wctb_regs_map(&self->regs, self->v.device));
+	ret = wctb_mmap_cookie(self->v.device, WC_TESTDEV_BAR_PREF, &flags, 0,
+			       &self->uc_off, &self->size);
+	if (ret == -ENOTTY)
+		SKIP(return, "VFIO_DEVICE_GET_MMAP_COOKIE not supported (%s): "
+		     "kernel without the mmap cookie series", strerror(-ret));
+	ASSERT_EQ(0, ret);
+	flags = VFIO_MMAP_FLAG_WC;
+	ASSERT_EQ(0, wctb_mmap_cookie(self->v.device, WC_TESTDEV_BAR_PREF,
+				      &flags, 0, &self->wc_off, NULL));
+}
+
+FIXTURE_TEARDOWN(cookie)
+{
+	wctb_regs_unmap(&self->regs);
+	wctb_vfio_close(&self->v);
+}
+
+static uint64_t cnt(struct _test_data_cookie *self, unsigned int c)
+{
+	return wctb_counter(&self->regs, AP, c);
+}
+
+static volatile uint8_t *map_at(struct _test_data_cookie *self, void *addr,
+				uint64_t cookie, uint64_t off, size_t len)
+{
+	void *p = mmap(addr, len, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | (addr ? MAP_FIXED : 0), self->v.device,
+		       cookie + off);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static int map_errno(struct _test_data_cookie *self, uint64_t cookie,
+		     uint64_t off, size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       self->v.device, cookie + off);
+
+	if (p != MAP_FAILED) {
+		munmap(p, len);
+		return 0;
+	}
+	return errno;
+}
+
+static int line_matches(volatile uint8_t *p, uint64_t seed)
+{
+	volatile uint64_t *q = (volatile uint64_t *)p;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		if (q[i] != seed + i)
+			return 0;
+	return 1;
+}
+
+static void log_counters(struct __test_metadata *_metadata,
+			 struct _test_data_cookie *self, const char *what)
+{
+	TH_LOG("%s: uc-writes %lu wc-stores %lu full-bursts %lu "
+	       "partial-bursts %lu bus-txns %lu last type %s", what,
+	       (unsigned long)cnt(self, WC_TESTDEV_CNT_UC_WRITES),
+	       (unsigned long)cnt(self, WC_TESTDEV_CNT_WC_STORES),
+	       (unsigned long)cnt(self, WC_TESTDEV_CNT_FULL_BURSTS),
+	       (unsigned long)cnt(self, WC_TESTDEV_CNT_PARTIAL_BURSTS),
+	       (unsigned long)cnt(self, WC_TESTDEV_CNT_BUS_TXNS),
+	       wctb_memtype_name(cnt(self, WC_TESTDEV_CNT_LAST_WRITE_TYPE)));
+}
+
+/*
+ * A UC doorbell page at offset 0 and a WC window after it, both live:
+ * each store arrives as its cookie asked, and data crosses mappings.
+ */
+TEST_F(cookie, mission_uc_page_and_wc_window_of_one_bar)
+{
+	size_t wlen = self->size - PAGE;
+	volatile uint8_t *uc, *wc;
+	uint64_t buf[8];
+	int i;
+
+	uc = map_at(self, NULL, self->uc_off, 0, PAGE);
+	ASSERT_NE(NULL, uc) TH_LOG("UC cookie mmap: %s", strerror(errno));
+	wc = map_at(self, NULL, self->wc_off, PAGE, wlen);
+	ASSERT_NE(NULL, wc) TH_LOG("WC cookie mmap: %s", strerror(errno));
+
+	wctb_reset_counters(&self->regs);
+	wctb_store_line(wc + LINE_OFF, 0x1000);
+	log_counters(_metadata, self, "WC window");
+	EXPECT_EQ(8, cnt(self, WC_TESTDEV_CNT_WC_STORES));
+	EXPECT_EQ(1, cnt(self, WC_TESTDEV_CNT_FULL_BURSTS));
+	EXPECT_EQ(0, cnt(self, WC_TESTDEV_CNT_UC_WRITES));
+	EXPECT_EQ(WC_TESTDEV_MEMTYPE_WC, cnt(self, WC_TESTDEV_CNT_LAST_WRITE_TYPE));
+
+	wctb_reset_counters(&self->regs);
+	wctb_store_line(uc + LINE_OFF, 0x2000);
+	log_counters(_metadata, self, "UC page");
+	EXPECT_EQ(8, cnt(self, WC_TESTDEV_CNT_UC_WRITES));
+	EXPECT_EQ(0, cnt(self, WC_TESTDEV_CNT_WC_STORES));
+	EXPECT_EQ(0, cnt(self, WC_TESTDEV_CNT_FULL_BURSTS));
+	EXPECT_EQ(WC_TESTDEV_MEMTYPE_UC_MINUS,
+		  cnt(self, WC_TESTDEV_CNT_LAST_WRITE_TYPE));
+
+	/* Each reads back its own data; then swap the mappings' types. */
+	EXPECT_TRUE(line_matches(wc + LINE_OFF, 0x1000));
+	EXPECT_TRUE(line_matches(uc + LINE_OFF, 0x2000));
+	munmap((void *)wc, wlen);
+	munmap((void *)uc, PAGE);
+	uc = map_at(self, NULL, self->uc_off, PAGE, PAGE);
+	ASSERT_NE(NULL, uc);
+	EXPECT_TRUE(line_matches(uc + LINE_OFF, 0x1000))
+		TH_LOG("WC-written data differs through a UC mapping");
+	munmap((void *)uc, PAGE);
+	wc = map_at(self, NULL, self->wc_off, 0, PAGE);
+	ASSERT_NE(NULL, wc);
+	EXPECT_TRUE(line_matches(wc + LINE_OFF, 0x2000))
+		TH_LOG("UC-written data differs through a WC mapping");
+	munmap((void *)wc, PAGE);
+
+	/* No WC mapping left: pread sees both lines. */
+	ASSERT_EQ(sizeof(buf), pread(self->v.device, buf, sizeof(buf),
+				     ((uint64_t)WC_TESTDEV_BAR_PREF << 40) + PAGE + LINE_OFF));
+	for (i = 0; i < 8; i++)
+		EXPECT_EQ(0x1000u + i, buf[i]);
+	ASSERT_EQ(sizeof(buf), pread(self->v.device, buf, sizeof(buf),
+				     ((uint64_t)WC_TESTDEV_BAR_PREF << 40) + LINE_OFF));
+	EXPECT_EQ(0x2000u, buf[0]);
+}
+
+/* A 2 MiB-aligned WC mapping faults in as a PMD and still combines. */
+TEST_F(cookie, wc_pmd_mapping_arrives_as_full_bursts)
+{
+	volatile uint8_t *p;
+	uintptr_t aligned;
+	char line[256];
+	void *resv;
+
+	if (self->size < 2 * SZ_2M)
+		SKIP(return, "BAR2 smaller than 4 MiB");
+	resv = mmap(NULL, self->size + SZ_2M, PROT_NONE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ASSERT_NE(MAP_FAILED, resv);
+	aligned = ((uintptr_t)resv + SZ_2M - 1) & ~(SZ_2M - 1);
+	p = map_at(self, (void *)aligned, self->wc_off, 0, self->size);
+	ASSERT_NE(NULL, p);
+
+	wctb_reset_counters(&self->regs);
+	wctb_store_line(p + SZ_2M + LINE_OFF, 0x3000);
+	ASSERT_EQ(0, wctb_ptdump_line(p + SZ_2M, line, sizeof(line)));
+	TH_LOG("page table: %s", line);
+	log_counters(_metadata, self, "2 MiB WC");
+	EXPECT_NE(NULL, strstr(line, " pmd"));
+	EXPECT_NE(NULL, strstr(line, "PWT")) TH_LOG("not a WC PAT index");
+	EXPECT_EQ(8, cnt(self, WC_TESTDEV_CNT_WC_STORES));
+	EXPECT_EQ(1, cnt(self, WC_TESTDEV_CNT_FULL_BURSTS));
+	EXPECT_EQ(0, cnt(self, WC_TESTDEV_CNT_UC_WRITES));
+	munmap(resv, self->size + SZ_2M);
+}
+
+/* x86 rule: one memory type per page at a time, second mapping EBUSY. */
+TEST_F(cookie, overlapping_uc_and_wc_mappings_are_refused)
+{
+	volatile uint8_t *wc, *uc;
+
+	wc = map_at(self, NULL, self->wc_off, PAGE, PAGE);
+	ASSERT_NE(NULL, wc);
+	EXPECT_EQ(EBUSY, map_errno(self, self->uc_off, PAGE, PAGE));
+	EXPECT_EQ(EBUSY, map_errno(self, self->uc_off, 0, 2 * PAGE));
+	EXPECT_EQ(EBUSY, map_errno(self, (uint64_t)WC_TESTDEV_BAR_PREF << 40,
+				   0, self->size))
+		TH_LOG("a legacy mapping over WC pages must be refused too");
+	EXPECT_EQ(0, map_errno(self, self->uc_off, 2 * PAGE, PAGE));
+	EXPECT_EQ(0, map_errno(self, self->wc_off, PAGE, PAGE))
+		TH_LOG("same type may overlap");
+	munmap((void *)wc, PAGE);
+
+	uc = map_at(self, NULL, self->uc_off, PAGE, PAGE);
+	ASSERT_NE(NULL, uc);
+	EXPECT_EQ(EBUSY, map_errno(self, self->wc_off, PAGE, PAGE));
+	munmap((void *)uc, PAGE);
+	EXPECT_EQ(0, map_errno(self, self->wc_off, PAGE, PAGE))
+		TH_LOG("the page is free again after munmap");
+}
+
+/* pread/pwrite map the BAR uncached in the kernel: EBUSY under WC. */
+TEST_F(cookie, pread_and_pwrite_are_refused_while_wc_is_mapped)
+{
+	uint64_t off = (uint64_t)WC_TESTDEV_BAR_PREF << 40, val = 1;
+	volatile uint8_t *wc;
+
+	wc = map_at(self, NULL, self->wc_off, 0, PAGE);
+	ASSERT_NE(NULL, wc);
+	EXPECT_EQ(-1, pread(self->v.device, &val, sizeof(val), off));
+	EXPECT_EQ(EBUSY, errno);
+	EXPECT_EQ(-1, pwrite(self->v.device, &val, sizeof(val), off));
+	EXPECT_EQ(EBUSY, errno);
+	munmap((void *)wc, PAGE);
+
+	/* Now pread works, and WC stays refused until the device closes. */
+	EXPECT_EQ(sizeof(val), pread(self->v.device, &val, sizeof(val), off));
+	EXPECT_EQ(EBUSY, map_errno(self, self->wc_off, 0, PAGE));
+	wctb_regs_unmap(&self->regs);
+	ASSERT_EQ(0, wctb_vfio_reopen_device(&self->v, self->bdf));
+	ASSERT_EQ(0, wctb_regs_map(&self->regs, self->v.device));
+	ASSERT_EQ(0, wctb_mmap_cookie(self->v.device, WC_TESTDEV_BAR_PREF,
+				      &(uint32_t){ VFIO_MMAP_FLAG_WC }, 0,
+				      &self->wc_off, NULL));
+	EXPECT_EQ(0, map_errno(self, self->wc_off, 0, PAGE));
+}
+
+/* Policy: WC on the prefetchable BAR only; probe creates nothing. */
+TEST_F(cookie, probe_reports_wc_on_prefetchable_bars_only)
+{
+	uint32_t flags;
+	uint64_t size;
+
+	ASSERT_EQ(0, wctb_mmap_cookie(self->v.device, WC_TESTDEV_BAR_PREF,
+				      &flags, 1, NULL, &size));
+	EXPECT_EQ(VFIO_MMAP_FLAG_WC, flags);
+	EXPECT_EQ(self->size, size);
+	ASSERT_EQ(0, wctb_mmap_cookie(self->v.device, WC_TESTDEV_BAR_NONPREF,
+				      &flags, 1, NULL, NULL));
+	EXPECT_EQ(0, flags);
+	flags = VFIO_MMAP_FLAG_WC;
+	EXPECT_EQ(-EOPNOTSUPP, wctb_mmap_cookie(self->v.device,
+						WC_TESTDEV_BAR_NONPREF, &flags,
+						0, NULL, NULL));
+	EXPECT_EQ(-EINVAL, wctb_mmap_cookie(self->v.device,
+					    VFIO_PCI_CONFIG_REGION_INDEX,
+					    &flags, 1, NULL, NULL));
+}
+
+TEST_F(cookie, same_request_returns_the_same_cookie)
+{
+	uint32_t flags = VFIO_MMAP_FLAG_WC;
+	uint64_t again;
+
+	ASSERT_EQ(0, wctb_mmap_cookie(self->v.device, WC_TESTDEV_BAR_PREF,
+				      &flags, 0, &again, NULL));
+	EXPECT_EQ(self->wc_off, again);
+	EXPECT_NE(self->uc_off, self->wc_off);
+	EXPECT_EQ(0, self->uc_off % PAGE);
+}
+
+TEST_HARNESS_MAIN
