@@ -21,22 +21,28 @@ reported (its output and the run's results.tap):
   hung guest      --append wctb.inject=hang --timeout 30          exit 2
   sysfs WC checks WCTB_SYSFS_WC_FILE=resource2: every WC check of
                   sysfs-memtype must fail against the UC file     exit 1
+  naive series    --series naive: the mission test must fail      exit 1
+  unpatched 6.12  --series none: cookie tests SKIP with a reason,
+                  everything else passes                          exit 0
+The series controls use their own build directories (control-naive,
+control-none) below the main one.
 Prints TAP; exits non-zero if any control did not fail as it must.
 USAGE
 }
 
 die() { printf 'check-harness-faults: error: %s\n' "$*" >&2; exit 2; }
 
-# expect NAME STATUS REGEX... -- run-vm.sh ARGS...: every REGEX must match
-# the run's output or its results.tap.
+# expect NAME STATUS DIR REGEX... -- run-vm.sh ARGS...: run-vm.sh with
+# build directory DIR must exit STATUS, and every REGEX must match its
+# output or the run's results.tap.
 expect() {
-	local name=$1 want=$2 out status=0 regex ok=1
+	local name=$1 want=$2 dir=$3 out status=0 regex ok=1
 	local regexes=()
-	shift 2
+	shift 3
 	while [[ $1 != -- ]]; do regexes+=("$1"); shift; done
 	shift
-	out=$("$REPO/run-vm.sh" --build-dir "$BUILD_DIR" "$@" 2>&1) || status=$?
-	out+=$'\n'$(cat "$BUILD_DIR/logs/latest/results.tap" 2>/dev/null || true)
+	out=$("$REPO/run-vm.sh" --build-dir "$dir" "$@" 2>&1) || status=$?
+	out+=$'\n'$(cat "$dir/logs/latest/results.tap" 2>/dev/null || true)
 	for regex in "${regexes[@]}"; do
 		grep -qE -- "$regex" <<<"$out" || ok=0
 	done
@@ -61,20 +67,30 @@ main() {
 	done
 	[[ -x $ALWAYS_FAIL ]] || die "--always-fail must name the built always-fail program"
 
-	echo "1..4"
-	expect "a failing guest test fails the run" 1 'FAIL: passed=0 failed=1' -- \
+	echo "1..6"
+	expect "a failing guest test fails the run" 1 "$BUILD_DIR" 'FAIL: passed=0 failed=1' -- \
 		--extra-test "$ALWAYS_FAIL" --filter 'extra-*'
-	expect "a guest kernel panic fails the run" 2 'guest kernel panicked' -- \
+	expect "a guest kernel panic fails the run" 2 "$BUILD_DIR" 'guest kernel panicked' -- \
 		--append wctb.inject=panic --timeout 120
-	expect "a hung guest fails the run within the timeout" 2 'guest hung' -- \
+	expect "a hung guest fails the run within the timeout" 2 "$BUILD_DIR" 'guest hung' -- \
 		--append wctb.inject=hang --timeout 30
-	expect "sysfs WC checks fail against the UC file" 1 \
+	expect "sysfs WC checks fail against the UC file" 1 "$BUILD_DIR" \
 		'not ok [0-9]+ sysfs.wc_line_arrives_as_one_full_burst' \
 		'not ok [0-9]+ sysfs.wc_partial_line_is_flushed_by_a_counter_read' \
 		'not ok [0-9]+ sysfs.pat_alias_wc_first_turns_the_uc_mapping_wc' \
 		'not ok [0-9]+ sysfs.page_through_wc_is_64_full_bursts' \
 		'ok [0-9]+ sysfs.uc_line_arrives_as_eight_uc_writes' -- \
 		--filter sysfs-memtype --append WCTB_SYSFS_WC_FILE=resource2
+	expect "the naive pgprot-only WC patch fails the mission test" 1 \
+		"$BUILD_DIR/control-naive" \
+		'not ok [0-9]+ cookie.mission_uc_page_and_wc_window_of_one_bar' \
+		'not ok [0-9]+ cookie.wc_pmd_mapping_arrives_as_full_bursts' -- \
+		--series naive --filter vfio-cookie
+	expect "unpatched 6.12 skips the cookie tests, passes the rest" 0 \
+		"$BUILD_DIR/control-none" \
+		'ok [0-9]+ cookie.mission_uc_page_and_wc_window_of_one_bar # SKIP VFIO_DEVICE_GET_MMAP_COOKIE not supported' \
+		'ok [0-9]+ vfio-legacy' 'ok [0-9]+ sysfs-memtype' -- \
+		--series none
 	((FAILURES == 0))
 }
 

@@ -3,7 +3,6 @@
  * wc-testdev enumerates as the spec says: ids, and BARs with the right
  * type, prefetchability and size, as the guest kernel's PCI core saw them.
  */
-#define _GNU_SOURCE
 #include "kselftest_harness.h"
 #include "wctb.h"
 

@@ -15,7 +15,6 @@
  *   wctb.inject=FAULT   harness self-test: "panic" makes PID 1 exit (the
  *                       kernel panics), "hang" makes it wait forever
  */
-#define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

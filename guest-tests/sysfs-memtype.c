@@ -8,7 +8,6 @@
  * Negative control: WCTB_SYSFS_WC_FILE=resource2 (kernel command line)
  * points the WC checks at the UC file, and every WC check must then fail.
  */
-#define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>

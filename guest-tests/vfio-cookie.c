@@ -7,10 +7,12 @@
  *
  * Kernels without VFIO_DEVICE_GET_MMAP_COOKIE SKIP every test here.
  */
-#define _GNU_SOURCE
 #include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
@@ -280,6 +282,96 @@ TEST_F(cookie, same_request_returns_the_same_cookie)
 	EXPECT_EQ(self->wc_off, again);
 	EXPECT_NE(self->uc_off, self->wc_off);
 	EXPECT_EQ(0, self->uc_off % PAGE);
+}
+
+static sigjmp_buf sigbus_jmp;
+
+static void on_sigbus(int sig)
+{
+	siglongjmp(sigbus_jmp, 1);
+}
+
+/* 1 if storing to @p raises SIGBUS, 0 if the store goes through. */
+static int store_faults(volatile uint64_t *p)
+{
+	struct sigaction sa = { .sa_handler = on_sigbus }, old;
+	int faulted = 0;
+
+	sigaction(SIGBUS, &sa, &old);
+	if (sigsetjmp(sigbus_jmp, 1))
+		faulted = 1;
+	else
+		*p = 0x5a5a;
+	sigaction(SIGBUS, &old, NULL);
+	return faulted;
+}
+
+static void set_memory_enable(struct __test_metadata *_metadata,
+			      struct _test_data_cookie *self, int on)
+{
+	uint64_t off = ((uint64_t)VFIO_PCI_CONFIG_REGION_INDEX << 40) + 4;
+	uint16_t cmd;
+
+	ASSERT_EQ(2, pread(self->v.device, &cmd, 2, off));
+	cmd = on ? cmd | 0x2 : cmd & ~0x2;	/* PCI_COMMAND_MEMORY */
+	ASSERT_EQ(2, pwrite(self->v.device, &cmd, 2, off));
+}
+
+/*
+ * Clearing memory enable zaps cookie mappings like fixed ones: accesses
+ * fault with SIGBUS, and after re-enabling they refault with their type.
+ */
+TEST_F(cookie, memory_disable_zaps_and_refaults_cookie_mappings)
+{
+	volatile uint8_t *uc, *wc;
+
+	uc = map_at(self, NULL, self->uc_off, 0, PAGE);
+	ASSERT_NE(NULL, uc);
+	wc = map_at(self, NULL, self->wc_off, PAGE, PAGE);
+	ASSERT_NE(NULL, wc);
+	wctb_store_line(wc + LINE_OFF, 0x4000);
+	wctb_store_line(uc + LINE_OFF, 0x5000);
+
+	wctb_regs_unmap(&self->regs);	/* BAR0 is zapped as well */
+	set_memory_enable(_metadata, self, 0);
+	EXPECT_EQ(1, store_faults((volatile uint64_t *)(uc + LINE_OFF)));
+	EXPECT_EQ(1, store_faults((volatile uint64_t *)(wc + LINE_OFF)));
+	set_memory_enable(_metadata, self, 1);
+	ASSERT_EQ(0, wctb_regs_map(&self->regs, self->v.device));
+
+	EXPECT_TRUE(line_matches(wc + LINE_OFF, 0x4000));
+	EXPECT_TRUE(line_matches(uc + LINE_OFF, 0x5000));
+	wctb_reset_counters(&self->regs);
+	wctb_store_line(wc + LINE_OFF, 0x6000);
+	EXPECT_EQ(1, cnt(self, WC_TESTDEV_CNT_FULL_BURSTS))
+		TH_LOG("the refaulted WC mapping must still combine");
+	wctb_reset_counters(&self->regs);
+	wctb_store_line(uc + LINE_OFF, 0x7000);
+	EXPECT_EQ(8, cnt(self, WC_TESTDEV_CNT_UC_WRITES));
+	munmap((void *)wc, PAGE);
+	munmap((void *)uc, PAGE);
+}
+
+/* fork(): the child's copy of a WC mapping is still write-combining. */
+TEST_F(cookie, forked_child_keeps_the_memory_type)
+{
+	volatile uint8_t *wc;
+	int status;
+	pid_t pid;
+
+	wc = map_at(self, NULL, self->wc_off, 0, PAGE);
+	ASSERT_NE(NULL, wc);
+	wctb_reset_counters(&self->regs);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		wctb_store_line(wc + LINE_OFF, 0x8000);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(8, cnt(self, WC_TESTDEV_CNT_WC_STORES));
+	EXPECT_EQ(1, cnt(self, WC_TESTDEV_CNT_FULL_BURSTS));
+	munmap((void *)wc, PAGE);
 }
 
 TEST_HARNESS_MAIN

@@ -4,7 +4,6 @@
  * mmap of the apertures at the offsets REGION_INFO reports, and data and
  * counters checked against what the test wrote.
  */
-#define _GNU_SOURCE
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>

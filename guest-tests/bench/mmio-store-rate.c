@@ -7,7 +7,6 @@
  * Prints one "bench:" line per device and mapping; WCTB_BENCH_SECONDS
  * (kernel command line) sets the time per measurement, default 2 s.
  */
-#define _GNU_SOURCE
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Helpers shared by the wc-testbed guest programs; see wctb.h. */
-#define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Prove that every patch of the series stands on its own: after each one
+# the kernel builds, scripts/checkpatch.pl --strict is clean, and the
+# files it touches have no more W=1 or kernel-doc warnings than before.
+set -euo pipefail
+
+readonly HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=kernel-patches/kernel-tree.sh
+source "$HERE/kernel-tree.sh"
+SERIES=patched
+JOBS=$(nproc)
+SRC=
+OUT=
+
+usage() {
+	cat <<USAGE
+Usage: $0 [--series NAME] [--cache DIR] [-j N] [--help]
+
+Applies the patches of a series one at a time to linux-source-6.12 (in
+\$WCTB_CACHE/kernel/src/series-check) and checks after each one:
+  - bzImage builds (tinyconfig + our fragment, incremental);
+  - scripts/checkpatch.pl --strict reports no error, warning or check;
+  - no touched C file gains W=1 warnings, no touched file gains
+    kernel-doc warnings (scripts/kernel-doc -none -Wall).
+Prints TAP, one line per patch.  The report is cached by a hash of the
+series, the fragment and this script: a second run prints it again.
+
+  --series NAME   patched (default) or naive
+USAGE
+}
+
+log() { printf 'check-series: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 2; }
+
+kmake() {
+	KBUILD_BUILD_TIMESTAMP='2026-01-01' CCACHE_DIR=$CACHE/ccache \
+		make -C "$SRC" O="$OUT" ARCH=x86_64 CC="ccache gcc" "$@"
+}
+
+# Files a patch touches, from its diff.
+touched_files() { git -C "$SRC" apply --numstat "$1" | cut -f3; }
+
+# W=1 warnings when compiling one C file that our config builds.
+w1_warnings() {
+	local c=$1 obj=${1%.c}.o
+	[[ $c == *.c && -f $OUT/$obj ]] || { echo 0; return; }
+	rm -f "$OUT/$obj"
+	kmake -s W=1 "$obj" 2>&1 | grep -c 'warning:' || true
+}
+
+kdoc_warnings() {
+	[[ -f $SRC/$1 && $1 == *.[ch] ]] || { echo 0; return; }
+	"$SRC/scripts/kernel-doc" -none -Wall "$SRC/$1" 2>&1 | grep -c 'warning' || true
+}
+
+# Warning counts of the files in $@, one "file w1 kdoc" line each.
+warning_counts() {
+	local f
+	for f in "$@"; do
+		echo "$f $(w1_warnings "$f") $(kdoc_warnings "$f")"
+	done
+}
+
+checkpatch_problems() {
+	(cd "$SRC" && ./scripts/checkpatch.pl --strict --no-summary --terse "$1" 2>&1) |
+		grep -E 'ERROR|WARNING|CHECK' || true
+}
+
+# check_patch N PATCH: apply it, build, compare; one TAP line.
+check_patch() {
+	local n=$1 patch=$2 name files before after problems="" f b a
+	name=$(basename "$patch")
+	mapfile -t files < <(touched_files "$patch")
+	before=$(warning_counts "${files[@]}")
+	git -C "$SRC" -c user.name=wc-testbed -c user.email=wc-testbed@localhost \
+		am -q "$patch" >&2 || { echo "not ok $n $name # does not apply"; return 1; }
+	if ! kmake -s -j"$JOBS" bzImage >"$OUT/check-$n.log" 2>&1; then
+		echo "not ok $n $name # build failed"
+		grep -E 'error' "$OUT/check-$n.log" | head -10 | sed 's/^/# /'
+		return 1
+	fi
+	after=$(warning_counts "${files[@]}")
+	while read -r f b_w b_k && read -r _ a_w a_k <&3; do
+		((a_w <= b_w)) || problems+="# W=1 warnings in $f: $b_w -> $a_w"$'\n'
+		((a_k <= b_k)) || problems+="# kernel-doc warnings in $f: $b_k -> $a_k"$'\n'
+	done < <(echo "$before") 3< <(echo "$after")
+	problems+=$(checkpatch_problems "$patch" | sed 's/^/# checkpatch: /')
+	if [[ -n ${problems//$'\n'/} ]]; then
+		echo "not ok $n $name"
+		printf '%s\n' "$problems" | sed '/^$/d'
+		return 1
+	fi
+	echo "ok $n $name # builds, checkpatch --strict clean, no new W=1/kernel-doc warnings"
+}
+
+run_checks() {
+	local patches=("$@") n=0 failed=0 p
+	SRC=$CACHE/kernel/src/series-check
+	OUT=$CACHE/kernel/build/series-check
+	mkdir -p "$OUT"
+	prepare_base_tree "$SRC"
+	apply_series "$SRC"
+	configure_kernel "$SRC" "$OUT"
+	log "building the unpatched base (log: $OUT/check-0.log)"
+	kmake -s -j"$JOBS" bzImage >"$OUT/check-0.log" 2>&1 || die "the base does not build; see $OUT/check-0.log"
+	echo "1..${#patches[@]}"
+	for p in "${patches[@]}"; do
+		n=$((n + 1))
+		log "patch $n/${#patches[@]}: $(basename "$p")"
+		check_patch "$n" "$p" || failed=1
+	done
+	return "$failed"
+}
+
+main() {
+	while (($#)); do
+		case "$1" in
+		--series) SERIES=${2:?}; shift ;;
+		--cache) CACHE=${2:?}; shift ;;
+		-j) JOBS=${2:?}; shift ;;
+		-h | --help) usage; exit 0 ;;
+		*) usage >&2; die "unknown option '$1'" ;;
+		esac
+		shift
+	done
+	command -v ccache >/dev/null || die "ccache not found; run .ci/setup-host.sh"
+	local sfile patches key report status=0
+	sfile=$(series_file "$SERIES")
+	mapfile -t patches < <(series_patches "$sfile")
+	((${#patches[@]})) || die "series $SERIES has no patches"
+	key=$( (tarball_hash; sha256sum "$FRAGMENT" "${BASH_SOURCE[0]}" "$HERE/kernel-tree.sh" \
+		"${patches[@]}" | cut -d' ' -f1) | sha256sum | cut -c1-16)
+	report=$CACHE/kernel/series-check-$SERIES-$key.tap
+	if [[ -f $report ]]; then
+		log "inputs unchanged since the last check; its report:"
+		cat "$report"
+		return 0
+	fi
+	run_checks "${patches[@]}" | tee "$report.tmp" || status=$?
+	if ((status == 0)); then
+		mv "$report.tmp" "$report"
+	else
+		rm -f "$report.tmp"
+	fi
+	return "$status"
+}
+
+main "$@"

@@ -1,0 +1,103 @@
+# Settings and shell functions shared by build-kernel.sh and
+# check-series.sh.  Source it after setting HERE (kernel-patches/); the
+# functions call log() and die(), which each script defines.
+
+readonly TARBALL=${WCTB_LINUX_TARBALL:-/usr/src/linux-source-6.12.tar.xz}
+readonly FRAGMENT=$HERE/config/wc-testbed.config
+CACHE=${WCTB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wc-testbed}
+
+series_file() {
+	case "$1" in
+	patched) echo "$HERE/series" ;;
+	naive) echo "$HERE/controls/naive-wc/series" ;;
+	none) echo /dev/null ;;
+	*) die "unknown series '$1'; use patched, naive or none" ;;
+	esac
+}
+
+# Patch files named by a series file, one per line; '#' starts a comment.
+series_patches() {
+	local file=$1 dir line
+	dir=$(dirname "$file")
+	[[ -r $file ]] || die "series file $file is missing"
+	while IFS= read -r line; do
+		line=${line%%#*}
+		line=${line//[[:space:]]/}
+		[[ -n $line ]] || continue
+		[[ -r $dir/$line ]] || die "series $file names $line, which does not exist in $dir"
+		echo "$dir/$line"
+	done <"$file"
+}
+
+# Hash of the tarball, remembered by size and mtime (hashing 140 MB costs time).
+tarball_hash() {
+	local stamp memo=$CACHE/kernel/tarball.sha256
+	[[ -r $TARBALL ]] || die "$TARBALL not found; install linux-source-6.12 (run .ci/setup-host.sh)"
+	stamp=$(stat -c '%s %Y' "$TARBALL")
+	if [[ -r $memo && $(head -1 "$memo") == "$stamp" ]]; then
+		tail -1 "$memo"
+		return
+	fi
+	mkdir -p "$(dirname "$memo")"
+	printf '%s\n%s\n' "$stamp" "$(sha256sum "$TARBALL" | cut -d' ' -f1)" >"$memo"
+	tail -1 "$memo"
+}
+
+# A git tree of the pristine tarball, tagged 'base', for one series.
+prepare_base_tree() {
+	local src=$1 base
+	base=$(tarball_hash)
+	if [[ -d $src/.git ]] && [[ $(git -C "$src" tag -l "base-${base:0:16}") ]]; then
+		return
+	fi
+	log "unpacking $TARBALL into $src (once per series and tarball)"
+	rm -rf "$src"
+	mkdir -p "$src"
+	tar -xf "$TARBALL" -C "$src" --strip-components=1
+	git -C "$src" init -q
+	# Debian's tree ignores everything in .gitignore, hence -f.
+	git -C "$src" add -Af . || die "git add failed in $src"
+	git -C "$src" -c user.name=wc-testbed -c user.email=wc-testbed@localhost \
+		commit -q -m "linux-source-6.12 ${base:0:16}" || die "git commit failed in $src"
+	git -C "$src" tag "base-${base:0:16}"
+}
+
+# Reset to the pristine tree and apply the series with git am; files the
+# series does not touch keep their timestamps, so make stays incremental.
+apply_series() {
+	local src=$1 base
+	shift
+	base=base-$(tarball_hash | cut -c1-16)
+	git -C "$src" am --abort >/dev/null 2>&1 || true
+	git -C "$src" reset -q --hard "$base"
+	git -C "$src" clean -qfdx
+	(($#)) || return 0
+	log "applying $# patch(es)"
+	git -C "$src" -c user.name=wc-testbed -c user.email=wc-testbed@localhost \
+		am -q --whitespace=nowarn "$@" >&2 ||
+		die "a patch of the series does not apply to linux-source-6.12; see 'git -C $src am --show-current-patch'"
+}
+
+# tinyconfig + fragment, then check every fragment line survived olddefconfig.
+configure_kernel() {
+	local src=$1 out=$2
+	make -s -C "$src" O="$out" ARCH=x86_64 tinyconfig >/dev/null
+	"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "$FRAGMENT" >/dev/null
+	make -s -C "$src" O="$out" ARCH=x86_64 olddefconfig >/dev/null
+	verify_fragment "$out/.config"
+}
+
+verify_fragment() {
+	local config=$1 line sym bad=0
+	while IFS= read -r line; do
+		case "$line" in
+		CONFIG_*=*) grep -qxF "$line" "$config" || { log "config lost: $line (now: $(grep "^${line%%=*}=" "$config" || echo unset))"; bad=1; } ;;
+		"# CONFIG_"*" is not set")
+			sym=${line#\# }
+			sym=${sym%% *}
+			! grep -q "^$sym=" "$config" || { log "config lost: $line"; bad=1; } ;;
+		esac
+	done <"$FRAGMENT"
+	((bad == 0)) || die "config fragment did not survive olddefconfig (a dependency is missing); fix $FRAGMENT"
+}
+
