@@ -11,6 +11,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -272,6 +273,40 @@ TEST_F(cookie, probe_reports_wc_on_prefetchable_bars_only)
 					    &flags, 1, NULL, NULL));
 }
 
+/* Bad requests fail with the documented errno and change nothing. */
+TEST_F(cookie, bad_requests_fail_with_documented_errnos)
+{
+	struct vfio_device_mmap_cookie mc = {
+		.argsz = sizeof(mc), .index = WC_TESTDEV_BAR_PREF,
+	};
+	uint32_t flags = 0x80;
+
+	mc.flags = 0x2;		/* unknown flag */
+	EXPECT_EQ(-1, ioctl(self->v.device, VFIO_DEVICE_GET_MMAP_COOKIE, &mc));
+	EXPECT_EQ(EINVAL, errno);
+	mc.flags = 0;
+	mc.argsz = 8;		/* shorter than the known structure */
+	EXPECT_EQ(-1, ioctl(self->v.device, VFIO_DEVICE_GET_MMAP_COOKIE, &mc));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-EOPNOTSUPP, wctb_mmap_cookie(self->v.device,
+						WC_TESTDEV_BAR_PREF, &flags, 0,
+						NULL, NULL)) TH_LOG("unknown mmap flag");
+	flags = 0;
+	EXPECT_EQ(-EINVAL, wctb_mmap_cookie(self->v.device, 99, &flags, 0,
+					    NULL, NULL)) TH_LOG("no such region");
+	EXPECT_EQ(-EINVAL, wctb_mmap_cookie(self->v.device,
+					    VFIO_PCI_ROM_REGION_INDEX, &flags,
+					    0, NULL, NULL)) TH_LOG("ROM");
+	mc.argsz = sizeof(mc);
+	mc.flags = VFIO_MMAP_COOKIE_PROBE;
+	mc.mmap_flags = VFIO_MMAP_FLAG_WC;	/* must be 0 with PROBE */
+	EXPECT_EQ(-1, ioctl(self->v.device, VFIO_DEVICE_GET_MMAP_COOKIE, &mc));
+	EXPECT_EQ(EINVAL, errno);
+	/* An offset in the cookie range that no cookie covers. */
+	EXPECT_EQ(EINVAL, map_errno(self, self->wc_off, self->size, PAGE));
+	EXPECT_EQ(EINVAL, map_errno(self, self->wc_off, 0, self->size + PAGE));
+}
+
 TEST_F(cookie, same_request_returns_the_same_cookie)
 {
 	uint32_t flags = VFIO_MMAP_FLAG_WC;
@@ -315,6 +350,8 @@ static void set_memory_enable(struct __test_metadata *_metadata,
 	ASSERT_EQ(2, pread(self->v.device, &cmd, 2, off));
 	cmd = on ? cmd | 0x2 : cmd & ~0x2;	/* PCI_COMMAND_MEMORY */
 	ASSERT_EQ(2, pwrite(self->v.device, &cmd, 2, off));
+	ASSERT_EQ(2, pread(self->v.device, &cmd, 2, off));
+	ASSERT_EQ(on, !!(cmd & 0x2)) TH_LOG("command register 0x%x", cmd);
 }
 
 /*

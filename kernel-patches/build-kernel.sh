@@ -105,10 +105,10 @@ build_series() {
 		return
 	fi
 	src=$CACHE/kernel/src/$SERIES
-	out=$CACHE/kernel/build/$SERIES
-	mkdir -p "$out"
+	out=$src/$BUILD_SUBDIR
 	prepare_base_tree "$src"
 	apply_series "$src" "${patches[@]}"
+	mkdir -p "$out"
 	build_tree "$src" "$out"
 	publish "$src" "$out" "$art"
 	log "built $art"

@@ -96,10 +96,10 @@ check_patch() {
 run_checks() {
 	local patches=("$@") n=0 failed=0 p
 	SRC=$CACHE/kernel/src/series-check
-	OUT=$CACHE/kernel/build/series-check
-	mkdir -p "$OUT"
+	OUT=$SRC/$BUILD_SUBDIR
 	prepare_base_tree "$SRC"
 	apply_series "$SRC"
+	mkdir -p "$OUT"
 	configure_kernel "$SRC" "$OUT"
 	log "building the unpatched base (log: $OUT/check-0.log)"
 	kmake -s -j"$JOBS" bzImage >"$OUT/check-0.log" 2>&1 || die "the base does not build; see $OUT/check-0.log"

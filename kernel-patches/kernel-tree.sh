@@ -5,6 +5,9 @@
 readonly TARBALL=${WCTB_LINUX_TARBALL:-/usr/src/linux-source-6.12.tar.xz}
 readonly FRAGMENT=$HERE/config/wc-testbed.config
 CACHE=${WCTB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wc-testbed}
+# Build directories live directly inside their source tree, so that kbuild
+# uses relative paths (srctree = ..) and ccache hits across series.
+readonly BUILD_SUBDIR=wctb-build
 
 series_file() {
 	case "$1" in
@@ -70,7 +73,7 @@ apply_series() {
 	base=base-$(tarball_hash | cut -c1-16)
 	git -C "$src" am --abort >/dev/null 2>&1 || true
 	git -C "$src" reset -q --hard "$base"
-	git -C "$src" clean -qfdx
+	git -C "$src" clean -qfdx -e "/$BUILD_SUBDIR/"
 	(($#)) || return 0
 	log "applying $# patch(es)"
 	git -C "$src" -c user.name=wc-testbed -c user.email=wc-testbed@localhost \
