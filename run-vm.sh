@@ -39,6 +39,7 @@ usage error.
   --all-tests          run every test: host unit tests and the VM suite,
                        through 'meson test' (what CI runs)
   --build-only         build what is stale, then stop
+  --bench              run the loop benchmark (qemu-hw/bench.sh) and exit
   --series NAME        kernel patch series: patched (default), naive, none
   --kernel BZIMAGE     boot this prebuilt kernel instead of building one
   --linux-src DIR      build this kernel tree as it is (out of tree, with our
@@ -72,6 +73,7 @@ parse_args() {
 		case "$1" in
 		--all-tests) ALL_TESTS=1 ;;
 		--build-only) BUILD_ONLY=1 ;;
+		--bench) exec "$REPO/qemu-hw/bench.sh" ;;
 		--series) SERIES=${2:?--series needs patched, naive or none}; shift ;;
 		--kernel) KERNEL=${2:?--kernel needs a bzImage}; shift ;;
 		--linux-src) LINUX_SRC=${2:?--linux-src needs a directory}; shift ;;
