@@ -98,7 +98,7 @@ run_checks() {
 	SRC=$CACHE/kernel/src/series-check
 	OUT=$SRC/$BUILD_SUBDIR
 	prepare_base_tree "$SRC"
-	apply_series "$SRC"
+	reset_to_base "$SRC"
 	mkdir -p "$OUT"
 	configure_kernel "$SRC" "$OUT"
 	log "building the unpatched base (log: $OUT/check-0.log)"

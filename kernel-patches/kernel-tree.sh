@@ -65,20 +65,35 @@ prepare_base_tree() {
 	git -C "$src" tag "base-${base:0:16}"
 }
 
-# Reset to the pristine tree and apply the series with git am; files the
-# series does not touch keep their timestamps, so make stays incremental.
+# Check out the pristine tree (for applying patches one by one).
+reset_to_base() {
+	local src=$1
+	git -C "$src" am --abort >/dev/null 2>&1 || true
+	git -C "$src" checkout -q -f --detach "base-$(tarball_hash | cut -c1-16)"
+	git -C "$src" clean -qfdx -e "/$BUILD_SUBDIR/"
+}
+
+# Check out the pristine tree plus the series.  The result is built in a
+# scratch index and checked out as one commit, so only files whose content
+# differs from the tree's current state are written: make then rebuilds
+# only what the change touched.
 apply_series() {
-	local src=$1 base
+	local src=$1 base idx tree commit p
 	shift
 	base=base-$(tarball_hash | cut -c1-16)
+	idx=$src/.git/wctb-series-index
 	git -C "$src" am --abort >/dev/null 2>&1 || true
-	git -C "$src" reset -q --hard "$base"
+	GIT_INDEX_FILE=$idx git -C "$src" read-tree "$base"
+	for p in "$@"; do
+		GIT_INDEX_FILE=$idx git -C "$src" apply --cached --whitespace=nowarn "$p" ||
+			die "$(basename "$p") does not apply to linux-source-6.12 after the patches before it"
+	done
+	tree=$(GIT_INDEX_FILE=$idx git -C "$src" write-tree)
+	commit=$(git -C "$src" -c user.name=wc-testbed -c user.email=wc-testbed@localhost \
+		commit-tree "$tree" -p "$base" -m "wc-testbed: base + $# patch(es)")
+	log "checking out base + $# patch(es)"
+	git -C "$src" checkout -q -f --detach "$commit"
 	git -C "$src" clean -qfdx -e "/$BUILD_SUBDIR/"
-	(($#)) || return 0
-	log "applying $# patch(es)"
-	git -C "$src" -c user.name=wc-testbed -c user.email=wc-testbed@localhost \
-		am -q --whitespace=nowarn "$@" >&2 ||
-		die "a patch of the series does not apply to linux-source-6.12; see 'git -C $src am --show-current-patch'"
 }
 
 # tinyconfig + fragment, then check every fragment line survived olddefconfig.

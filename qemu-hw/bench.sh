@@ -16,7 +16,7 @@ Usage: $0 [--repeats N] [--no-cold] [--help]
 Measures, on this machine:
   cold build      QEMU and the kernel from an empty cache (fresh ccache)
   warm no-op      run-vm.sh with nothing changed, to the final verdict
-  kernel edit     a one-line change in one kernel patch, to the verdict
+  kernel edit     a one-line code change in one kernel patch, to the verdict
   boot            QEMU start to the guest's first TAP line, and the whole
                   guest suite, under TCG
   MMIO            guest stores per second, WC model on vs counting only
@@ -67,18 +67,26 @@ warm_noop() {
 	done | stats | sed 's/^/warm no-op run to verdict   /'
 }
 
-# One-line change of an added comment line in patch 0004, in a clone.
+# One-line code change in patch 0001 (a constant in vfio_main.c), in a
+# clone: the kernel recompiles that file and relinks.  Each edit uses a
+# value not built before, so no cached artifact answers for it; the
+# artifacts it made are removed afterwards.
 kernel_edit() {
-	local clone=$WORK/clone patch i
+	local clone=$WORK/clone out=${WCTB_CACHE:-$HOME/.cache/wc-testbed}/kernel/out
+	local patch i value before
+	before=$(ls "$out" 2>/dev/null || true)
 	git clone -q "$REPO" "$clone"
-	patch=$(ls "$clone"/kernel-patches/0004-*.patch)
+	patch=$(ls "$clone"/kernel-patches/0001-*.patch)
 	"$clone/run-vm.sh" --build-dir "$WORK/build-clone" >>"$WORK/bench.log" 2>&1 ||
 		die "the VM run in the clone failed; see $WORK/bench.log"
 	for ((i = 0; i < REPEATS; i++)); do
-		sed -i "s|^+ \* One BAR mapping as mmap() made it.*|+ * One BAR mapping as mmap() made it (bench edit $i).|" "$patch"
+		value=$((1000 + $(date +%N) % 100000))
+		sed -i "s|^+#define VFIO_MMAP_COOKIES_MAX\t\t[0-9]*|+#define VFIO_MMAP_COOKIES_MAX\t\t$value|" "$patch"
+		grep -q "COOKIES_MAX.*$value" "$patch" || die "the bench edit did not apply to $patch"
 		time_cmd "$clone/run-vm.sh" --build-dir "$WORK/build-clone"
 	done | stats | sed 's/^/one-line patch edit        /'
 	"$REPO/kernel-patches/build-kernel.sh" >>"$WORK/bench.log" 2>&1 || true
+	comm -13 <(echo "$before") <(ls "$out") | sed "s|^|$out/|" | xargs -r rm -rf
 }
 
 # Seconds from QEMU start to the first TAP line on the results port.

@@ -30,6 +30,7 @@ static void wc_model_send(WCModel *m, WCModelLine *l)
     bool full = l->mask == WC_MODEL_FULL_MASK;
 
     l->busy = false;
+    m->busy--;
     m->sink(m->opaque, l->line, l->data, l->mask, full);
 }
 
@@ -72,6 +73,7 @@ static WCModelLine *wc_model_alloc(WCModel *m, uint64_t line)
         wc_model_send(m, l);
     }
     l->busy = true;
+    m->busy++;
     l->line = line;
     l->mask = 0;
     l->seq = m->next_seq++;
@@ -90,9 +92,7 @@ static void wc_model_store_line(WCModel *m, uint64_t addr, unsigned size,
         l = wc_model_alloc(m, line);
     }
     memcpy(l->data + off, bytes, size);
-    for (unsigned i = 0; i < size; i++) {
-        l->mask |= 1ULL << (off + i);
-    }
+    l->mask |= ((1ULL << size) - 1) << off;     /* size is at most 8 */
     if (l->mask == WC_MODEL_FULL_MASK) {
         wc_model_send(m, l);
     }
@@ -103,7 +103,7 @@ void wc_model_store(WCModel *m, uint64_t addr, unsigned size, uint64_t val)
     uint8_t bytes[8];
     unsigned first;
 
-    for (unsigned i = 0; i < 8; i++) {
+    for (unsigned i = 0; i < size; i++) {
         bytes[i] = val >> (8 * i);
     }
     first = WC_MODEL_LINE - (addr % WC_MODEL_LINE);
@@ -117,10 +117,8 @@ void wc_model_store(WCModel *m, uint64_t addr, unsigned size, uint64_t val)
 
 void wc_model_flush(WCModel *m)
 {
-    WCModelLine *l;
-
-    while ((l = wc_model_oldest(m))) {
-        wc_model_send(m, l);
+    while (m->busy) {
+        wc_model_send(m, wc_model_oldest(m));
     }
 }
 
@@ -129,16 +127,12 @@ void wc_model_discard(WCModel *m)
     for (unsigned i = 0; i < m->nlines; i++) {
         m->lines[i].busy = false;
     }
+    m->busy = 0;
 }
 
 unsigned wc_model_pending(const WCModel *m)
 {
-    unsigned n = 0;
-
-    for (unsigned i = 0; i < m->nlines; i++) {
-        n += m->lines[i].busy;
-    }
-    return n;
+    return m->busy;
 }
 
 unsigned wc_model_mask_runs(uint64_t mask)

@@ -43,6 +43,7 @@ typedef struct WCModelLine {
 
 typedef struct WCModel {
     unsigned nlines;
+    unsigned busy;          /* lines buffered */
     uint64_t next_seq;
     WCModelSink sink;
     void *opaque;
