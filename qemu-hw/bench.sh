@@ -80,7 +80,7 @@ kernel_edit() {
 	"$clone/run-vm.sh" --build-dir "$WORK/build-clone" >>"$WORK/bench.log" 2>&1 ||
 		die "the VM run in the clone failed; see $WORK/bench.log"
 	for ((i = 0; i < REPEATS; i++)); do
-		value=$((1000 + $(date +%N) % 100000))
+		value=$((1000 + 10#$(date +%N) % 100000))
 		sed -i "s|^+#define VFIO_MMAP_COOKIES_MAX\t\t[0-9]*|+#define VFIO_MMAP_COOKIES_MAX\t\t$value|" "$patch"
 		grep -q "COOKIES_MAX.*$value" "$patch" || die "the bench edit did not apply to $patch"
 		time_cmd "$clone/run-vm.sh" --build-dir "$WORK/build-clone"

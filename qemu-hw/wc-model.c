@@ -18,7 +18,7 @@ bool wc_model_init(WCModel *m, unsigned nlines, WCModelSink sink,
     if (nlines < 1 || nlines > WC_MODEL_MAX_LINES || !sink) {
         return false;
     }
-    memset(m, 0, sizeof(*m));
+    memset(m, 0, sizeof(*m));   /* also clears last */
     m->nlines = nlines;
     m->sink = sink;
     m->opaque = opaque;
@@ -36,6 +36,10 @@ static void wc_model_send(WCModel *m, WCModelLine *l)
 
 static WCModelLine *wc_model_find(WCModel *m, uint64_t line)
 {
+    /* Streams of stores hit the line they hit last time. */
+    if (m->last && m->last->busy && m->last->line == line) {
+        return m->last;
+    }
     for (unsigned i = 0; i < m->nlines; i++) {
         if (m->lines[i].busy && m->lines[i].line == line) {
             return &m->lines[i];
@@ -91,6 +95,7 @@ static void wc_model_store_line(WCModel *m, uint64_t addr, unsigned size,
     if (!l) {
         l = wc_model_alloc(m, line);
     }
+    m->last = l;
     memcpy(l->data + off, bytes, size);
     l->mask |= ((1ULL << size) - 1) << off;     /* size is at most 8 */
     if (l->mask == WC_MODEL_FULL_MASK) {

@@ -47,6 +47,7 @@ typedef struct WCModel {
     uint64_t next_seq;
     WCModelSink sink;
     void *opaque;
+    WCModelLine *last;      /* line of the latest store, a lookup hint */
     WCModelLine lines[WC_MODEL_MAX_LINES];
 } WCModel;
 

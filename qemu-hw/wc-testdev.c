@@ -129,9 +129,13 @@ static void wc_testdev_wc_sink(void *opaque, uint64_t line,
     uint64_t off = line & MAKE_64BIT_MASK(0, WC_TESTDEV_LINE_AP_SHIFT);
     unsigned valid = ctpop64(mask);
 
-    for (unsigned i = 0; i < WC_MODEL_LINE; i++) {
-        if (mask & (1ULL << i)) {
-            ap->mem[off + i] = data[i];
+    if (full) {
+        memcpy(ap->mem + off, data, WC_MODEL_LINE);
+    } else {
+        for (unsigned i = 0; i < WC_MODEL_LINE; i++) {
+            if (mask & (1ULL << i)) {
+                ap->mem[off + i] = data[i];
+            }
         }
     }
     if (full) {

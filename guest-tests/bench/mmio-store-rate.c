@@ -4,8 +4,9 @@
  * VM, through its sysfs WC and UC mappings of BAR2.  Run by
  * qemu-hw/bench-mmio.sh with one device that models WC buffers and one that
  * only counts (wc-lines=0), so both figures come from the same run.
- * Prints one "bench:" line per device and mapping; WCTB_BENCH_SECONDS
- * (kernel command line) sets the time per measurement, default 2 s.
+ * Prints one "bench:" line per device and mapping, the median of 5
+ * interleaved rounds; WCTB_BENCH_SECONDS (kernel command line) sets the
+ * time per device and mapping, default 2 s.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -25,9 +26,19 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* 8-byte stores over a 64 KiB window until @seconds have passed. */
-static void measure(const char *bdf, const char *file, unsigned int lines,
-		    double seconds)
+#define ROUNDS		5	/* interleaved, so that drift hits all alike */
+#define MAX_DEVICES	4
+
+static const char *const files[] = { "resource2_wc", "resource2" };
+
+struct target {
+	char bdf[32];
+	unsigned int lines;
+	double rate[2][ROUNDS];
+};
+
+/* 8-byte stores over a 64 KiB window for @seconds; returns stores/s. */
+static double measure(const char *bdf, const char *file, double seconds)
 {
 	volatile uint64_t *p;
 	uint64_t stores = 0;
@@ -38,7 +49,7 @@ static void measure(const char *bdf, const char *file, unsigned int lines,
 	map = wctb_map_sysfs_resource(bdf, file, &size);
 	if (map == MAP_FAILED) {
 		printf("# %s %s: mmap failed\n", bdf, file);
-		return;
+		return 0;
 	}
 	p = map;
 	start = now();
@@ -48,25 +59,29 @@ static void measure(const char *bdf, const char *file, unsigned int lines,
 		stores += WINDOW / 8;
 		elapsed = now() - start;
 	} while (elapsed < seconds);
-	printf("bench: device=%s wc-lines=%u mapping=%s stores=%llu seconds=%.3f "
-	       "stores_per_s=%.0f\n", bdf, lines, file,
-	       (unsigned long long)stores, elapsed, stores / elapsed);
 	munmap(map, size);
+	return stores / elapsed;
 }
 
-int main(void)
+static int cmp_double(const void *a, const void *b)
 {
-	const char *env = getenv("WCTB_BENCH_SECONDS");
-	double seconds = env ? atof(env) : 2.0;
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int find_targets(struct target *t)
+{
 	struct wctb_regs regs;
 	struct dirent *e;
 	uint64_t v, d;
+	int n = 0;
 	DIR *dir;
 
 	dir = opendir("/sys/bus/pci/devices");
 	if (!dir)
-		return 1;
-	while ((e = readdir(dir))) {
+		return 0;
+	while ((e = readdir(dir)) && n < MAX_DEVICES) {
 		if (e->d_name[0] == '.' ||
 		    wctb_sysfs_u64(e->d_name, "vendor", &v) ||
 		    wctb_sysfs_u64(e->d_name, "device", &d) ||
@@ -74,11 +89,34 @@ int main(void)
 			continue;
 		if (wctb_regs_map_sysfs(&regs, e->d_name))
 			continue;
-		v = wctb_reg32(&regs, WC_TESTDEV_REG_WC_LINES);
+		snprintf(t[n].bdf, sizeof(t[n].bdf), "%s", e->d_name);
+		t[n].lines = wctb_reg32(&regs, WC_TESTDEV_REG_WC_LINES);
 		wctb_regs_unmap(&regs);
-		measure(e->d_name, "resource2_wc", v, seconds);
-		measure(e->d_name, "resource2", v, seconds);
+		n++;
 	}
 	closedir(dir);
-	return 0;
+	return n;
+}
+
+int main(void)
+{
+	const char *env = getenv("WCTB_BENCH_SECONDS");
+	double seconds = (env ? atof(env) : 2.0) / ROUNDS;
+	struct target t[MAX_DEVICES];
+	int n, r, i, f;
+
+	n = find_targets(t);
+	for (r = 0; r < ROUNDS; r++)
+		for (i = 0; i < n; i++)
+			for (f = 0; f < 2; f++)
+				t[i].rate[f][r] = measure(t[i].bdf, files[f], seconds);
+	for (i = 0; i < n; i++) {
+		for (f = 0; f < 2; f++) {
+			qsort(t[i].rate[f], ROUNDS, sizeof(double), cmp_double);
+			printf("bench: device=%s wc-lines=%u mapping=%s rounds=%d "
+			       "stores_per_s=%.0f\n", t[i].bdf, t[i].lines, files[f],
+			       ROUNDS, t[i].rate[f][ROUNDS / 2]);
+		}
+	}
+	return n ? 0 : 1;
 }
