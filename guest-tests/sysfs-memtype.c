@@ -64,16 +64,11 @@ static volatile uint8_t *map(struct _test_data_sysfs *self, const char *file,
 static void show(struct __test_metadata *_metadata,
 		 struct _test_data_sysfs *self, const char *what)
 {
-	TH_LOG("%s: uc-writes %lu wc-stores %lu full-bursts %lu partial-bursts %lu "
-	       "partial-bytes %lu bus-txns %lu bus-bytes %lu last type %s", what,
-	       (unsigned long)cnt(self, WC_TESTDEV_CNT_UC_WRITES),
-	       (unsigned long)cnt(self, WC_TESTDEV_CNT_WC_STORES),
-	       (unsigned long)cnt(self, WC_TESTDEV_CNT_FULL_BURSTS),
-	       (unsigned long)cnt(self, WC_TESTDEV_CNT_PARTIAL_BURSTS),
-	       (unsigned long)cnt(self, WC_TESTDEV_CNT_PARTIAL_BYTES),
-	       (unsigned long)cnt(self, WC_TESTDEV_CNT_BUS_TXNS),
-	       (unsigned long)cnt(self, WC_TESTDEV_CNT_BUS_BYTES),
-	       wctb_memtype_name(cnt(self, WC_TESTDEV_CNT_LAST_WRITE_TYPE)));
+	char buf[256];
+
+	TH_LOG("%s: %s", what, wctb_counters_summary(&self->regs,
+						      WC_TESTDEV_APERTURE_PREF,
+						      buf, sizeof(buf)));
 }
 
 TEST_F(sysfs, uc_line_arrives_as_eight_uc_writes)

@@ -101,14 +101,10 @@ static int line_matches(volatile uint8_t *p, uint64_t seed)
 static void log_counters(struct __test_metadata *_metadata,
 			 struct _test_data_cookie *self, const char *what)
 {
-	TH_LOG("%s: uc-writes %lu wc-stores %lu full-bursts %lu "
-	       "partial-bursts %lu bus-txns %lu last type %s", what,
-	       (unsigned long)cnt(self, WC_TESTDEV_CNT_UC_WRITES),
-	       (unsigned long)cnt(self, WC_TESTDEV_CNT_WC_STORES),
-	       (unsigned long)cnt(self, WC_TESTDEV_CNT_FULL_BURSTS),
-	       (unsigned long)cnt(self, WC_TESTDEV_CNT_PARTIAL_BURSTS),
-	       (unsigned long)cnt(self, WC_TESTDEV_CNT_BUS_TXNS),
-	       wctb_memtype_name(cnt(self, WC_TESTDEV_CNT_LAST_WRITE_TYPE)));
+	char buf[256];
+
+	TH_LOG("%s: %s", what, wctb_counters_summary(&self->regs, AP, buf,
+						      sizeof(buf)));
 }
 
 /*

@@ -358,3 +358,16 @@ int wctb_vfio_reopen_device(struct wctb_vfio *v, const char *bdf)
 	v->device = ioctl(v->group, VFIO_GROUP_GET_DEVICE_FD, bdf);
 	return v->device < 0 ? -errno : 0;
 }
+
+const char *wctb_counters_summary(const struct wctb_regs *r,
+				  unsigned int aperture, char *buf, size_t len)
+{
+#define C(x) ((unsigned long)wctb_counter(r, aperture, WC_TESTDEV_CNT_##x))
+	snprintf(buf, len, "uc-writes %lu wc-stores %lu full-bursts %lu "
+		 "partial-bursts %lu partial-bytes %lu bus-txns %lu bus-bytes %lu "
+		 "last type %s", C(UC_WRITES), C(WC_STORES), C(FULL_BURSTS),
+		 C(PARTIAL_BURSTS), C(PARTIAL_BYTES), C(BUS_TXNS), C(BUS_BYTES),
+		 wctb_memtype_name(C(LAST_WRITE_TYPE)));
+#undef C
+	return buf;
+}

@@ -112,6 +112,13 @@ int wctb_pat_memtype(uint64_t start, uint64_t end, char *type, size_t len);
  */
 int wctb_ptdump_line(const volatile void *va, char *line, size_t len);
 
+/*
+ * One line with the write counters of @aperture, for test logs:
+ * "uc-writes 8 wc-stores 0 full-bursts 0 ... last type UC-".
+ */
+const char *wctb_counters_summary(const struct wctb_regs *r,
+				  unsigned int aperture, char *buf, size_t len);
+
 /* Name of a WC_TESTDEV_MEMTYPE_* value, for messages. */
 const char *wctb_memtype_name(uint64_t type);
 
