@@ -376,22 +376,36 @@ static const MemoryRegionOps wc_testdev_aperture_ops = {
     },
 };
 
+static bool wc_testdev_check_aperture(WCTestDevState *s, unsigned index,
+                                      Error **errp)
+{
+    uint64_t size = s->ap[index].size;
+
+    if (!is_power_of_2(size) || size < WC_TESTDEV_MIN_APERTURE ||
+        size > WC_TESTDEV_MAX_APERTURE) {
+        error_setg(errp, "%s-size must be a power of two between 4 KiB and "
+                   "1 GiB, got 0x%" PRIx64, wc_testdev_aperture_names[index],
+                   size);
+        return false;
+    }
+    return true;
+}
+
 static bool wc_testdev_init_aperture(WCTestDevState *s, unsigned index,
                                      Error **errp)
 {
     WCTestDevAperture *ap = &s->ap[index];
-    const char *name = wc_testdev_aperture_names[index];
-    g_autofree char *mr_name = g_strdup_printf("wc-testdev-%s", name);
+    g_autofree char *mr_name =
+        g_strdup_printf("wc-testdev-%s", wc_testdev_aperture_names[index]);
 
-    if (!is_power_of_2(ap->size) || ap->size < WC_TESTDEV_MIN_APERTURE ||
-        ap->size > WC_TESTDEV_MAX_APERTURE) {
-        error_setg(errp, "%s-size must be a power of two between 4 KiB and "
-                   "1 GiB, got 0x%" PRIx64, name, ap->size);
-        return false;
-    }
     ap->dev = s;
     ap->index = index;
-    ap->mem = g_malloc0(ap->size);
+    ap->mem = g_try_malloc0(ap->size);
+    if (!ap->mem) {
+        error_setg(errp, "cannot allocate 0x%" PRIx64 " bytes for %s",
+                   ap->size, wc_testdev_aperture_names[index]);
+        return false;
+    }
     memory_region_init_io(&ap->mr, OBJECT(s), &wc_testdev_aperture_ops, ap,
                           mr_name, ap->size);
     return true;
@@ -406,12 +420,16 @@ static void wc_testdev_realize(PCIDevice *pdev, Error **errp)
                    "got %u", WC_MODEL_MAX_LINES, s->wc_lines);
         return;
     }
+    if (!wc_testdev_check_aperture(s, WC_TESTDEV_APERTURE_PREF, errp) ||
+        !wc_testdev_check_aperture(s, WC_TESTDEV_APERTURE_NONPREF, errp)) {
+        return;
+    }
     if (s->wc_lines) {
         wc_model_init(&s->wc, s->wc_lines, wc_testdev_wc_sink, s);
     }
     if (!wc_testdev_init_aperture(s, WC_TESTDEV_APERTURE_PREF, errp) ||
         !wc_testdev_init_aperture(s, WC_TESTDEV_APERTURE_NONPREF, errp)) {
-        return;
+        return;     /* instance_finalize frees what was allocated */
     }
     memory_region_init_io(&s->regs, OBJECT(s), &wc_testdev_reg_ops, s,
                           "wc-testdev-regs", WC_TESTDEV_REGS_SIZE);
@@ -428,9 +446,13 @@ static void wc_testdev_realize(PCIDevice *pdev, Error **errp)
                      &s->ap[WC_TESTDEV_APERTURE_NONPREF].mr);
 }
 
-static void wc_testdev_exit(PCIDevice *pdev)
+/*
+ * Aperture memory goes with the object, not at unrealize: a vCPU may still
+ * be dispatching to the regions until the RCU-deferred flatview is gone.
+ */
+static void wc_testdev_instance_finalize(Object *obj)
 {
-    WCTestDevState *s = WC_TESTDEV(pdev);
+    WCTestDevState *s = WC_TESTDEV(obj);
 
     for (unsigned i = 0; i < WC_TESTDEV_NUM_APERTURES; i++) {
         g_clear_pointer(&s->ap[i].mem, g_free);
@@ -445,6 +467,9 @@ static void wc_testdev_reset_hold(Object *obj, ResetType type)
         wc_model_discard(&s->wc);
     }
     s->scratch = 0;
+    for (unsigned i = 0; i < WC_TESTDEV_NUM_APERTURES; i++) {
+        s->ap[i].cached_logged = false;
+    }
     wc_testdev_reset_counters(s);
     for (unsigned i = 0; i < WC_TESTDEV_NUM_APERTURES; i++) {
         if (s->ap[i].mem) {
@@ -494,7 +519,6 @@ static void wc_testdev_class_init(ObjectClass *klass, void *data)
     ResettableClass *rc = RESETTABLE_CLASS(klass);
 
     k->realize = wc_testdev_realize;
-    k->exit = wc_testdev_exit;
     k->vendor_id = WC_TESTDEV_VENDOR_ID;
     k->device_id = WC_TESTDEV_DEVICE_ID;
     k->revision = WC_TESTDEV_REVISION;
@@ -511,6 +535,7 @@ static const TypeInfo wc_testdev_info = {
     .parent = TYPE_PCI_DEVICE,
     .instance_size = sizeof(WCTestDevState),
     .instance_init = wc_testdev_instance_init,
+    .instance_finalize = wc_testdev_instance_finalize,
     .class_init = wc_testdev_class_init,
     .interfaces = (InterfaceInfo[]) {
         { INTERFACE_CONVENTIONAL_PCI_DEVICE },

@@ -107,6 +107,15 @@ static void test_every_encoding(void)
     }
 }
 
+static void test_reserved_bytes_are_unknown(void)
+{
+    /* QEMU's WRMSR does not reject them; bits 3-7 must not be ignored. */
+    for (unsigned v = 8; v < 256; v += 6) {
+        g_assert_cmpint(x86_pat_entry_memtype((uint64_t)v << 16, 2), ==,
+                        MEMTX_MEMTYPE_UNKNOWN);
+    }
+}
+
 static void test_cr0_cd_is_uncacheable(void)
 {
     for (unsigned i = 0; i < 8; i++) {
@@ -132,6 +141,8 @@ int main(int argc, char **argv)
     g_test_add_func("/x86-pat/reset-pat/large", test_reset_pat_large);
     g_test_add_func("/x86-pat/4k-ignores-bit-12", test_4k_ignores_bit_12);
     g_test_add_func("/x86-pat/every-encoding", test_every_encoding);
+    g_test_add_func("/x86-pat/reserved-bytes-are-unknown",
+                    test_reserved_bytes_are_unknown);
     g_test_add_func("/x86-pat/cr0-cd-is-uncacheable",
                     test_cr0_cd_is_uncacheable);
     g_test_add_func("/x86-pat/unknown-is-zero", test_unknown_is_zero);
