@@ -18,6 +18,7 @@ APPEND=
 QEMU_EXTRA=()
 SHELL_MODE=0
 USE_KVM=0
+IOMMU=both
 TIMINGS=0
 ALL_TESTS=0
 BUILD_ONLY=0
@@ -52,6 +53,10 @@ usage error.
   --qemu-arg ARG       one more QEMU argument (repeatable), e.g.
                        --qemu-arg -device --qemu-arg wc-testdev,wc-lines=0
   --shell              interactive busybox shell in the same VM (no tests)
+  --iommu MODE         intel: boot with q35's emulated intel-iommu (VFIO
+                       paths legacy-type1 and cdev-iommufd); none: no IOMMU,
+                       VFIO in noiommu mode (legacy-noiommu, cdev-noiommu);
+                       both (default): one boot of each
   --kvm                use KVM instead of TCG (memory types then read as
                        unknown at the device)
   --timeout SECS       host-side limit for the whole guest run (default $TIMEOUT)
@@ -61,7 +66,8 @@ usage error.
   --help               this text
 
 Heavy builds are cached in \$WCTB_CACHE (default ~/.cache/wc-testbed).
-Logs of every run are kept in BUILD_DIR/logs/ (latest: BUILD_DIR/logs/latest).
+Logs of every run are kept in BUILD_DIR/logs/ (latest: BUILD_DIR/logs/latest),
+one directory per boot (iommu/, noiommu/).
 USAGE
 }
 
@@ -83,6 +89,7 @@ parse_args() {
 		--append) APPEND=${2:?--append needs arguments}; shift ;;
 		--qemu-arg) QEMU_EXTRA+=("${2:?--qemu-arg needs an argument}"); shift ;;
 		--shell) SHELL_MODE=1 ;;
+		--iommu) IOMMU=${2:?--iommu needs intel, none or both}; shift ;;
 		--kvm) USE_KVM=1 ;;
 		--timeout) TIMEOUT=${2:?--timeout needs seconds}; shift ;;
 		--test-timeout) TEST_TIMEOUT=${2:?--test-timeout needs seconds}; shift ;;
@@ -97,6 +104,7 @@ parse_args() {
 
 validate_args() {
 	case "$SERIES" in patched | naive | none) ;; *) die "--series must be patched, naive or none, not '$SERIES'" ;; esac
+	case "$IOMMU" in intel | none | both) ;; *) die "--iommu must be intel, none or both, not '$IOMMU'" ;; esac
 	[[ -z $KERNEL || -z $LINUX_SRC ]] || die "--kernel and --linux-src exclude each other"
 	[[ -z $KERNEL || -f $KERNEL ]] || die "--kernel $KERNEL: no such file"
 	[[ -z $LINUX_SRC || -d $LINUX_SRC ]] || die "--linux-src $LINUX_SRC: no such directory"
@@ -231,9 +239,25 @@ new_log_dir() {
 		sort -r | tail -n +21 | sed "s|^|$BUILD_DIR/logs/|" | xargs -r rm -rf
 }
 
+# The boots of one run: "iommu" (emulated intel-iommu) and/or "noiommu".
+boot_configs() {
+	case "$IOMMU" in
+	intel) echo iommu ;;
+	none) echo noiommu ;;
+	both) ((SHELL_MODE)) && echo iommu || echo iommu noiommu ;;
+	esac
+}
+
 kernel_cmdline() {
-	local cmdline="console=ttyS0 panic=-1 oops=panic loglevel=4"
-	cmdline+=" vfio.enable_unsafe_noiommu_mode=1"
+	local boot=$1 cmdline="console=ttyS0 panic=-1 oops=panic loglevel=4"
+	if [[ $boot == iommu ]]; then
+		# No interrupt remapping in this guest (wc-testdev raises no
+		# interrupts): let type1 and iommufd accept the device anyway.
+		cmdline+=" intel_iommu=on vfio_iommu_type1.allow_unsafe_interrupts=1"
+		cmdline+=" iommufd.allow_unsafe_interrupts=1"
+	else
+		cmdline+=" vfio.enable_unsafe_noiommu_mode=1"
+	fi
 	cmdline+=" wctb.timeout=$TEST_TIMEOUT"
 	[[ -z $FILTER ]] || cmdline+=" wctb.filter=$FILTER"
 	((!SHELL_MODE)) || cmdline+=" wctb.shell=1"
@@ -242,6 +266,7 @@ kernel_cmdline() {
 }
 
 qemu_args() {
+	local boot=$1 dir=$2
 	# 1 GiB: below 512 MiB of RAM the kernel turns THP (and so PMD faults) off.
 	local args=(-M q35 -m 1G -smp 1 -nodefaults -no-reboot -display none)
 	local d
@@ -252,59 +277,79 @@ qemu_args() {
 		args+=(-accel tcg -cpu max)
 	fi
 	args+=(-kernel "$KERNEL" -initrd "$BUILD_DIR/initramfs.cpio")
-	args+=(-append "$(kernel_cmdline)")
+	args+=(-append "$(kernel_cmdline "$boot")")
+	# The IOMMU must come before the devices it translates for.
+	[[ $boot != iommu ]] || args+=(-device intel-iommu,intremap=off)
 	args+=(-device wc-testdev,id=wctd)
-	args+=(-qmp "unix:$LOG_DIR/qmp.sock,server=on,wait=off")
+	args+=(-qmp "unix:$dir/qmp.sock,server=on,wait=off")
 	args+=("${QEMU_EXTRA[@]}")
 	if ((SHELL_MODE)); then
-		args+=(-serial mon:stdio -serial "file:$LOG_DIR/results.tap")
+		args+=(-serial mon:stdio -serial "file:$dir/results.tap")
 	else
-		args+=(-serial "file:$LOG_DIR/console.log" -serial "file:$LOG_DIR/results.tap")
+		args+=(-serial "file:$dir/console.log" -serial "file:$dir/results.tap")
 	fi
 	printf '%s\n' "${args[@]}"
 }
 
-# Boots the guest; sets QEMU_STATUS (124 when the host-side timeout hit).
+# Boots the guest once; sets QEMU_STATUS (124 when the host-side timeout hit).
 boot_guest() {
-	local args
-	mapfile -t args < <(qemu_args)
-	printf '%q ' "$QEMU" "${args[@]}" >"$LOG_DIR/qemu-cmdline.txt"
+	local boot=$1 dir=$2 args
+	mapfile -t args < <(qemu_args "$boot" "$dir")
+	printf '%q ' "$QEMU" "${args[@]}" >"$dir/qemu-cmdline.txt"
 	QEMU_STATUS=0
 	if ((SHELL_MODE)); then
 		"$QEMU" "${args[@]}" || QEMU_STATUS=$?
 		return
 	fi
-	log "booting the guest (timeout ${TIMEOUT}s; console: $LOG_DIR/console.log)"
+	log "[$boot] booting the guest (timeout ${TIMEOUT}s; console: $dir/console.log)"
 	timeout --kill-after=10 "$TIMEOUT" "$QEMU" "${args[@]}" \
-		>"$LOG_DIR/qemu-stdout.log" 2>"$LOG_DIR/qemu-stderr.log" || QEMU_STATUS=$?
+		>"$dir/qemu-stdout.log" 2>"$dir/qemu-stderr.log" || QEMU_STATUS=$?
 }
 
-# Decide the run's outcome from the results port, never from the console.
+# Decide one boot's outcome from its results port, never from the console.
 verdict() {
-	local results=$LOG_DIR/results.tap console=$LOG_DIR/console.log line
+	local boot=$1 dir=$2 line
+	local results=$dir/results.tap console=$dir/console.log
 	line=$(grep -a '^wctb-result: ' "$results" 2>/dev/null | tail -1 | tr -d '\r') || true
-	grep -a -E '^(not )?ok [0-9]+ ' "$results" 2>/dev/null | tr -d '\r' >&2 || true
+	grep -a -E '^(not )?ok [0-9]+ ' "$results" 2>/dev/null | tr -d '\r' | sed "s/^/[$boot] /" >&2 || true
 	if [[ $line == "wctb-result: PASS "* ]]; then
-		log "PASS: ${line#wctb-result: PASS }"
+		log "[$boot] PASS: ${line#wctb-result: PASS }"
 		return 0
 	fi
 	if [[ $line == "wctb-result: FAIL "* ]]; then
-		log "FAIL: ${line#wctb-result: FAIL }; the failing tests' output is in $results"
+		log "[$boot] FAIL: ${line#wctb-result: FAIL }; the failing tests' output is in $results"
 		return 1
 	fi
 	if grep -aq 'Kernel panic' "$console" 2>/dev/null; then
-		log "FAIL: the guest kernel panicked: $(grep -a -m1 'Kernel panic' "$console" | tr -d '\r')"
+		log "[$boot] FAIL: the guest kernel panicked: $(grep -a -m1 'Kernel panic' "$console" | tr -d '\r')"
 		log "console log: $console"
 		return 2
 	fi
 	if ((QEMU_STATUS == 124 || QEMU_STATUS == 137)); then
-		log "FAIL: the guest hung: no result after ${TIMEOUT}s, QEMU killed; console log: $console"
+		log "[$boot] FAIL: the guest hung: no result after ${TIMEOUT}s, QEMU killed; console log: $console"
 		return 2
 	fi
-	log "FAIL: the guest never reported a result (QEMU exit status $QEMU_STATUS)"
-	log "QEMU stderr: $(tail -3 "$LOG_DIR/qemu-stderr.log" 2>/dev/null)"
+	log "[$boot] FAIL: the guest never reported a result (QEMU exit status $QEMU_STATUS)"
+	log "QEMU stderr: $(tail -3 "$dir/qemu-stderr.log" 2>/dev/null)"
 	log "console log: $console"
 	return 2
+}
+
+# Every boot of the run; the worst outcome wins, and a guest that panicked
+# or hung ends the run.
+run_boots() {
+	local boot dir status=0 one
+	for boot in $(boot_configs); do
+		dir=$LOG_DIR/$boot
+		mkdir -p "$dir"
+		boot_guest "$boot" "$dir"
+		((!SHELL_MODE)) || continue
+		one=0
+		verdict "$boot" "$dir" || one=$?
+		((one <= status)) || status=$one
+		((one != 2)) || break
+	done
+	return "$status"
 }
 
 run_all_tests() {
@@ -346,9 +391,8 @@ main() {
 		return 0
 	fi
 	new_log_dir
-	stage boot boot_guest
 	local status=0
-	((SHELL_MODE)) || verdict || status=$?
+	stage boot run_boots || status=$?
 	print_timings
 	return "$status"
 }

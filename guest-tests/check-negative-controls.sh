@@ -42,7 +42,7 @@ expect() {
 	while [[ $1 != -- ]]; do regexes+=("$1"); shift; done
 	shift
 	out=$("$REPO/run-vm.sh" --build-dir "$dir" "$@" 2>&1) || status=$?
-	out+=$'\n'$(cat "$dir/logs/latest/results.tap" 2>/dev/null || true)
+	out+=$'\n'$(cat "$dir"/logs/latest/*/results.tap 2>/dev/null || true)
 	for regex in "${regexes[@]}"; do
 		grep -qE -- "$regex" <<<"$out" || ok=0
 	done

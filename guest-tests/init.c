@@ -3,7 +3,10 @@
  * PID 1 of the wc-testbed guest.
  *
  * Mounts the pseudo filesystems, binds wc-testdev to vfio-pci, runs every
- * program in /tests as one TAP test each and powers the VM off.  The TAP
+ * program in /tests as one TAP test each and powers the VM off.  Programs
+ * named vfio-* run once per VFIO access path (legacy group/container and
+ * cdev/iommufd), as "vfio-cookie@cdev-iommufd" and so on, with
+ * $WCTB_VFIO_PATH telling them which.  The TAP
  * stream goes to the console and to a dedicated results port (the second
  * UART, /dev/ttyS1), which carries nothing else: the host decides the
  * verdict from that port only, ending with one "wctb-result:" line.
@@ -181,29 +184,87 @@ static int prepare_device(void)
 	return 0;
 }
 
+/* One run of a program: the program, and the VFIO path it uses. */
+struct test {
+	char *prog;
+	const char *path;	/* WCTB_VFIO_PATH, or NULL */
+	char name[160];		/* its TAP name */
+};
+
+/* The VFIO access paths, and their names in this boot ("legacy-type1"). */
+static const char *const vfio_paths[] = { "legacy", "cdev" };
+static char vfio_path_names[2][32];
+
+/* Name each path by opening the device through it once. */
+static void resolve_vfio_paths(const char *bdf)
+{
+	struct wctb_vfio v;
+	unsigned int i;
+
+	for (i = 0; i < 2; i++) {
+		if (i == 1 && !strcmp(vfio_path_names[0], "legacy-noiommu")) {
+			/* Linux 6.12 gives noiommu devices no cdev. */
+			emit("# VFIO path cdev: none for a noiommu device\n");
+			continue;
+		}
+		setenv("WCTB_VFIO_PATH", vfio_paths[i], 1);
+		if (wctb_vfio_open(&v, bdf)) {
+			emit("# VFIO path %s cannot open the device: %s\n",
+			     vfio_paths[i], v.why);
+			snprintf(vfio_path_names[i], 32, "%s", vfio_paths[i]);
+			continue;
+		}
+		snprintf(vfio_path_names[i], 32, "%s", wctb_vfio_path_name(&v));
+		wctb_vfio_close(&v);
+	}
+	unsetenv("WCTB_VFIO_PATH");
+}
+
 static int name_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int list_tests(const struct options *o, char **names)
+static int add_test(const struct options *o, struct test *t, char *prog,
+		    int path)
 {
+	if (path < 0)
+		snprintf(t->name, sizeof(t->name), "%s", prog);
+	else
+		snprintf(t->name, sizeof(t->name), "%s@%s", prog,
+			 vfio_path_names[path]);
+	if (o->filter[0] && fnmatch(o->filter, t->name, 0) &&
+	    fnmatch(o->filter, prog, 0))
+		return 0;
+	t->prog = prog;
+	t->path = path < 0 ? NULL : vfio_paths[path];
+	return 1;
+}
+
+static int list_tests(const struct options *o, struct test *tests)
+{
+	char *names[MAX_TESTS];
 	DIR *d = opendir(TESTS_DIR);
 	struct dirent *e;
-	int n = 0;
+	int n = 0, i, p, count = 0;
 
 	if (!d)
 		return 0;
-	while ((e = readdir(d)) && n < MAX_TESTS) {
-		if (e->d_name[0] == '.')
-			continue;
-		if (o->filter[0] && fnmatch(o->filter, e->d_name, 0))
-			continue;
-		names[n++] = strdup(e->d_name);
-	}
+	while ((e = readdir(d)) && n < MAX_TESTS)
+		if (e->d_name[0] != '.')
+			names[n++] = strdup(e->d_name);
 	closedir(d);
 	qsort(names, n, sizeof(*names), name_cmp);
-	return n;
+	for (i = 0; i < n && count < MAX_TESTS - 2; i++) {
+		if (strncmp(names[i], "vfio-", 5)) {
+			count += add_test(o, &tests[count], names[i], -1);
+			continue;
+		}
+		for (p = 0; p < 2; p++)
+			if (vfio_path_names[p][0])
+				count += add_test(o, &tests[count], names[i], p);
+	}
+	return count;
 }
 
 /* Wait for @pid at most @timeout seconds; kill it when the time is up. */
@@ -242,14 +303,15 @@ static void copy_log_as_comments(const char *log)
 
 enum verdict { PASS, FAIL, SKIP };
 
-static enum verdict run_test(const char *name, int timeout, char *why, size_t len)
+static enum verdict run_test(const struct test *t, int timeout, char *why,
+			    size_t len)
 {
 	char path[512], log[512];
 	int status, timed_out, fd;
 	pid_t pid;
 
-	snprintf(path, sizeof(path), TESTS_DIR "/%s", name);
-	snprintf(log, sizeof(log), "/tmp/%s.log", name);
+	snprintf(path, sizeof(path), TESTS_DIR "/%s", t->prog);
+	snprintf(log, sizeof(log), "/tmp/%s.log", t->name);
 	pid = fork();
 	if (pid == 0) {
 		sigset_t none;
@@ -259,6 +321,8 @@ static enum verdict run_test(const char *name, int timeout, char *why, size_t le
 		fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		dup2(fd, 1);
 		dup2(fd, 2);
+		if (t->path)
+			setenv("WCTB_VFIO_PATH", t->path, 1);
 		execl(path, path, (char *)NULL);
 		fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
 		_exit(127);
@@ -289,22 +353,24 @@ static enum verdict run_test(const char *name, int timeout, char *why, size_t le
 
 static int run_all(const struct options *o)
 {
-	char *names[MAX_TESTS], why[128];
+	static struct test tests[MAX_TESTS];
 	int n, i, counts[3] = { 0 };
 	enum verdict v;
+	char why[128];
 
-	n = list_tests(o, names);
+	resolve_vfio_paths(getenv("WCTB_BDF"));
+	n = list_tests(o, tests);
 	emit("TAP version 13\n1..%d\n", n);
 	for (i = 0; i < n; i++) {
 		why[0] = '\0';
-		v = run_test(names[i], o->timeout, why, sizeof(why));
+		v = run_test(&tests[i], o->timeout, why, sizeof(why));
 		counts[v]++;
 		if (v == PASS)
-			emit("ok %d %s\n", i + 1, names[i]);
+			emit("ok %d %s\n", i + 1, tests[i].name);
 		else if (v == SKIP)
-			emit("ok %d %s # SKIP\n", i + 1, names[i]);
+			emit("ok %d %s # SKIP\n", i + 1, tests[i].name);
 		else
-			emit("not ok %d %s # %s\n", i + 1, names[i], why);
+			emit("not ok %d %s # %s\n", i + 1, tests[i].name, why);
 	}
 	if (n == 0)
 		emit("# no test matched '%s'\n", o->filter);

@@ -39,7 +39,7 @@ FIXTURE_SETUP(cookie)
 	self->regs.base = NULL;
 	self->bdf = wctb_device();
 	ASSERT_NE(NULL, self->bdf);
-	ASSERT_EQ(0, wctb_vfio_open_legacy(&self->v, self->bdf))
+	ASSERT_EQ(0, wctb_vfio_open(&self->v, self->bdf))
 		TH_LOG("%s", self->v.why);
 	ASSERT_EQ(0, wctb_regs_map(&self->regs, self->v.device));
 	ret = wctb_mmap_cookie(self->v.device, WC_TESTDEV_BAR_PREF, &flags, 0,
@@ -239,7 +239,7 @@ TEST_F(cookie, pread_and_pwrite_are_refused_while_wc_is_mapped)
 	EXPECT_EQ(sizeof(val), pread(self->v.device, &val, sizeof(val), off));
 	EXPECT_EQ(EBUSY, map_errno(self, self->wc_off, 0, PAGE));
 	wctb_regs_unmap(&self->regs);
-	ASSERT_EQ(0, wctb_vfio_reopen_device(&self->v, self->bdf));
+	ASSERT_EQ(0, wctb_vfio_reopen_device(&self->v));
 	ASSERT_EQ(0, wctb_regs_map(&self->regs, self->v.device));
 	ASSERT_EQ(0, wctb_mmap_cookie(self->v.device, WC_TESTDEV_BAR_PREF,
 				      &(uint32_t){ VFIO_MMAP_FLAG_WC }, 0,

@@ -51,7 +51,7 @@ FIXTURE_SETUP(vfio_legacy)
 
 	self->regs.base = NULL;
 	ASSERT_NE(NULL, bdf) TH_LOG("wc-testdev not found");
-	ASSERT_EQ(0, wctb_vfio_open_legacy(&self->v, bdf))
+	ASSERT_EQ(0, wctb_vfio_open(&self->v, bdf))
 		TH_LOG("%s", self->v.why);
 	ASSERT_EQ(0, wctb_regs_map(&self->regs, self->v.device));
 }

@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <linux/iommufd.h>
+
 #include "wctb.h"
 
 #define PCI_DEVICES "/sys/bus/pci/devices"
@@ -127,14 +129,12 @@ static int group_path(const char *bdf, char *path, size_t len, int *noiommu)
 	return access(path, F_OK);
 }
 
-int wctb_vfio_open_legacy(struct wctb_vfio *v, const char *bdf)
+static int open_legacy(struct wctb_vfio *v)
 {
 	struct vfio_group_status status = { .argsz = sizeof(status) };
 	char path[128];
 
-	v->container = v->group = v->device = -1;
-	v->why[0] = '\0';
-	if (group_path(bdf, path, sizeof(path), &v->noiommu))
+	if (group_path(v->bdf, path, sizeof(path), &v->noiommu))
 		return fail(v, "no VFIO group for the device");
 	v->container = open("/dev/vfio/vfio", O_RDWR);
 	if (v->container < 0)
@@ -155,10 +155,116 @@ int wctb_vfio_open_legacy(struct wctb_vfio *v, const char *bdf)
 	if (ioctl(v->container, VFIO_SET_IOMMU,
 		  v->noiommu ? VFIO_NOIOMMU_IOMMU : VFIO_TYPE1v2_IOMMU))
 		return fail(v, "VFIO_SET_IOMMU");
-	v->device = ioctl(v->group, VFIO_GROUP_GET_DEVICE_FD, bdf);
-	if (v->device < 0)
+	v->device = wctb_vfio_open_device_file(v);
+	if (v->device < 0) {
+		errno = -v->device;
 		return fail(v, "VFIO_GROUP_GET_DEVICE_FD");
+	}
 	return 0;
+}
+
+/* /dev/vfio/devices/vfioN of the device, from its vfio-dev directory. */
+static int cdev_path(struct wctb_vfio *v)
+{
+	char dir[128];
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), PCI_DEVICES "/%s/vfio-dev", v->bdf);
+	d = opendir(dir);
+	if (!d)
+		return -1;
+	while ((e = readdir(d)) && strncmp(e->d_name, "vfio", 4))
+		;
+	if (e)
+		snprintf(v->cdev_path, sizeof(v->cdev_path),
+			 "/dev/vfio/devices/%s", e->d_name);
+	closedir(d);
+	if (!e)
+		errno = ENOENT;
+	return e ? 0 : -1;
+}
+
+/* Bind a cdev file to iommufd and attach it to a fresh IOAS. */
+static int bind_cdev(struct wctb_vfio *v, int fd)
+{
+	struct vfio_device_bind_iommufd bind = {
+		.argsz = sizeof(bind), .iommufd = v->iommufd,
+	};
+	struct iommu_ioas_alloc ioas = { .size = sizeof(ioas) };
+	struct vfio_device_attach_iommufd_pt attach = {
+		.argsz = sizeof(attach),
+	};
+
+	if (ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, &bind))
+		return -errno;
+	if (v->noiommu)		/* noiommu devices have nothing to attach */
+		return 0;
+	if (ioctl(v->iommufd, IOMMU_IOAS_ALLOC, &ioas))
+		return -errno;
+	attach.pt_id = ioas.out_ioas_id;
+	return ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach) ? -errno : 0;
+}
+
+static int open_cdev(struct wctb_vfio *v)
+{
+	char path[128];
+
+	if (cdev_path(v))
+		return fail(v, "no /sys/bus/pci/devices/BDF/vfio-dev/vfioN "
+			    "(CONFIG_VFIO_DEVICE_CDEV)");
+	if (group_path(v->bdf, path, sizeof(path), &v->noiommu))
+		return fail(v, "no VFIO group for the device");
+	v->iommufd = open("/dev/iommu", O_RDWR);
+	if (v->iommufd < 0)
+		return fail(v, "open /dev/iommu");
+	v->device = wctb_vfio_open_device_file(v);
+	if (v->device < 0) {
+		errno = -v->device;
+		return fail(v, "open and bind the VFIO cdev");
+	}
+	return 0;
+}
+
+int wctb_vfio_open(struct wctb_vfio *v, const char *bdf)
+{
+	const char *path = getenv("WCTB_VFIO_PATH");
+
+	v->container = v->group = v->iommufd = v->device = -1;
+	v->why[0] = '\0';
+	snprintf(v->bdf, sizeof(v->bdf), "%s", bdf);
+	v->cdev = path && !strcmp(path, "cdev");
+	if (path && *path && !v->cdev && strcmp(path, "legacy")) {
+		errno = EINVAL;
+		return fail(v, "WCTB_VFIO_PATH must be legacy or cdev");
+	}
+	return v->cdev ? open_cdev(v) : open_legacy(v);
+}
+
+const char *wctb_vfio_path_name(const struct wctb_vfio *v)
+{
+	if (v->cdev)
+		return v->noiommu ? "cdev-noiommu" : "cdev-iommufd";
+	return v->noiommu ? "legacy-noiommu" : "legacy-type1";
+}
+
+int wctb_vfio_open_device_file(struct wctb_vfio *v)
+{
+	int fd, ret;
+
+	if (!v->cdev) {
+		fd = ioctl(v->group, VFIO_GROUP_GET_DEVICE_FD, v->bdf);
+		return fd < 0 ? -errno : fd;
+	}
+	fd = open(v->cdev_path, O_RDWR);
+	if (fd < 0)
+		return -errno;
+	ret = bind_cdev(v, fd);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	return fd;
 }
 
 void wctb_vfio_close(struct wctb_vfio *v)
@@ -169,7 +275,9 @@ void wctb_vfio_close(struct wctb_vfio *v)
 		close(v->group);
 	if (v->container >= 0)
 		close(v->container);
-	v->container = v->group = v->device = -1;
+	if (v->iommufd >= 0)
+		close(v->iommufd);
+	v->container = v->group = v->iommufd = v->device = -1;
 }
 
 int wctb_region_info(int device, unsigned int index,
@@ -351,12 +459,12 @@ int wctb_mmap_cookie(int device, unsigned int index, uint32_t *mmap_flags,
 	return 0;
 }
 
-int wctb_vfio_reopen_device(struct wctb_vfio *v, const char *bdf)
+int wctb_vfio_reopen_device(struct wctb_vfio *v)
 {
 	if (v->device >= 0)
 		close(v->device);
-	v->device = ioctl(v->group, VFIO_GROUP_GET_DEVICE_FD, bdf);
-	return v->device < 0 ? -errno : 0;
+	v->device = wctb_vfio_open_device_file(v);
+	return v->device < 0 ? v->device : 0;
 }
 
 const char *wctb_counters_summary(const struct wctb_regs *r,

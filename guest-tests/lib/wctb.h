@@ -43,20 +43,40 @@ int wctb_sysfs_u64(const char *bdf, const char *attr, uint64_t *val);
 int wctb_sysfs_resource(const char *bdf, int bar, uint64_t *start,
 			uint64_t *end, uint64_t *flags);
 
+/*
+ * How a test reaches the device: $WCTB_VFIO_PATH is "legacy" (group and
+ * container: type1 under an IOMMU, or noiommu) or "cdev" (the device's
+ * /dev/vfio/devices node bound to iommufd, attached to an IOAS unless
+ * the device is in noiommu mode).  init runs each vfio-* test once per
+ * path; without the variable, "legacy".
+ */
 struct wctb_vfio {
-	int container;
-	int group;
+	int container;		/* legacy: /dev/vfio/vfio */
+	int group;		/* legacy: /dev/vfio/N or noiommu-N */
+	int iommufd;		/* cdev: /dev/iommu */
 	int device;
-	int noiommu;		/* group is /dev/vfio/noiommu-N */
+	int cdev;		/* opened through /dev/vfio/devices */
+	int noiommu;		/* the device has no IOMMU behind it */
+	char bdf[32];
+	char cdev_path[64];
 	char why[256];		/* what failed, for SKIP/FAIL messages */
 };
 
 /*
- * Open @bdf through the legacy group/container path (type1 or noiommu).
- * Returns 0, or -1 with v->why set; v is then closed again.
+ * Open @bdf through the access path that $WCTB_VFIO_PATH names.  Returns
+ * 0, or -1 with v->why set; v is then closed again.
  */
-int wctb_vfio_open_legacy(struct wctb_vfio *v, const char *bdf);
+int wctb_vfio_open(struct wctb_vfio *v, const char *bdf);
 void wctb_vfio_close(struct wctb_vfio *v);
+
+/* "legacy-type1", "legacy-noiommu", "cdev-iommufd" or "cdev-noiommu". */
+const char *wctb_vfio_path_name(const struct wctb_vfio *v);
+
+/*
+ * Another device file of the open device, through the same path: a new
+ * file with its own cookies.  Returns the fd or -errno.
+ */
+int wctb_vfio_open_device_file(struct wctb_vfio *v);
 
 int wctb_region_info(int device, unsigned int index,
 		     struct vfio_region_info *info);
@@ -69,8 +89,8 @@ int wctb_region_info(int device, unsigned int index,
 int wctb_mmap_cookie(int device, unsigned int index, uint32_t *mmap_flags,
 		     int probe, uint64_t *offset, uint64_t *size);
 
-/* Re-open the device fd of an open legacy group (after closing it). */
-int wctb_vfio_reopen_device(struct wctb_vfio *v, const char *bdf);
+/* Close the device file and open a new one (e.g. to drop its cookies). */
+int wctb_vfio_reopen_device(struct wctb_vfio *v);
 
 /* BAR0 mapped through VFIO, for the counters and control registers. */
 struct wctb_regs {
