@@ -22,6 +22,8 @@ IOMMU=both
 TIMINGS=0
 ALL_TESTS=0
 BUILD_ONLY=0
+REPORT_DIR=
+JUNIT=
 TIMEOUT=600
 TEST_TIMEOUT=300
 declare -A STAGE_SECONDS=()
@@ -41,6 +43,11 @@ usage error.
                        through 'meson test' (what CI runs)
   --build-only         build what is stale, then stop
   --bench              run the loop benchmark (qemu-hw/bench.sh) and exit
+  --report DIR         measure every mapping of BAR2 (sysfs, VFIO fixed offset,
+                       UC/WC cookies, 2 MiB WC) on each series (patched,
+                       naive, none) and write DIR/report.md and report.svg
+  --junit FILE         also write the results as JUnit XML (the guest suite;
+                       with --all-tests, meson's results of every test)
   --series NAME        kernel patch series: patched (default), naive, none
   --kernel BZIMAGE     boot this prebuilt kernel instead of building one
   --linux-src DIR      build this kernel tree as it is (out of tree, with our
@@ -80,6 +87,8 @@ parse_args() {
 		--all-tests) ALL_TESTS=1 ;;
 		--build-only) BUILD_ONLY=1 ;;
 		--bench) exec "$REPO/qemu-hw/bench.sh" ;;
+		--report) REPORT_DIR=${2:?--report needs a directory}; shift ;;
+		--junit) JUNIT=${2:?--junit needs a file name}; shift ;;
 		--series) SERIES=${2:?--series needs patched, naive or none}; shift ;;
 		--kernel) KERNEL=${2:?--kernel needs a bzImage}; shift ;;
 		--linux-src) LINUX_SRC=${2:?--linux-src needs a directory}; shift ;;
@@ -112,6 +121,8 @@ validate_args() {
 	[[ $FILTER != *[[:space:]]* ]] || die "--filter must not contain white space"
 	[[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "--timeout must be a positive number of seconds"
 	[[ $TEST_TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "--test-timeout must be a positive number of seconds"
+	[[ -z $JUNIT || -d $(dirname "$JUNIT") ]] || die "--junit $JUNIT: no such directory"
+	[[ -z $REPORT_DIR ]] || ((!SHELL_MODE)) || die "--report and --shell exclude each other"
 	if ((USE_KVM)); then
 		[[ -r /dev/kvm && -w /dev/kvm ]] || die "--kvm: /dev/kvm is missing or not accessible; drop --kvm to use TCG"
 	fi
@@ -130,13 +141,15 @@ check_static_binary() {
 }
 
 # Run a stage and remember how long it took: stage NAME FUNCTION [ARGS].
+# Returns the function's status.
 stage() {
-	local name=$1 start
+	local name=$1 start status=0
 	shift
 	start=$(date +%s.%N)
-	"$@"
+	"$@" || status=$?
 	STAGE_SECONDS[$name]=$(echo "$(date +%s.%N) - $start" | bc)
 	STAGES+=("$name")
+	return "$status"
 }
 
 print_timings() {
@@ -251,16 +264,14 @@ boot_configs() {
 kernel_cmdline() {
 	local boot=$1 cmdline="console=ttyS0 panic=-1 oops=panic loglevel=4"
 	if [[ $boot == iommu ]]; then
-		# No interrupt remapping in this guest (wc-testdev raises no
-		# interrupts): let type1 and iommufd accept the device anyway.
-		cmdline+=" intel_iommu=on vfio_iommu_type1.allow_unsafe_interrupts=1"
-		cmdline+=" iommufd.allow_unsafe_interrupts=1"
+		cmdline+=" intel_iommu=on"
 	else
 		cmdline+=" vfio.enable_unsafe_noiommu_mode=1"
 	fi
 	cmdline+=" wctb.timeout=$TEST_TIMEOUT"
 	[[ -z $FILTER ]] || cmdline+=" wctb.filter=$FILTER"
 	((!SHELL_MODE)) || cmdline+=" wctb.shell=1"
+	((SHELL_MODE)) || cmdline+=" wctb.hold=1"
 	[[ -z $APPEND ]] || cmdline+=" $APPEND"
 	echo "$cmdline"
 }
@@ -278,8 +289,12 @@ qemu_args() {
 	fi
 	args+=(-kernel "$KERNEL" -initrd "$BUILD_DIR/initramfs.cpio")
 	args+=(-append "$(kernel_cmdline "$boot")")
-	# The IOMMU must come before the devices it translates for.
-	[[ $boot != iommu ]] || args+=(-device intel-iommu,intremap=off)
+	# The IOMMU must come before the devices it translates for.  Interrupt
+	# remapping, or type1 and iommufd refuse the device (MSI isolation).
+	if [[ $boot == iommu ]]; then
+		((!USE_KVM)) || args+=(-M q35,kernel-irqchip=split)
+		args+=(-device intel-iommu,intremap=on)
+	fi
 	args+=(-device wc-testdev,id=wctd)
 	args+=(-qmp "unix:$dir/qmp.sock,server=on,wait=off")
 	args+=("${QEMU_EXTRA[@]}")
@@ -291,19 +306,39 @@ qemu_args() {
 	printf '%s\n' "${args[@]}"
 }
 
-# Boots the guest once; sets QEMU_STATUS (124 when the host-side timeout hit).
+# Boots the guest once; sets QEMU_STATUS (124 when the host-side timeout
+# hit) and CHECK_STATUS (qemu-hw/check-counters.py: the guest holds after
+# its result until the checker has read the device over QMP and quit QEMU).
 boot_guest() {
-	local boot=$1 dir=$2 args
+	local boot=$1 dir=$2 args pid
 	mapfile -t args < <(qemu_args "$boot" "$dir")
 	printf '%q ' "$QEMU" "${args[@]}" >"$dir/qemu-cmdline.txt"
 	QEMU_STATUS=0
+	CHECK_STATUS=0
 	if ((SHELL_MODE)); then
 		"$QEMU" "${args[@]}" || QEMU_STATUS=$?
 		return
 	fi
 	log "[$boot] booting the guest (timeout ${TIMEOUT}s; console: $dir/console.log)"
 	timeout --kill-after=10 "$TIMEOUT" "$QEMU" "${args[@]}" \
-		>"$dir/qemu-stdout.log" 2>"$dir/qemu-stderr.log" || QEMU_STATUS=$?
+		>"$dir/qemu-stdout.log" 2>"$dir/qemu-stderr.log" &
+	pid=$!
+	"$REPO/qemu-hw/check-counters.py" --qmp "$dir/qmp.sock" \
+		--results "$dir/results.tap" --pid "$pid" --timeout "$TIMEOUT" \
+		>"$dir/host-check.txt" 2>&1 || CHECK_STATUS=$?
+	wait "$pid" || QEMU_STATUS=$?
+}
+
+# The host's check of the guest's counters; 0 when they agree.
+host_check() {
+	local boot=$1 dir=$2
+	if ((CHECK_STATUS == 0)); then
+		log "[$boot] $(tail -1 "$dir/host-check.txt")"
+		return 0
+	fi
+	sed "s/^/run-vm: [$boot] /" "$dir/host-check.txt" >&2
+	log "[$boot] FAIL: the device's counters (QMP) disagree with the guest's report"
+	return 1
 }
 
 # Decide one boot's outcome from its results port, never from the console.
@@ -313,10 +348,12 @@ verdict() {
 	line=$(grep -a '^wctb-result: ' "$results" 2>/dev/null | tail -1 | tr -d '\r') || true
 	grep -a -E '^(not )?ok [0-9]+ ' "$results" 2>/dev/null | tr -d '\r' | sed "s/^/[$boot] /" >&2 || true
 	if [[ $line == "wctb-result: PASS "* ]]; then
+		host_check "$boot" "$dir" || return 1
 		log "[$boot] PASS: ${line#wctb-result: PASS }"
 		return 0
 	fi
 	if [[ $line == "wctb-result: FAIL "* ]]; then
+		host_check "$boot" "$dir" || true
 		log "[$boot] FAIL: ${line#wctb-result: FAIL }; the failing tests' output is in $results"
 		return 1
 	fi
@@ -370,6 +407,48 @@ summarize_meson_log() {
 	echo "wc-testbed: $passed passed, $failed failed, $skipped skipped"
 }
 
+# The guest suite's JUnit XML, from every boot's results port.
+write_junit() {
+	local boot args=()
+	for boot in $(boot_configs); do
+		[[ -f $LOG_DIR/$boot/results.tap ]] || continue
+		args+=("$boot=$LOG_DIR/$boot/results.tap")
+		[[ ! -f $LOG_DIR/$boot/host-check.txt ]] ||
+			args+=(--host-check "$boot=$LOG_DIR/$boot/host-check.txt")
+	done
+	((${#args[@]})) || return 0
+	python3 "$REPO/guest-tests/report/tap-to-junit.py" --output "$LOG_DIR/junit.xml" "${args[@]}" ||
+		log "warning: writing JUnit XML failed"
+	[[ -z $JUNIT ]] || cp "$LOG_DIR/junit.xml" "$JUNIT"
+}
+
+# One measurement run on SERIES; prints its wctb-measure lines.
+measure_series() {
+	local series=$1 dir=$BUILD_DIR
+	[[ $series == patched ]] || dir=$BUILD_DIR/control-$series
+	"$REPO/run-vm.sh" --build-dir "$dir" --series "$series" --iommu intel \
+		--extra-test "$BUILD_DIR/meson/guest-tests/measure-mappings" \
+		--filter 'extra-*' >&2 || die "the measurement run on series $series failed; logs in $dir/logs/latest/"
+	grep -a '^# wctb-measure: ' "$dir/logs/latest/iommu/results.tap" | tr -d '\r' |
+		sed "s/^# wctb-measure: /wctb-measure: series=$series /"
+}
+
+# --report: the same measurements on every series, as report.md and an SVG.
+make_report() {
+	local series
+	mkdir -p "$REPORT_DIR"
+	for series in patched naive none; do
+		log "measuring the mappings on series $series"
+		measure_series "$series" >"$REPORT_DIR/measure-$series.txt"
+		(($(wc -l <"$REPORT_DIR/measure-$series.txt") == 6)) ||
+			die "series $series: expected 6 measurements, got $REPORT_DIR/measure-$series.txt"
+	done
+	python3 "$REPO/guest-tests/report/make-report.py" --output-dir "$REPORT_DIR" \
+		"$REPORT_DIR"/measure-{patched,naive,none}.txt ||
+		die "make-report.py failed on $REPORT_DIR/measure-*.txt"
+	log "report: $REPORT_DIR/report.md, $REPORT_DIR/report.svg"
+}
+
 main() {
 	parse_args "$@"
 	validate_args
@@ -382,8 +461,14 @@ main() {
 	if ((ALL_TESTS)); then
 		local status=0
 		stage tests run_all_tests || status=$?
+		[[ -z $JUNIT ]] || cp "$BUILD_DIR/meson/meson-logs/testlog.junit.xml" "$JUNIT" ||
+			log "warning: meson wrote no JUnit XML"
 		print_timings
 		return "$status"
+	fi
+	if [[ -n $REPORT_DIR ]]; then
+		make_report
+		return 0
 	fi
 	stage initramfs build_initramfs
 	if ((BUILD_ONLY)); then
@@ -393,6 +478,7 @@ main() {
 	new_log_dir
 	local status=0
 	stage boot run_boots || status=$?
+	((SHELL_MODE)) || write_junit
 	print_timings
 	return "$status"
 }

@@ -24,6 +24,14 @@ reported (its output and the run's results.tap):
   naive series    --series naive: the mission test must fail      exit 1
   unpatched 6.12  --series none: cookie tests SKIP with a reason,
                   everything else passes                          exit 0
+  lying guest     wctb.inject=lie: the guest reports a counter one
+                  higher than it read; the host's QMP check fails  exit 1
+  lost write      wctb.inject=lost-write: the audit claims a store
+                  it never made; the host's ledger check fails     exit 1
+  kernel warning  WCTB_INJECT_KMSG=1: a warning in the kernel log
+                  during each contract case fails that case        exit 1
+  leaked memory   WCTB_INJECT_LEAK=1: the growth loop keeps its
+                  mappings; the slab growth check fails            exit 1
 The series controls use their own build directories (control-naive,
 control-none) below the main one.
 Prints TAP; exits non-zero if any control did not fail as it must.
@@ -67,7 +75,7 @@ main() {
 	done
 	[[ -x $ALWAYS_FAIL ]] || die "--always-fail must name the built always-fail program"
 
-	echo "1..6"
+	echo "1..10"
 	expect "a failing guest test fails the run" 1 "$BUILD_DIR" 'FAIL: passed=0 failed=1' -- \
 		--extra-test "$ALWAYS_FAIL" --filter 'extra-*'
 	expect "a guest kernel panic fails the run" 2 "$BUILD_DIR" 'guest kernel panicked' -- \
@@ -91,6 +99,19 @@ main() {
 		'ok [0-9]+ cookie.mission_uc_page_and_wc_window_of_one_bar # SKIP VFIO_DEVICE_GET_MMAP_COOKIE not supported' \
 		'ok [0-9]+ vfio-legacy' 'ok [0-9]+ sysfs-memtype' -- \
 		--series none
+	expect "a guest that lies about a counter fails the run" 1 "$BUILD_DIR" \
+		'MISMATCH counters: guest says bar2-uc-writes=[0-9]+, the device counted' -- \
+		--iommu none --filter enumerate --append wctb.inject=lie
+	expect "a lost write fails the run" 1 "$BUILD_DIR" \
+		'MISMATCH ledger: guest says bar2-writes=1024, the device counted 1023' -- \
+		--iommu none --filter enumerate --append wctb.inject=lost-write
+	expect "a kernel warning during a contract case fails it" 1 "$BUILD_DIR" \
+		'not ok [0-9]+ contract.map_private_is_einval' 'wctb: injected warning' -- \
+		--iommu none --filter vfio-contract --append WCTB_INJECT_KMSG=1
+	expect "leaked mappings fail the memory growth check" 1 "$BUILD_DIR" \
+		'not ok [0-9]+ life.ten_thousand_cookies_and_mappings_do_not_grow_memory' \
+		'ok [0-9]+ life.threads_racing_requests_mappings_and_closes' -- \
+		--iommu none --filter vfio-lifetime --append WCTB_INJECT_LEAK=1
 	((FAILURES == 0))
 }
 

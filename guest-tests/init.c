@@ -15,8 +15,17 @@
  *   wctb.shell=1        prepare the device, then run an interactive shell
  *   wctb.filter=GLOB    run only tests whose name matches GLOB
  *   wctb.timeout=SECS   per-test timeout (default 300)
+ *   wctb.hold=1         after the result, wait for the host to end the VM
+ *                       (run-vm.sh reads the device's counters over QMP
+ *                       first) instead of powering off
  *   wctb.inject=FAULT   harness self-test: "panic" makes PID 1 exit (the
- *                       kernel panics), "hang" makes it wait forever
+ *                       kernel panics), "hang" makes it wait forever,
+ *                       "lie" reports a counter one higher than read,
+ *                       "lost-write" claims one store more than it made
+ *
+ * After the tests, an audit writes a known ledger to BAR2 and reports it
+ * with every counter ("wctb-ledger:", "wctb-counters:"); the host compares
+ * both with the device's own counters.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -28,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
@@ -44,6 +54,7 @@
 
 struct options {
 	int shell;
+	int hold;
 	char inject[16];
 	char filter[128];
 	int timeout;
@@ -122,6 +133,8 @@ static void parse_cmdline(struct options *o)
 	     tok = strtok_r(NULL, " \n", &save)) {
 		if (!strcmp(tok, "wctb.shell=1"))
 			o->shell = 1;
+		else if (!strcmp(tok, "wctb.hold=1"))
+			o->hold = 1;
 		else if (!strncmp(tok, "wctb.filter=", 12))
 			snprintf(o->filter, sizeof(o->filter), "%s", tok + 12);
 		else if (!strncmp(tok, "wctb.inject=", 12))
@@ -351,6 +364,74 @@ static enum verdict run_test(const struct test *t, int timeout, char *why,
 	return PASS;
 }
 
+#define AUDIT_LINES	64	/* per mapping: 512 stores of 8 bytes each */
+
+/* Store @lines lines into BAR2 page @page through sysfs file @file. */
+static int audit_write(const char *bdf, const char *file, int page, int lines,
+		       int drop_last)
+{
+	volatile uint64_t *p;
+	size_t size;
+	int i, n = lines * 8;
+	void *base = wctb_map_sysfs_resource(bdf, file, &size);
+
+	if (base == MAP_FAILED) {
+		emit("# audit: mmap %s: %s\n", file, strerror(errno));
+		return -1;
+	}
+	p = (volatile uint64_t *)((char *)base + page * 4096);
+	for (i = 0; i < n - drop_last; i++)
+		p[i] = 0xa0d17000u + i;
+	munmap(base, size);
+	return 0;
+}
+
+/*
+ * The audit: reset the counters, write 64 lines through resource2 and 64
+ * through resource2_wc, and report that ledger and every counter as read
+ * through BAR0 (which drains the WC buffers first).
+ */
+static void audit(const struct options *o, const char *bdf)
+{
+	static const char *const cnames[] = WC_TESTDEV_COUNTER_NAMES;
+	static const char *const anames[] = WC_TESTDEV_APERTURE_NAMES;
+	int lie = !strcmp(o->inject, "lie");
+	int lost = !strcmp(o->inject, "lost-write");
+	struct wctb_regs r;
+	unsigned int a, c;
+	uint64_t v;
+
+	if (wctb_regs_map_sysfs(&r, bdf)) {
+		emit("# audit: mmap resource0: %s\n", strerror(errno));
+		return;
+	}
+	wctb_reset_counters(&r);
+	if (audit_write(bdf, "resource2", 0, AUDIT_LINES, 0) ||
+	    audit_write(bdf, "resource2_wc", 1, AUDIT_LINES, lost)) {
+		wctb_regs_unmap(&r);
+		return;
+	}
+	emit("wctb-ledger: bar2-writes=%d bar2-write-bytes=%d bar4-writes=0 "
+	     "bar4-write-bytes=0\n", 2 * AUDIT_LINES * 8, 2 * AUDIT_LINES * 64);
+	if (results)
+		fprintf(results, "wctb-counters:");
+	printf("# wctb-counters:");
+	for (a = 0; a < WC_TESTDEV_NUM_APERTURES; a++) {
+		for (c = 0; c < WC_TESTDEV_NUM_COUNTERS; c++) {
+			v = wctb_counter(&r, a, c);
+			if (lie && a == 0 && c == WC_TESTDEV_CNT_UC_WRITES)
+				v++;
+			if (results)
+				fprintf(results, " %s-%s=%llu", anames[a],
+					cnames[c], (unsigned long long)v);
+			printf(" %s-%s=%llu", anames[a], cnames[c],
+			       (unsigned long long)v);
+		}
+	}
+	emit("\n");
+	wctb_regs_unmap(&r);
+}
+
 static int run_all(const struct options *o)
 {
 	static struct test tests[MAX_TESTS];
@@ -374,6 +455,7 @@ static int run_all(const struct options *o)
 	}
 	if (n == 0)
 		emit("# no test matched '%s'\n", o->filter);
+	audit(o, getenv("WCTB_BDF"));
 	emit("wctb-result: %s passed=%d failed=%d skipped=%d\n",
 	     n && !counts[FAIL] ? "PASS" : "FAIL", counts[PASS], counts[FAIL],
 	     counts[SKIP]);
@@ -387,6 +469,8 @@ static void inject_fault(const char *fault)
 		emit("# wctb.inject=panic: PID 1 exits now\n");
 		exit(1);
 	}
+	if (!strcmp(fault, "lie") || !strcmp(fault, "lost-write"))
+		return;		/* done by audit() */
 	if (!strcmp(fault, "hang")) {
 		emit("# wctb.inject=hang: PID 1 waits forever\n");
 		for (;;)
@@ -438,6 +522,9 @@ int main(void)
 		run_all(&o);
 	}
 	sync();
+	if (o.hold && !o.shell)
+		for (;;)
+			pause();	/* the host reads the device, then quits */
 	reboot(RB_POWER_OFF);
 	return 0;
 }

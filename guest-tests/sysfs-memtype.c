@@ -200,9 +200,10 @@ TEST_F(sysfs, data_reads_back_through_the_other_mapping_and_pread)
 	uint64_t buf[8];
 	int i, bad = 0;
 
+	/* Open VFIO first: vfio-pci resets (FLR) the device when it opens. */
+	ASSERT_EQ(0, wctb_vfio_open(&v, self->bdf)) TH_LOG("%s", v.why);
 	write_then_check(_metadata, self, self->wc_file, "resource2", 0x400);
 	write_then_check(_metadata, self, "resource2", self->wc_file, 0x500);
-	ASSERT_EQ(0, wctb_vfio_open(&v, self->bdf)) TH_LOG("%s", v.why);
 	ASSERT_EQ(0, wctb_region_info(v.device, WC_TESTDEV_BAR_PREF, &info));
 	ASSERT_EQ(sizeof(buf), pread(v.device, buf, sizeof(buf),
 				     info.offset + LINE_OFF));

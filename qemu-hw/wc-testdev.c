@@ -23,6 +23,7 @@
 #include "qemu/bswap.h"
 #include "qapi/error.h"
 #include "hw/pci/pci_device.h"
+#include "hw/pci/pcie.h"
 #include "hw/qdev-properties.h"
 #include "hw/resettable.h"
 #include "migration/vmstate.h"
@@ -60,30 +61,15 @@ struct WCTestDevState {
     WCTestDevAperture ap[WC_TESTDEV_NUM_APERTURES];
 };
 
-static const char *const wc_testdev_counter_names[WC_TESTDEV_NUM_COUNTERS] = {
-    [WC_TESTDEV_CNT_READS] = "reads",
-    [WC_TESTDEV_CNT_READ_BYTES] = "read-bytes",
-    [WC_TESTDEV_CNT_WRITES] = "writes",
-    [WC_TESTDEV_CNT_WRITE_BYTES] = "write-bytes",
-    [WC_TESTDEV_CNT_UC_WRITES] = "uc-writes",
-    [WC_TESTDEV_CNT_UC_BYTES] = "uc-bytes",
-    [WC_TESTDEV_CNT_WC_STORES] = "wc-stores",
-    [WC_TESTDEV_CNT_WC_BYTES] = "wc-bytes",
-    [WC_TESTDEV_CNT_FULL_BURSTS] = "full-bursts",
-    [WC_TESTDEV_CNT_PARTIAL_BURSTS] = "partial-bursts",
-    [WC_TESTDEV_CNT_PARTIAL_BYTES] = "partial-bytes",
-    [WC_TESTDEV_CNT_CACHED_WRITES] = "cached-writes",
-    [WC_TESTDEV_CNT_UNKNOWN_WRITES] = "unknown-writes",
-    [WC_TESTDEV_CNT_BUS_TXNS] = "bus-txns",
-    [WC_TESTDEV_CNT_BUS_BYTES] = "bus-bytes",
-    [WC_TESTDEV_CNT_LAST_WRITE_TYPE] = "last-write-type",
-    [WC_TESTDEV_CNT_LAST_READ_TYPE] = "last-read-type",
-};
+/* Where the capabilities live in configuration space. */
+#define WC_TESTDEV_PM_CAP_OFFSET   0x40
+#define WC_TESTDEV_PCIE_CAP_OFFSET 0x80
 
-static const char *const wc_testdev_aperture_names[WC_TESTDEV_NUM_APERTURES] = {
-    [WC_TESTDEV_APERTURE_PREF] = "bar2",
-    [WC_TESTDEV_APERTURE_NONPREF] = "bar4",
-};
+static const char *const wc_testdev_counter_names[WC_TESTDEV_NUM_COUNTERS] =
+    WC_TESTDEV_COUNTER_NAMES;
+
+static const char *const wc_testdev_aperture_names[WC_TESTDEV_NUM_APERTURES] =
+    WC_TESTDEV_APERTURE_NAMES;
 
 static unsigned wc_testdev_memtype(MemTxAttrs attrs)
 {
@@ -411,6 +397,28 @@ static bool wc_testdev_init_aperture(WCTestDevState *s, unsigned index,
     return true;
 }
 
+/*
+ * Power management with D0 and D3hot, no reset on D3hot->D0, and Immediate
+ * Readiness: an FLR or a power state change completes at once, so guests
+ * need not wait 100 ms after each (Linux reads the bit only from devices
+ * with a PM capability; vfio-pci resets the device at every open/close).
+ */
+static bool wc_testdev_init_pm(PCIDevice *pdev, Error **errp)
+{
+    uint8_t pm = WC_TESTDEV_PM_CAP_OFFSET;
+
+    if (pci_pm_init(pdev, pm, errp) < 0) {
+        return false;
+    }
+    pci_set_word(pdev->config + pm + PCI_PM_PMC, 3);    /* PM version 1.2 */
+    pci_set_word(pdev->config + pm + PCI_PM_CTRL, PCI_PM_CTRL_NO_SOFT_RESET);
+    pci_set_word(pdev->wmask + pm + PCI_PM_CTRL, PCI_PM_CTRL_STATE_MASK);
+    pci_set_word(pdev->config + PCI_STATUS,
+                 pci_get_word(pdev->config + PCI_STATUS) |
+                 PCI_STATUS_IMM_READY);
+    return true;
+}
+
 static void wc_testdev_realize(PCIDevice *pdev, Error **errp)
 {
     WCTestDevState *s = WC_TESTDEV(pdev);
@@ -433,6 +441,15 @@ static void wc_testdev_realize(PCIDevice *pdev, Error **errp)
     }
     memory_region_init_io(&s->regs, OBJECT(s), &wc_testdev_reg_ops, s,
                           "wc-testdev-regs", WC_TESTDEV_REGS_SIZE);
+    /* A PCIe endpoint with FLR, so that VFIO_DEVICE_RESET can reset it. */
+    if (pcie_endpoint_cap_init(pdev, WC_TESTDEV_PCIE_CAP_OFFSET) < 0) {
+        error_setg(errp, "cannot add the PCI Express capability");
+        return;
+    }
+    pcie_cap_flr_init(pdev);
+    if (!wc_testdev_init_pm(pdev, errp)) {
+        return;
+    }
     pci_register_bar(pdev, WC_TESTDEV_BAR_REGS,
                      PCI_BASE_ADDRESS_SPACE_MEMORY, &s->regs);
     pci_register_bar(pdev, WC_TESTDEV_BAR_PREF,
@@ -444,6 +461,19 @@ static void wc_testdev_realize(PCIDevice *pdev, Error **errp)
                      PCI_BASE_ADDRESS_SPACE_MEMORY |
                      PCI_BASE_ADDRESS_MEM_TYPE_64,
                      &s->ap[WC_TESTDEV_APERTURE_NONPREF].mr);
+}
+
+static void wc_testdev_exit(PCIDevice *pdev)
+{
+    pcie_cap_exit(pdev);
+}
+
+/* An FLR (Initiate Function Level Reset) resets the device as a whole. */
+static void wc_testdev_write_config(PCIDevice *pdev, uint32_t addr,
+                                    uint32_t val, int len)
+{
+    pci_default_write_config(pdev, addr, val, len);
+    pcie_cap_flr_write_config(pdev, addr, val, len);
 }
 
 /*
@@ -519,6 +549,8 @@ static void wc_testdev_class_init(ObjectClass *klass, void *data)
     ResettableClass *rc = RESETTABLE_CLASS(klass);
 
     k->realize = wc_testdev_realize;
+    k->exit = wc_testdev_exit;
+    k->config_write = wc_testdev_write_config;
     k->vendor_id = WC_TESTDEV_VENDOR_ID;
     k->device_id = WC_TESTDEV_DEVICE_ID;
     k->revision = WC_TESTDEV_REVISION;
@@ -538,7 +570,7 @@ static const TypeInfo wc_testdev_info = {
     .instance_finalize = wc_testdev_instance_finalize,
     .class_init = wc_testdev_class_init,
     .interfaces = (InterfaceInfo[]) {
-        { INTERFACE_CONVENTIONAL_PCI_DEVICE },
+        { INTERFACE_PCIE_DEVICE },
         { },
     },
 };

@@ -92,4 +92,15 @@
 #define WC_TESTDEV_CNT_LAST_READ_TYPE   16  /* WC_TESTDEV_MEMTYPE_* */
 #define WC_TESTDEV_NUM_COUNTERS         17
 
+/*
+ * Their names, in WC_TESTDEV_CNT_* order: the host reads counter C of BAR2
+ * as QOM property "bar2-" C (qom-get), e.g. "bar2-wc-stores".
+ */
+#define WC_TESTDEV_COUNTER_NAMES { \
+    "reads", "read-bytes", "writes", "write-bytes", "uc-writes", \
+    "uc-bytes", "wc-stores", "wc-bytes", "full-bursts", "partial-bursts", \
+    "partial-bytes", "cached-writes", "unknown-writes", "bus-txns", \
+    "bus-bytes", "last-write-type", "last-read-type" }
+#define WC_TESTDEV_APERTURE_NAMES { "bar2", "bar4" }
+
 #endif /* HW_MISC_WC_TESTDEV_H */

@@ -200,9 +200,12 @@ static int bind_cdev(struct wctb_vfio *v, int fd)
 		return -errno;
 	if (v->noiommu)		/* noiommu devices have nothing to attach */
 		return 0;
-	if (ioctl(v->iommufd, IOMMU_IOAS_ALLOC, &ioas))
-		return -errno;
-	attach.pt_id = ioas.out_ioas_id;
+	if (!v->ioas) {
+		if (ioctl(v->iommufd, IOMMU_IOAS_ALLOC, &ioas))
+			return -errno;
+		v->ioas = ioas.out_ioas_id;
+	}
+	attach.pt_id = v->ioas;
 	return ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach) ? -errno : 0;
 }
 
@@ -231,6 +234,7 @@ int wctb_vfio_open(struct wctb_vfio *v, const char *bdf)
 	const char *path = getenv("WCTB_VFIO_PATH");
 
 	v->container = v->group = v->iommufd = v->device = -1;
+	v->ioas = 0;
 	v->why[0] = '\0';
 	snprintf(v->bdf, sizeof(v->bdf), "%s", bdf);
 	v->cdev = path && !strcmp(path, "cdev");
@@ -478,4 +482,176 @@ const char *wctb_counters_summary(const struct wctb_regs *r,
 		 wctb_memtype_name(C(LAST_WRITE_TYPE)));
 #undef C
 	return buf;
+}
+
+int wctb_kmsg_open(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+
+	if (fd < 0)
+		return -errno;
+	if (lseek(fd, 0, SEEK_END) < 0) {
+		close(fd);
+		return -errno;
+	}
+	return fd;
+}
+
+int wctb_kmsg_new(int fd, char *buf, size_t len)
+{
+	char rec[1024], *text;
+	size_t used = 0;
+	ssize_t n;
+	int count = 0;
+
+	buf[0] = '\0';
+	for (;;) {
+		n = read(fd, rec, sizeof(rec) - 1);
+		if (n < 0 && errno == EPIPE)	/* overwritten: keep reading */
+			continue;
+		if (n < 0)
+			return errno == EAGAIN ? count : -errno;
+		rec[n] = '\0';
+		text = strchr(rec, ';');
+		text = text ? text + 1 : rec;
+		if ((atoi(rec) & 7) > 4)	/* notice, info, debug */
+			continue;
+		if (strstr(text, "vfio-noiommu device opened by user"))
+			continue;
+		count++;
+		if (used < len)
+			used += snprintf(buf + used, len - used, "%s", text);
+	}
+}
+
+long wctb_meminfo_kib(const char *field)
+{
+	char line[128];
+	size_t flen = strlen(field);
+	long val = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, flen) && line[flen] == ':') {
+			val = strtol(line + flen + 1, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return val;
+}
+
+int wctb_device_usable(int device, const struct wctb_regs *r, char *why,
+		       size_t len)
+{
+	struct vfio_region_info info;
+	volatile uint64_t *line;
+	uint64_t uc;
+	uint8_t *p;
+	int ret, i;
+
+	ret = wctb_region_info(device, VFIO_PCI_BAR2_REGION_INDEX, &info);
+	if (ret) {
+		snprintf(why, len, "REGION_INFO: %s", strerror(-ret));
+		return -1;
+	}
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, device,
+		 info.offset + info.size - 4096);
+	if (p == MAP_FAILED) {
+		snprintf(why, len, "legacy mmap of BAR2: %s", strerror(errno));
+		return -1;
+	}
+	line = (volatile uint64_t *)(p + 4096 - 64);
+	uc = wctb_counter(r, WC_TESTDEV_APERTURE_PREF, WC_TESTDEV_CNT_UC_WRITES);
+	wctb_store_line(line, 0x600d);
+	uc = wctb_counter(r, WC_TESTDEV_APERTURE_PREF,
+			  WC_TESTDEV_CNT_UC_WRITES) - uc;
+	ret = uc == 8 ? 0 : -1;
+	for (i = 0; i < 8 && !ret; i++)
+		ret = line[i] == 0x600du + i ? 0 : -1;
+	if (ret)
+		snprintf(why, len, "a UC line arrived as %lu UC writes, or "
+			 "did not read back", (unsigned long)uc);
+	munmap(p, 4096);
+	return ret;
+}
+
+/* A warning in the kernel log, as a kernel bug would leave one. */
+static void inject_kmsg_warning(void)
+{
+	static const char msg[] = "<4>wctb: injected warning (WCTB_INJECT_KMSG)\n";
+	int fd = open("/dev/kmsg", O_WRONLY);
+
+	if (fd >= 0) {
+		if (write(fd, msg, sizeof(msg) - 1) < 0)
+			perror("/dev/kmsg");
+		close(fd);
+	}
+}
+
+int wctb_session_open(struct wctb_session *s, char *why, size_t len)
+{
+	uint32_t flags = 0;
+	int ret;
+
+	memset(s, 0, sizeof(*s));
+	s->kmsg = -1;
+	s->v.container = s->v.group = s->v.iommufd = s->v.device = -1;
+	s->bdf = wctb_device();
+	if (!s->bdf) {
+		snprintf(why, len, "wc-testdev not found");
+		return -1;
+	}
+	if (wctb_vfio_open(&s->v, s->bdf)) {
+		snprintf(why, len, "%s", s->v.why);
+		return -1;
+	}
+	ret = wctb_regs_map_sysfs(&s->regs, s->bdf);
+	if (!ret) {
+		s->kmsg = wctb_kmsg_open();
+		ret = s->kmsg < 0 ? s->kmsg : 0;
+	}
+	if (!ret && getenv("WCTB_INJECT_KMSG"))	/* negative control */
+		inject_kmsg_warning();
+	if (!ret)
+		ret = wctb_mmap_cookie(s->v.device, WC_TESTDEV_BAR_PREF, &flags,
+				       0, &s->uc_off, &s->size);
+	s->cookies = ret != -ENOTTY;
+	if (ret == -ENOTTY)
+		return 0;
+	flags = VFIO_MMAP_FLAG_WC;
+	if (!ret)
+		ret = wctb_mmap_cookie(s->v.device, WC_TESTDEV_BAR_PREF, &flags,
+				       0, &s->wc_off, NULL);
+	if (!ret)
+		return 0;
+	snprintf(why, len, "session setup: %s", strerror(-ret));
+	if (s->kmsg >= 0)
+		close(s->kmsg);
+	wctb_regs_unmap(&s->regs);
+	wctb_vfio_close(&s->v);
+	return -1;
+}
+
+int wctb_session_close(struct wctb_session *s, char *why, size_t len)
+{
+	char log[2048];
+	int n = 0, ret = 0;
+
+	why[0] = '\0';
+	if (s->kmsg >= 0) {
+		n = wctb_kmsg_new(s->kmsg, log, sizeof(log));
+		close(s->kmsg);
+	}
+	if (n) {
+		snprintf(why, len, "kernel log during the test:\n%s", log);
+		ret = -1;
+	} else if (s->regs.base && s->v.device >= 0 &&
+		   wctb_device_usable(s->v.device, &s->regs, why, len)) {
+		ret = -1;
+	}
+	wctb_regs_unmap(&s->regs);
+	wctb_vfio_close(&s->v);
+	return ret;
 }

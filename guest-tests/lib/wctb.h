@@ -30,6 +30,10 @@ struct vfio_device_mmap_cookie {
 #define VFIO_DEVICE_GET_MMAP_COOKIE	_IO(VFIO_TYPE, VFIO_BASE + 22)
 #endif
 
+/* Why cookie tests SKIP on kernels without the series. */
+#define WCTB_NO_COOKIES "VFIO_DEVICE_GET_MMAP_COOKIE not supported (ENOTTY): " \
+	"kernel without the mmap cookie series"
+
 /* Bus/device/function of the first wc-testdev, e.g. "0000:00:03.0". */
 int wctb_find_device(char *bdf, size_t len);
 
@@ -54,6 +58,7 @@ struct wctb_vfio {
 	int container;		/* legacy: /dev/vfio/vfio */
 	int group;		/* legacy: /dev/vfio/N or noiommu-N */
 	int iommufd;		/* cdev: /dev/iommu */
+	unsigned int ioas;	/* cdev: the IOAS every file attaches to */
 	int device;
 	int cdev;		/* opened through /dev/vfio/devices */
 	int noiommu;		/* the device has no IOMMU behind it */
@@ -138,6 +143,54 @@ int wctb_ptdump_line(const volatile void *va, char *line, size_t len);
  */
 const char *wctb_counters_summary(const struct wctb_regs *r,
 				  unsigned int aperture, char *buf, size_t len);
+
+/*
+ * The kernel log from now on: wctb_kmsg_open() returns a /dev/kmsg fd
+ * positioned at the end; wctb_kmsg_new() collects the warnings and worse
+ * logged since into @buf and returns their number, or -errno.  Ignored:
+ * notice, info and debug records (boot-time chatter such as the TSC
+ * calibration) and the "vfio-noiommu device opened by user" warning that
+ * every noiommu open prints by design.
+ */
+int wctb_kmsg_open(void);
+int wctb_kmsg_new(int fd, char *buf, size_t len);
+
+/* One number from /proc/meminfo, in KiB ("Slab", "MemAvailable"), or -1. */
+long wctb_meminfo_kib(const char *field);
+
+/*
+ * The device still works: a legacy UC mapping of the last page of BAR2
+ * stores a line that arrives as 8 UC writes and reads back.  Returns 0,
+ * or -1 with a reason in @why.
+ */
+int wctb_device_usable(int device, const struct wctb_regs *r, char *why,
+		       size_t len);
+
+/*
+ * What the contract and lifetime tests start from: the device open on
+ * the path of $WCTB_VFIO_PATH, its counters through sysfs (so that device
+ * files can come and go), the kernel log watched from now on, and a UC
+ * and a WC cookie of BAR2 (unless the kernel lacks the cookie ioctl).
+ * $WCTB_INJECT_KMSG writes a warning to the kernel log right after the
+ * watch starts: the negative control of the kernel log check.
+ */
+struct wctb_session {
+	const char *bdf;
+	struct wctb_vfio v;
+	struct wctb_regs regs;
+	int kmsg;
+	int cookies;		/* 0: the kernel has no cookie ioctl */
+	uint64_t uc_off, wc_off, size;
+};
+
+/* Returns 0, or -1 with the reason in @why (then nothing is left open). */
+int wctb_session_open(struct wctb_session *s, char *why, size_t len);
+
+/*
+ * The end of every case: no warning in the kernel log and the device
+ * still usable.  Returns 0, or -1 with what went wrong in @why.  Closes.
+ */
+int wctb_session_close(struct wctb_session *s, char *why, size_t len);
 
 /* Name of a WC_TESTDEV_MEMTYPE_* value, for messages. */
 const char *wctb_memtype_name(uint64_t type);

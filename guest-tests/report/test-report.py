@@ -1,0 +1,320 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Self-test of tap-to-junit.py and make-report.py.
+
+Runs both scripts as subprocesses on small inline fixtures in a temporary
+directory and checks what they write.  Exit status 0 when every test passes.
+
+  python3 guest-tests/report/test-report.py [-v]
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+import xml.etree.ElementTree as ET
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TAP_TO_JUNIT = os.path.join(HERE, "tap-to-junit.py")
+MAKE_REPORT = os.path.join(HERE, "make-report.py")
+SVG = "{http://www.w3.org/2000/svg}"
+
+EXPECTED_LINE = ("../../guest-tests/sysfs-memtype.c:164:page_through_wc_is_64_"
+                 "full_bursts:Expected 512 (512) == cnt(self, "
+                 "WC_TESTDEV_CNT_WC_STORES) (0)")
+SKIP_REASON = ("VFIO_DEVICE_GET_MMAP_COOKIE not supported (Inappropriate "
+               "ioctl for device): kernel without the mmap cookie series")
+
+# A full run: 4 programs; one failing, one skipped and one timed-out program.
+FULL_TAP = f"""\
+# wc-testdev at 0000:00:01.0 bound to vfio-pci
+TAP version 13
+1..4
+# TAP version 13
+# 1..2
+# ok 1 global.ids
+# ok 2 device.bar0_registers.bar_type_and_size
+ok 1 enumerate
+# TAP version 13
+# 1..3
+# # Starting 3 tests from 1 test cases.
+# #  RUN           sysfs.page_through_wc_is_64_full_bursts ...
+# # {EXPECTED_LINE}
+# # page_through_wc_is_64_full_bursts: Test failed
+# #          FAIL  sysfs.page_through_wc_is_64_full_bursts
+# not ok 1 sysfs.page_through_wc_is_64_full_bursts
+# #  RUN           sysfs.uc_line ...
+# #            OK  sysfs.uc_line
+# ok 2 sysfs.uc_line
+# #  RUN           cookie.mission ...
+# #      SKIP      {SKIP_REASON}
+# #            OK  cookie.mission
+# ok 3 cookie.mission # SKIP {SKIP_REASON}
+# # FAILED: 2 / 3 tests passed.
+not ok 2 sysfs-memtype # exit code 1
+ok 3 vfio-cookie@cdev-iommufd # SKIP
+not ok 4 vfio-legacy # TIMEOUT after 300 s
+wctb-result: FAIL passed=1 failed=2 skipped=1
+"""
+
+# The guest died in the second program: no result line.  CRLF line ends and
+# a control character the XML cannot hold.
+TRUNCATED_TAP = ("TAP version 13\r\n1..2\r\n"
+                 "# TAP version 13\r\n# 1..1\r\n"
+                 "# #  RUN           a.b ...\r\n# #            OK  a.b\r\n"
+                 "# ok 1 a.b\r\nnot ok 1 prog # exit code 2\r\n"
+                 "# half a line\x01\r\n")
+
+MEASURES = """\
+boot noise that is ignored
+# wctb-measure: series=naive mapping=wc-cookie status=ok uc-writes=512 wc-stores=0 full-bursts=0 partial-bursts=0 partial-bytes=0 bus-txns=512 bus-bytes=16384 last-write-type=UC- pat=uncached-minus leaf=pte
+wctb-measure: series=patched mapping=wc-cookie-2m status=ok uc-writes=0 wc-stores=512 full-bursts=64 partial-bursts=0 partial-bytes=0 bus-txns=64 bus-bytes=5632 last-write-type=WC pat=write-combining leaf=pmd
+wctb-measure: series=none mapping=uc-cookie status=unavailable reason="VFIO_DEVICE_GET_MMAP_COOKIE: Inappropriate ioctl for device"
+wctb-measure: series=patched mapping=resource2 status=ok uc-writes=512 wc-stores=0 full-bursts=0 partial-bursts=0 partial-bytes=0 bus-txns=512 bus-bytes=16384 last-write-type=UC- pat=uncached-minus leaf=pte
+"""
+MEASURES_2 = """\
+wctb-measure: series=naive mapping=wc-cookie-2m status=error reason="mmap: Device or resource busy"
+"""
+
+
+def run(script, *args):
+    """Run @script with @args; return the CompletedProcess."""
+    return subprocess.run([sys.executable, script, *args], capture_output=True,
+                          text=True, check=False)
+
+
+class TempDirTest(unittest.TestCase):
+    """A test case with a scratch directory."""
+
+    def setUp(self):
+        self._tmp = tempfile.TemporaryDirectory()
+        self.dir = self._tmp.name
+
+    def tearDown(self):
+        self._tmp.cleanup()
+
+    def write(self, name, text):
+        path = os.path.join(self.dir, name)
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            f.write(text)
+        return path
+
+    def assert_user_error(self, proc, where):
+        """Exit status 2, @where on stderr, no traceback."""
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn(where, proc.stderr)
+        self.assertNotIn("Traceback", proc.stderr)
+
+
+class TapToJunitTest(TempDirTest):
+
+    def convert(self, *specs):
+        out = os.path.join(self.dir, "junit.xml")
+        proc = run(TAP_TO_JUNIT, "--output", out, *specs)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(out, "rb") as f:
+            self.assertTrue(f.read(5) == b"<?xml", "no XML declaration")
+        return ET.parse(out).getroot()
+
+    def full(self):
+        return self.convert("patched=" + self.write("full.tap", FULL_TAP))
+
+    @staticmethod
+    def case(root, suite, name):
+        for ts in root.iter("testsuite"):
+            if ts.get("name") == suite:
+                for tc in ts.iter("testcase"):
+                    if tc.get("name") == name:
+                        return tc
+        raise AssertionError(f"no testcase {suite} {name}")
+
+    def test_failing_subtest_has_expected_line_as_message(self):
+        tc = self.case(self.full(), "patched/sysfs-memtype",
+                       "sysfs.page_through_wc_is_64_full_bursts")
+        self.assertEqual(tc.get("classname"), "patched.sysfs-memtype")
+        failure = tc.find("failure")
+        self.assertIsNotNone(failure)
+        self.assertEqual(failure.get("message"), EXPECTED_LINE)
+        self.assertIn("Test failed", failure.text)
+        self.assertNotIn("Starting 3 tests", failure.text)
+
+    def test_skipped_subtest_has_reason(self):
+        tc = self.case(self.full(), "patched/sysfs-memtype", "cookie.mission")
+        self.assertIsNone(tc.find("failure"))
+        self.assertEqual(tc.find("skipped").get("message"), SKIP_REASON)
+
+    def test_passing_subtest_has_its_output(self):
+        tc = self.case(self.full(), "patched/sysfs-memtype", "sysfs.uc_line")
+        self.assertIsNone(tc.find("failure"))
+        self.assertIsNone(tc.find("skipped"))
+        self.assertIn("OK  sysfs.uc_line", tc.find("system-out").text)
+
+    def test_timeout_without_subtests_is_one_failing_case(self):
+        root = self.full()
+        suites = [s for s in root.iter("testsuite")
+                  if s.get("name") == "patched/vfio-legacy"]
+        self.assertEqual(len(suites), 1)
+        cases = suites[0].findall("testcase")
+        self.assertEqual([c.get("name") for c in cases], ["vfio-legacy"])
+        self.assertEqual(cases[0].find("failure").get("message"),
+                         "TIMEOUT after 300 s")
+
+    def test_skipped_program_without_subtests(self):
+        tc = self.case(self.full(), "patched/vfio-cookie@cdev-iommufd",
+                       "vfio-cookie@cdev-iommufd")
+        self.assertIsNotNone(tc.find("skipped"))
+
+    def test_counts(self):
+        root = self.full()
+        # 2 enumerate + 3 sysfs-memtype + 1 vfio-cookie + 1 vfio-legacy
+        self.assertEqual(root.get("name"), "wc-testbed")
+        self.assertEqual(root.get("tests"), "7")
+        self.assertEqual(root.get("failures"), "2")
+        self.assertEqual(root.get("skipped"), "2")
+        self.assertEqual(root.get("errors"), "0")
+        suite = [s for s in root.iter("testsuite")
+                 if s.get("name") == "patched/sysfs-memtype"][0]
+        self.assertEqual((suite.get("tests"), suite.get("failures"),
+                          suite.get("skipped")), ("3", "1", "1"))
+        names = [s.get("name") for s in root.iter("testsuite")]
+        self.assertNotIn("patched/harness", names)
+
+    def test_truncated_file_gets_harness_failure(self):
+        root = self.convert("full=" + self.write("full.tap", FULL_TAP),
+                            "crash=" + self.write("crash.tap", TRUNCATED_TAP))
+        tc = self.case(root, "crash/harness", "result")
+        self.assertIn("never reported a result", tc.find("failure").get("message"))
+        self.assertIn("half a line", tc.find("failure").text)
+        self.assertNotIn("\x01", tc.find("failure").text)
+        # prog's only subtest passed, so its exit status fails on its own
+        tc = self.case(root, "crash/prog", "prog (exit status)")
+        self.assertEqual(tc.find("failure").get("message"), "exit code 2")
+        self.assertEqual(root.get("tests"), str(7 + 3))
+        self.assertEqual(root.get("failures"), str(2 + 2))
+
+    def test_host_check_and_audit_lines(self):
+        tap = FULL_TAP.replace("wctb-result:",
+                               "wctb-ledger: bar2-writes=1024\n"
+                               "wctb-counters: bar2-reads=0\nwctb-result:")
+        good = self.write("good.txt", "check-counters: the device agrees "
+                          "with the guest (34 counters and the audit ledger)\n")
+        bad = self.write("bad.txt", "check-counters: MISMATCH ledger: guest "
+                         "says bar2-writes=1024, the device counted 1023\n")
+        root = self.convert("--host-check", "a=" + good, "--host-check",
+                            "b=" + bad, "a=" + self.write("a.tap", tap))
+        self.assertIsNone(self.case(root, "a/host-check",
+                                    "counters").find("failure"))
+        failure = self.case(root, "b/host-check", "counters").find("failure")
+        self.assertIn("MISMATCH ledger", failure.get("message"))
+        self.assertEqual(root.get("tests"), str(7 + 2))
+        self.assertEqual(root.get("failures"), str(2 + 1))
+
+    def test_bad_argument_and_missing_file(self):
+        self.assert_user_error(run(TAP_TO_JUNIT, "-o", "x.xml", "nolabel"),
+                               "LABEL=TAPFILE")
+        missing = os.path.join(self.dir, "missing.tap")
+        self.assert_user_error(run(TAP_TO_JUNIT, "-o", "x.xml", "a=" + missing),
+                               missing)
+
+    def test_malformed_line_names_file_and_line(self):
+        path = self.write("bad.tap", "TAP version 13\n1..1\ngarbage here\n"
+                          "ok 1 x\nwctb-result: PASS\n")
+        self.assert_user_error(run(TAP_TO_JUNIT, "-o",
+                                   os.path.join(self.dir, "x.xml"), "a=" + path),
+                               f"{path}:3:")
+
+
+class MakeReportTest(TempDirTest):
+
+    def report(self):
+        files = [self.write("a.log", MEASURES), self.write("b.log", MEASURES_2)]
+        out = os.path.join(self.dir, "out")
+        proc = run(MAKE_REPORT, "--output-dir", out, "--title", "T <&>", *files)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(os.path.join(out, "report.md"), encoding="utf-8") as f:
+            md = f.read()
+        return md, os.path.join(out, "report.svg")
+
+    @staticmethod
+    def table_rows(md):
+        rows = [line for line in md.splitlines()
+                if line.startswith("|") and not line.startswith("| ---")]
+        return [[c.strip() for c in r.strip("|").split("|")] for r in rows[1:]]
+
+    def test_table_rows_in_order_with_numbers(self):
+        md, _ = self.report()
+        self.assertTrue(md.startswith("# T <&>\n"))
+        self.assertIn("a.log", md)
+        self.assertIn("## How to read it", md)
+        rows = self.table_rows(md)
+        self.assertEqual([r[:2] for r in rows], [
+            ["patched", "sysfs resource2"],
+            ["patched", "WC cookie, 2 MiB"],
+            ["naive", "WC cookie"],
+            ["naive", "WC cookie, 2 MiB"],
+            ["none", "UC cookie"],
+        ])
+        self.assertEqual(rows[0][2:], ["512", "0", "0", "0", "512", "16384",
+                                       "uncached-minus", "pte (4 KiB)"])
+        self.assertEqual(rows[1][2:8], ["0", "512", "64", "0", "64", "5632"])
+        self.assertTrue(rows[1][9].startswith("pmd"))
+
+    def test_unavailable_rows_are_na(self):
+        rows = self.table_rows(self.report()[0])
+        self.assertEqual(rows[3][2], "n/a (mmap: Device or resource busy)")
+        self.assertEqual(rows[4][2], "n/a (VFIO_DEVICE_GET_MMAP_COOKIE: "
+                                     "Inappropriate ioctl for device)")
+        self.assertEqual(set(rows[4][3:]), {""})
+
+    def test_overhead_is_derived_from_the_data(self):
+        md, _ = self.report()
+        self.assertIn("4096 + 512 × 24 = 16384", md)
+        self.assertIn("4096 + 64 × 24 = 5632", md)
+
+    def test_svg_parses_and_names_the_series(self):
+        _, svg = self.report()
+        root = ET.parse(svg).getroot()
+        self.assertEqual(root.tag, SVG + "svg")
+        texts = " ".join(t.text or "" for t in root.iter(SVG + "text"))
+        for series in ("patched", "naive", "none"):
+            self.assertIn(series, texts)
+        self.assertIn("T <&>", texts)
+        self.assertIn("n/a", texts)
+        self.assertIn("WC cookie, 2 MiB", texts)
+        self.assertNotIn("VFIO legacy offset", texts)   # no data, no group
+        self.assertEqual(list(root.iter(SVG + "script")), [])
+
+    def test_table_only(self):
+        path = self.write("a.log", MEASURES)
+        proc = run(MAKE_REPORT, "--table-only", path)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertTrue(proc.stdout.startswith("| Series | Mapping |"))
+        self.assertEqual(len(proc.stdout.splitlines()), 2 + 4)
+
+    def test_malformed_lines_name_file_and_line(self):
+        cases = {
+            "wctb-measure: mapping=uc-cookie status=ok\n": "without series",
+            "wctb-measure: series=patched status=ok\n": "without mapping",
+            "wctb-measure: series=patched mapping=bar2\n": "unknown mapping",
+            "wctb-measure: series=patched mapping=uc-cookie bus-txns=6x\n":
+                "not a non-negative integer",
+        }
+        out = os.path.join(self.dir, "out")
+        for line, what in cases.items():
+            with self.subTest(what=what):
+                path = self.write("bad.log", "noise\n" + line)
+                proc = run(MAKE_REPORT, "-o", out, path)
+                self.assert_user_error(proc, f"{path}:2:")
+                self.assertIn(what, proc.stderr)
+
+    def test_no_measurements(self):
+        path = self.write("empty.log", "nothing here\n")
+        self.assert_user_error(run(MAKE_REPORT, "-o", self.dir, path),
+                               "no 'wctb-measure:' line")
+        proc = run(MAKE_REPORT, "-o", self.dir)
+        self.assertEqual(proc.returncode, 2)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,433 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Lifetime of cookies and of the mappings made through them: partial
+ * munmap, mremap, fork, closing the device file while mapped, thousands
+ * of cookies and mappings without kernel memory growth, threads racing,
+ * and VFIO_DEVICE_RESET under live WC and UC mappings.  Like the contract
+ * cases, each ends with an empty kernel log and a usable device.
+ *
+ * Environment: WCTB_LIFETIME_LOOPS (default 10000) sets the loop count of
+ * the growth test; WCTB_INJECT_LEAK=1 makes that loop keep every mapping,
+ * the negative control that the growth check must catch.
+ *
+ * cdev/iommufd binds one file per device at a time: there, the growth
+ * loop reopens the fixture's file and racing threads share it (dup()).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "wctb.h"
+
+#define PAGE		4096ul
+#define AP		WC_TESTDEV_APERTURE_PREF
+#define BAR2		WC_TESTDEV_BAR_PREF
+#define RW		(PROT_READ | PROT_WRITE)
+#define LEAK_LIMIT_KIB	512	/* slab growth allowed over the whole loop */
+
+FIXTURE(life) {
+	struct wctb_session s;
+};
+
+FIXTURE_SETUP(life)
+{
+	char why[256];
+
+	ASSERT_EQ(0, wctb_session_open(&self->s, why, sizeof(why)))
+		TH_LOG("%s", why);
+	if (!self->s.cookies)
+		SKIP(return, WCTB_NO_COOKIES);
+}
+
+/* After every case: nothing in the kernel log, and the device works. */
+FIXTURE_TEARDOWN(life)
+{
+	char why[2048];
+
+	EXPECT_EQ(0, wctb_session_close(&self->s, why, sizeof(why)))
+		TH_LOG("%s", why);
+}
+
+static volatile uint8_t *map(int device, uint64_t off, size_t len)
+{
+	void *p = mmap(NULL, len, RW, MAP_SHARED, device, off);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static int map_errno(int device, uint64_t off, size_t len)
+{
+	void *p = mmap(NULL, len, RW, MAP_SHARED, device, off);
+
+	if (p == MAP_FAILED)
+		return errno;
+	munmap(p, len);
+	return 0;
+}
+
+static uint64_t cnt(struct _test_data_life *self, unsigned int c)
+{
+	return wctb_counter(&self->s.regs, AP, c);
+}
+
+/* A line stored at @p arrived as one WC burst (1) or 8 UC writes (0). */
+static int line_type(struct _test_data_life *self, volatile uint8_t *p)
+{
+	wctb_reset_counters(&self->s.regs);
+	wctb_store_line(p, 0x11);
+	if (cnt(self, WC_TESTDEV_CNT_FULL_BURSTS) == 1 &&
+	    cnt(self, WC_TESTDEV_CNT_UC_WRITES) == 0)
+		return 1;
+	if (cnt(self, WC_TESTDEV_CNT_UC_WRITES) == 8 &&
+	    cnt(self, WC_TESTDEV_CNT_WC_STORES) == 0)
+		return 0;
+	return -1;
+}
+
+static sigjmp_buf fault_jmp;
+
+static void on_fault(int sig)
+{
+	siglongjmp(fault_jmp, sig);
+}
+
+/* The signal a load from @p raises, or 0. */
+static int load_signal(volatile uint64_t *p)
+{
+	struct sigaction sa = { .sa_handler = on_fault }, old_segv, old_bus;
+	int sig;
+
+	sigaction(SIGSEGV, &sa, &old_segv);
+	sigaction(SIGBUS, &sa, &old_bus);
+	sig = sigsetjmp(fault_jmp, 1);
+	if (!sig)
+		(void)*p;
+	sigaction(SIGSEGV, &old_segv, NULL);
+	sigaction(SIGBUS, &old_bus, NULL);
+	return sig;
+}
+
+/*
+ * munmap() of the middle page: the rest keeps combining, the hole
+ * faults, the hole can be mapped WC again but not UC while the rest of
+ * the mapping holds the range (documented), and all is free afterwards.
+ */
+TEST_F(life, partial_munmap_keeps_the_rest_and_the_hold)
+{
+	volatile uint8_t *wc, *again;
+
+	wc = map(self->s.v.device, self->s.wc_off, 4 * PAGE);
+	ASSERT_NE(NULL, wc);
+	ASSERT_EQ(0, munmap((void *)(wc + PAGE), PAGE));
+	EXPECT_EQ(1, line_type(self, wc));
+	EXPECT_EQ(1, line_type(self, wc + 2 * PAGE));
+	EXPECT_EQ(SIGSEGV, load_signal((volatile uint64_t *)(wc + PAGE)));
+	EXPECT_EQ(EBUSY, map_errno(self->s.v.device, self->s.uc_off + PAGE, PAGE))
+		TH_LOG("a partial munmap releases nothing");
+	again = map(self->s.v.device, self->s.wc_off + PAGE, PAGE);
+	ASSERT_NE(NULL, again);
+	EXPECT_EQ(1, line_type(self, again));
+	munmap((void *)again, PAGE);
+	munmap((void *)wc, PAGE);
+	munmap((void *)(wc + 2 * PAGE), 2 * PAGE);
+	EXPECT_EQ(0, map_errno(self->s.v.device, self->s.uc_off, 4 * PAGE))
+		TH_LOG("everything unmapped: the range is free for UC");
+}
+
+/* mremap: moving and shrinking keep the type; growing is refused. */
+TEST_F(life, mremap_moves_and_shrinks_but_does_not_grow)
+{
+	volatile uint8_t *wc, *moved;
+	void *target, *grown;
+
+	wc = map(self->s.v.device, self->s.wc_off, 2 * PAGE);
+	ASSERT_NE(NULL, wc);
+	EXPECT_EQ(1, line_type(self, wc));
+	target = mmap(NULL, 2 * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+		      -1, 0);
+	ASSERT_NE(MAP_FAILED, target);
+	moved = mremap((void *)wc, 2 * PAGE, 2 * PAGE,
+		       MREMAP_MAYMOVE | MREMAP_FIXED, target);
+	ASSERT_EQ(target, (void *)moved) TH_LOG("mremap: %s", strerror(errno));
+	EXPECT_EQ(1, line_type(self, moved + PAGE));
+	grown = mremap((void *)moved, 2 * PAGE, 4 * PAGE, MREMAP_MAYMOVE);
+	EXPECT_EQ(MAP_FAILED, grown);
+	EXPECT_EQ(EFAULT, errno) TH_LOG("growing a PFN mapping");
+	ASSERT_EQ((void *)moved, mremap((void *)moved, 2 * PAGE, PAGE, 0));
+	EXPECT_EQ(1, line_type(self, moved));
+	munmap((void *)moved, PAGE);
+}
+
+/* fork(): the child's copies of a UC and a WC mapping keep their types. */
+TEST_F(life, forked_child_sees_the_same_types)
+{
+	volatile uint8_t *uc, *wc;
+	int status;
+	pid_t pid;
+
+	uc = map(self->s.v.device, self->s.uc_off, PAGE);
+	wc = map(self->s.v.device, self->s.wc_off + PAGE, PAGE);
+	ASSERT_NE(NULL, uc);
+	ASSERT_NE(NULL, wc);
+	wctb_reset_counters(&self->s.regs);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		wctb_store_line(wc, 0x21);
+		wctb_store_line(uc, 0x22);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(8, cnt(self, WC_TESTDEV_CNT_WC_STORES));
+	EXPECT_EQ(1, cnt(self, WC_TESTDEV_CNT_FULL_BURSTS));
+	EXPECT_EQ(8, cnt(self, WC_TESTDEV_CNT_UC_WRITES));
+	munmap((void *)uc, PAGE);
+	munmap((void *)wc, PAGE);
+}
+
+/* Mappings outlive the device file; a new file gets fresh cookies. */
+TEST_F(life, closing_the_device_file_keeps_live_mappings)
+{
+	volatile uint8_t *uc, *wc;
+	uint32_t flags = VFIO_MMAP_FLAG_WC;
+	uint64_t wc_off;
+
+	uc = map(self->s.v.device, self->s.uc_off, PAGE);
+	wc = map(self->s.v.device, self->s.wc_off + PAGE, PAGE);
+	ASSERT_NE(NULL, uc);
+	ASSERT_NE(NULL, wc);
+	close(self->s.v.device);
+	self->s.v.device = -1;
+	EXPECT_EQ(1, line_type(self, wc));
+	EXPECT_EQ(0, line_type(self, uc));
+	munmap((void *)uc, PAGE);
+	munmap((void *)wc, PAGE);
+
+	ASSERT_EQ(0, wctb_vfio_reopen_device(&self->s.v));
+	ASSERT_EQ(0, wctb_mmap_cookie(self->s.v.device, BAR2, &flags, 0, &wc_off,
+				      NULL));
+	wc = map(self->s.v.device, wc_off, PAGE);
+	ASSERT_NE(NULL, wc);
+	EXPECT_EQ(1, line_type(self, wc));
+	munmap((void *)wc, PAGE);
+}
+
+/*
+ * One round of the growth loop: two cookies and two mappings, on a new
+ * device file when @fresh (the fixture's stays open, so the device does
+ * not close and reset), else on the fixture's own file.
+ */
+static int cookie_round(struct wctb_vfio *v, int fresh, int leak)
+{
+	uint32_t flags = VFIO_MMAP_FLAG_WC;
+	volatile uint64_t *uc, *wc;
+	uint64_t uc_off, wc_off;
+	int fd = v->device, ret;
+
+	if (fresh) {
+		fd = wctb_vfio_open_device_file(v);
+		if (fd < 0)
+			return fd;
+	}
+	ret = wctb_mmap_cookie(fd, BAR2, &flags, 0, &wc_off, NULL);
+	flags = 0;
+	if (!ret)
+		ret = wctb_mmap_cookie(fd, BAR2, &flags, 0, &uc_off, NULL);
+	uc = wc = MAP_FAILED;
+	if (!ret) {
+		uc = mmap(NULL, PAGE, RW, MAP_SHARED, fd, uc_off);
+		wc = mmap(NULL, PAGE, RW, MAP_SHARED, fd, wc_off + PAGE);
+		ret = uc == MAP_FAILED || wc == MAP_FAILED ? -errno : 0;
+	}
+	if (!ret) {
+		*uc = 1;
+		*wc = 2;
+	}
+	if (!leak) {
+		if (uc != MAP_FAILED)
+			munmap((void *)uc, PAGE);
+		if (wc != MAP_FAILED)
+			munmap((void *)wc, PAGE);
+	}
+	if (fresh)
+		close(fd);
+	return ret;
+}
+
+/*
+ * A round on a new file: legacy opens a second file of the open device;
+ * cdev binds one file at a time, so it reopens the fixture's (the device
+ * then closes and resets, ~0.2 s, hence only every 500th round).
+ */
+static int growth_round(struct wctb_vfio *v, int i, int leak)
+{
+	int ret;
+
+	if (!v->cdev)
+		return cookie_round(v, 1, leak);
+	if (i % 500 == 0) {
+		ret = wctb_vfio_reopen_device(v);
+		if (ret)
+			return ret;
+	}
+	return cookie_round(v, 0, leak);
+}
+
+/*
+ * 10,000 rounds of two cookie requests and two mappings (a new device file
+ * per round on the legacy path) leave no kernel memory behind: unreclaimable slab and available memory measured
+ * before and after (after a warm-up that fills the caches).
+ */
+TEST_F(life, ten_thousand_cookies_and_mappings_do_not_grow_memory)
+{
+	const char *env = getenv("WCTB_LIFETIME_LOOPS");
+	int loops = env ? atoi(env) : 10000, i, ret = 0;
+	int leak = getenv("WCTB_INJECT_LEAK") != NULL;
+	long slab0, slab1, avail0, avail1;
+
+	ASSERT_LT(0, loops);
+	for (i = 0; i < 200 && !ret; i++)
+		ret = growth_round(&self->s.v, i, 0);
+	ASSERT_EQ(0, ret) TH_LOG("warm-up round %d: %s", i, strerror(-ret));
+	slab0 = wctb_meminfo_kib("SUnreclaim");
+	avail0 = wctb_meminfo_kib("MemAvailable");
+	for (i = 0; i < loops && !ret; i++)
+		ret = growth_round(&self->s.v, i, leak);
+	ASSERT_EQ(0, ret) TH_LOG("round %d: %s", i, strerror(-ret));
+	slab1 = wctb_meminfo_kib("SUnreclaim");
+	avail1 = wctb_meminfo_kib("MemAvailable");
+	TH_LOG("%d rounds%s: SUnreclaim %ld -> %ld KiB, MemAvailable %ld -> %ld KiB",
+	       loops, leak ? " (leak injected)" : "", slab0, slab1, avail0,
+	       avail1);
+	EXPECT_GT(LEAK_LIMIT_KIB, slab1 - slab0);
+	EXPECT_GT(4 * LEAK_LIMIT_KIB, avail0 - avail1);
+}
+
+struct racer {
+	struct wctb_vfio *v;
+	unsigned int seed;
+	int rounds;
+	int fd;
+	char error[128];
+};
+
+/* A device file for a racer: its own, or on cdev a dup() of the one. */
+static int racer_file(struct racer *r)
+{
+	int fd = r->v->cdev ? dup(r->v->device) : wctb_vfio_open_device_file(r->v);
+
+	return fd < 0 && r->v->cdev ? -errno : fd;
+}
+
+/* One thread: its own device file, cookies, mappings and closes. */
+static void *race(void *arg)
+{
+	struct racer *r = arg;
+	volatile uint64_t *p = NULL;
+	uint64_t off, page = 0;
+	uint32_t flags;
+	int i, ret;
+
+	r->fd = racer_file(r);
+	for (i = 0; i < r->rounds && r->fd >= 0; i++) {
+		switch (rand_r(&r->seed) % 4) {
+		case 0:		/* a cookie, then map one of 4 pages */
+			if (p)
+				break;
+			flags = rand_r(&r->seed) % 2 ? VFIO_MMAP_FLAG_WC : 0;
+			ret = wctb_mmap_cookie(r->fd, BAR2, &flags, 0, &off,
+					       NULL);
+			if (ret) {
+				snprintf(r->error, sizeof(r->error),
+					 "cookie: %s", strerror(-ret));
+				return r;
+			}
+			page = rand_r(&r->seed) % 4;
+			p = mmap(NULL, PAGE, RW, MAP_SHARED, r->fd,
+				 off + page * PAGE);
+			if (p == MAP_FAILED && errno != EBUSY) {
+				snprintf(r->error, sizeof(r->error),
+					 "mmap: %s", strerror(errno));
+				return r;
+			}
+			if (p == MAP_FAILED)	/* another type holds it */
+				p = NULL;
+			break;
+		case 1:		/* store */
+			if (p)
+				p[rand_r(&r->seed) % 512] = i;
+			break;
+		case 2:		/* munmap */
+			if (p)
+				munmap((void *)p, PAGE);
+			p = NULL;
+			break;
+		case 3:		/* close the file (mappings stay) and reopen */
+			close(r->fd);
+			r->fd = racer_file(r);
+			break;
+		}
+	}
+	if (r->fd < 0)
+		snprintf(r->error, sizeof(r->error), "device file: %s",
+			 strerror(-r->fd));
+	if (p)
+		munmap((void *)p, PAGE);
+	if (r->fd >= 0)
+		close(r->fd);
+	return r;
+}
+
+/* Four threads race requests, mmap, munmap and close on one device. */
+TEST_F(life, threads_racing_requests_mappings_and_closes)
+{
+	struct racer r[4];
+	pthread_t t[4];
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		r[i] = (struct racer){ .v = &self->s.v, .seed = 1000 + i,
+				       .rounds = 2000 };
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, race, &r[i]));
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		EXPECT_STREQ("", r[i].error) TH_LOG("thread %d (seed %u)", i,
+						    1000 + i);
+	}
+	EXPECT_EQ(0, map_errno(self->s.v.device, self->s.uc_off, 4 * PAGE))
+		TH_LOG("every thread unmapped: the pages are free for UC");
+}
+
+/* VFIO_DEVICE_RESET zaps live cookie mappings; they refault typed. */
+TEST_F(life, reset_zaps_and_refaults_wc_and_uc_mappings)
+{
+	struct vfio_device_info info = { .argsz = sizeof(info) };
+	volatile uint8_t *uc, *wc;
+
+	ASSERT_EQ(0, ioctl(self->s.v.device, VFIO_DEVICE_GET_INFO, &info));
+	if (!(info.flags & VFIO_DEVICE_FLAGS_RESET))
+		SKIP(return, "the device offers no reset method to vfio-pci");
+	uc = map(self->s.v.device, self->s.uc_off, PAGE);
+	wc = map(self->s.v.device, self->s.wc_off + PAGE, PAGE);
+	ASSERT_NE(NULL, uc);
+	ASSERT_NE(NULL, wc);
+	wctb_store_line(uc, 0x31);
+	wctb_store_line(wc, 0x32);
+	ASSERT_EQ(0, ioctl(self->s.v.device, VFIO_DEVICE_RESET))
+		TH_LOG("VFIO_DEVICE_RESET: %s", strerror(errno));
+	EXPECT_EQ(1, line_type(self, wc)) TH_LOG("WC after reset");
+	EXPECT_EQ(0, line_type(self, uc)) TH_LOG("UC after reset");
+	munmap((void *)uc, PAGE);
+	munmap((void *)wc, PAGE);
+}
+
+TEST_HARNESS_MAIN
