@@ -8,15 +8,18 @@ set -euo pipefail
 readonly REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=$REPO/build
 ALWAYS_FAIL=
+KERNEL_WARNING=
 FAILURES=0
 
 usage() {
 	cat <<USAGE
-Usage: $0 --always-fail BIN [--build-dir DIR] [--help]
+Usage: $0 --always-fail BIN --kernel-warning BIN [--build-dir DIR] [--help]
 
 Runs run-vm.sh once per control and checks its exit status and what it
 reported (its output and the run's results.tap):
   failing test    --extra-test BIN (a test that always fails)     exit 1
+  kernel warning  --extra-test BIN (passes, but logs a WARNING):
+                  the kernel log verdict fails it                  exit 1
   kernel panic    --append wctb.inject=panic                      exit 2
   hung guest      --append wctb.inject=hang --timeout 30          exit 2
   sysfs WC checks WCTB_SYSFS_WC_FILE=resource2: every WC check of
@@ -67,6 +70,7 @@ main() {
 	while (($#)); do
 		case "$1" in
 		--always-fail) ALWAYS_FAIL=${2:?}; shift ;;
+		--kernel-warning) KERNEL_WARNING=${2:?}; shift ;;
 		--build-dir) BUILD_DIR=${2:?}; shift ;;
 		-h | --help) usage; exit 0 ;;
 		*) usage >&2; die "unknown option '$1'" ;;
@@ -74,10 +78,15 @@ main() {
 		shift
 	done
 	[[ -x $ALWAYS_FAIL ]] || die "--always-fail must name the built always-fail program"
+	[[ -x $KERNEL_WARNING ]] || die "--kernel-warning must name the built kernel-warning program"
 
-	echo "1..10"
+	echo "1..11"
 	expect "a failing guest test fails the run" 1 "$BUILD_DIR" 'FAIL: passed=0 failed=1' -- \
 		--extra-test "$ALWAYS_FAIL" --filter 'extra-*'
+	expect "a warning in the kernel log fails the test that caused it" 1 "$BUILD_DIR" \
+		'not ok [0-9]+ extra-kernel-warning # kernel reported: WARNING: CPU: 0 PID: 1 at wctb-harness' \
+		'ok [0-9]+ kernel-log' -- \
+		--iommu none --extra-test "$KERNEL_WARNING" --filter 'extra-*'
 	expect "a guest kernel panic fails the run" 2 "$BUILD_DIR" 'guest kernel panicked' -- \
 		--append wctb.inject=panic --timeout 120
 	expect "a hung guest fails the run within the timeout" 2 "$BUILD_DIR" 'guest hung' -- \
@@ -106,7 +115,8 @@ main() {
 		'MISMATCH ledger: guest says bar2-writes=1024, the device counted 1023' -- \
 		--iommu none --filter enumerate --append wctb.inject=lost-write
 	expect "a kernel warning during a contract case fails it" 1 "$BUILD_DIR" \
-		'not ok [0-9]+ contract.map_private_is_einval' 'wctb: injected warning' -- \
+		'not ok [0-9]+ contract.map_private_is_einval' \
+		'not ok [0-9]+ vfio-contract@legacy-noiommu # exit code 1; kernel reported: WARNING: wctb: injected warning' -- \
 		--iommu none --filter vfio-contract --append WCTB_INJECT_KMSG=1
 	expect "leaked mappings fail the memory growth check" 1 "$BUILD_DIR" \
 		'not ok [0-9]+ life.ten_thousand_cookies_and_mappings_do_not_grow_memory' \

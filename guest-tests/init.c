@@ -432,30 +432,105 @@ static void audit(const struct options *o, const char *bdf)
 	wctb_regs_unmap(&r);
 }
 
+/*
+ * What in the kernel log fails a run: warnings, bugs, sanitizer, lockdep
+ * and kmemleak reports, and x86 PAT memory type conflicts.
+ */
+static const char *const kernel_findings[] = {
+	"WARNING:", "BUG:", "Oops", "general protection fault", "KASAN:",
+	"UBSAN:", "possible circular locking", "possible recursive locking",
+	"inconsistent lock state", "suspicious RCU usage",
+	"suspected memory leak", "conflicting memory types",
+	"expected mapping type", "invalid memtype", "list_add corruption",
+	"list_del corruption",
+};
+
+static int kmsg = -1;	/* the kernel log, read up to where we last looked */
+
+/*
+ * The kernel log records since the last call that report a finding,
+ * emitted as "# kernel: ..." lines; the first one goes to @why.
+ */
+static int scan_kernel_log(char *why, size_t len)
+{
+	char rec[1024], *text;
+	unsigned int i;
+	int found = 0;
+	ssize_t n;
+
+	while (kmsg >= 0) {
+		n = read(kmsg, rec, sizeof(rec) - 1);
+		if (n < 0 && errno == EPIPE)
+			continue;
+		if (n <= 0)
+			break;
+		rec[n] = '\0';
+		text = strchr(rec, ';');
+		text = text ? text + 1 : rec;
+		text[strcspn(text, "\n")] = '\0';
+		for (i = 0; i < sizeof(kernel_findings) / sizeof(*kernel_findings); i++)
+			if (strstr(text, kernel_findings[i]))
+				break;
+		if (i == sizeof(kernel_findings) / sizeof(*kernel_findings))
+			continue;
+		emit("# kernel: %s\n", text);
+		if (!found++)
+			snprintf(why, len, "kernel reported: %s", text);
+	}
+	return found;
+}
+
+/* One TAP line; a kernel finding during the test fails it. */
+static enum verdict report_test(int i, const char *name, enum verdict v,
+				char *why, size_t len)
+{
+	char finding[160];
+
+	if (scan_kernel_log(finding, sizeof(finding))) {
+		if (v == FAIL)
+			strncat(why, "; ", len - strlen(why) - 1);
+		else
+			why[0] = '\0';
+		strncat(why, finding, len - strlen(why) - 1);
+		v = FAIL;
+	}
+	if (v == PASS)
+		emit("ok %d %s\n", i, name);
+	else if (v == SKIP)
+		emit("ok %d %s # SKIP\n", i, name);
+	else
+		emit("not ok %d %s # %s\n", i, name, why);
+	return v;
+}
+
+/*
+ * Every test, then "kernel-log": the kernel log of the boot and of what
+ * ran outside the tests (the audit) holds no finding.
+ */
 static int run_all(const struct options *o)
 {
 	static struct test tests[MAX_TESTS];
 	int n, i, counts[3] = { 0 };
 	enum verdict v;
-	char why[128];
+	char why[256], boot[256] = "";
+	int boot_findings;
 
+	kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+	boot_findings = scan_kernel_log(boot, sizeof(boot));
 	resolve_vfio_paths(getenv("WCTB_BDF"));
 	n = list_tests(o, tests);
-	emit("TAP version 13\n1..%d\n", n);
+	emit("TAP version 13\n1..%d\n", n + 1);
 	for (i = 0; i < n; i++) {
 		why[0] = '\0';
 		v = run_test(&tests[i], o->timeout, why, sizeof(why));
-		counts[v]++;
-		if (v == PASS)
-			emit("ok %d %s\n", i + 1, tests[i].name);
-		else if (v == SKIP)
-			emit("ok %d %s # SKIP\n", i + 1, tests[i].name);
-		else
-			emit("not ok %d %s # %s\n", i + 1, tests[i].name, why);
+		counts[report_test(i + 1, tests[i].name, v, why, sizeof(why))]++;
 	}
 	if (n == 0)
 		emit("# no test matched '%s'\n", o->filter);
 	audit(o, getenv("WCTB_BDF"));
+	snprintf(why, sizeof(why), "%s", boot);
+	counts[report_test(n + 1, "kernel-log", boot_findings ? FAIL : PASS,
+			   why, sizeof(why))]++;
 	emit("wctb-result: %s passed=%d failed=%d skipped=%d\n",
 	     n && !counts[FAIL] ? "PASS" : "FAIL", counts[PASS], counts[FAIL],
 	     counts[SKIP]);

@@ -580,7 +580,7 @@ int wctb_device_usable(int device, const struct wctb_regs *r, char *why,
 /* A warning in the kernel log, as a kernel bug would leave one. */
 static void inject_kmsg_warning(void)
 {
-	static const char msg[] = "<4>wctb: injected warning (WCTB_INJECT_KMSG)\n";
+	static const char msg[] = "<4>WARNING: wctb: injected warning (WCTB_INJECT_KMSG)\n";
 	int fd = open("/dev/kmsg", O_WRONLY);
 
 	if (fd >= 0) {

@@ -343,7 +343,7 @@ def parse_args(argv):
                         help="a results.tap file of one VM boot and the "
                              "name to file its tests under (e.g. "
                              "iommu, noiommu, patched)")
-    return parser.parse_args(argv)
+    return parser.parse_intermixed_args(argv)
 
 
 def main(argv=None):

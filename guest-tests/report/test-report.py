@@ -201,14 +201,16 @@ class TapToJunitTest(TempDirTest):
                           "with the guest (34 counters and the audit ledger)\n")
         bad = self.write("bad.txt", "check-counters: MISMATCH ledger: guest "
                          "says bar2-writes=1024, the device counted 1023\n")
-        root = self.convert("--host-check", "a=" + good, "--host-check",
-                            "b=" + bad, "a=" + self.write("a.tap", tap))
+        # as run-vm.sh passes them: options between the positional files
+        root = self.convert("a=" + self.write("a.tap", tap), "--host-check",
+                            "a=" + good, "b=" + self.write("b.tap", tap),
+                            "--host-check", "b=" + bad)
         self.assertIsNone(self.case(root, "a/host-check",
                                     "counters").find("failure"))
         failure = self.case(root, "b/host-check", "counters").find("failure")
         self.assertIn("MISMATCH ledger", failure.get("message"))
-        self.assertEqual(root.get("tests"), str(7 + 2))
-        self.assertEqual(root.get("failures"), str(2 + 1))
+        self.assertEqual(root.get("tests"), str(2 * 7 + 2))
+        self.assertEqual(root.get("failures"), str(2 * 2 + 1))
 
     def test_bad_argument_and_missing_file(self):
         self.assert_user_error(run(TAP_TO_JUNIT, "-o", "x.xml", "nolabel"),
