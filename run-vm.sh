@@ -320,6 +320,7 @@ boot_guest() {
 		return
 	fi
 	log "[$boot] booting the guest (timeout ${TIMEOUT}s; console: $dir/console.log)"
+	BOOT_START=$SECONDS
 	timeout --kill-after=10 "$TIMEOUT" "$QEMU" "${args[@]}" \
 		>"$dir/qemu-stdout.log" 2>"$dir/qemu-stderr.log" &
 	pid=$!
@@ -362,11 +363,15 @@ verdict() {
 		log "console log: $console"
 		return 2
 	fi
-	if ((QEMU_STATUS == 124 || QEMU_STATUS == 137)); then
+	if ((QEMU_STATUS == 124 || (QEMU_STATUS == 137 && SECONDS - BOOT_START >= TIMEOUT))); then
 		log "[$boot] FAIL: the guest hung: no result after ${TIMEOUT}s, QEMU killed; console log: $console"
 		return 2
 	fi
-	log "[$boot] FAIL: the guest never reported a result (QEMU exit status $QEMU_STATUS)"
+	if ((QEMU_STATUS > 128)); then
+		log "[$boot] FAIL: QEMU died from signal $((QEMU_STATUS - 128)) ($(kill -l $((QEMU_STATUS - 128)))) before the guest reported a result"
+	else
+		log "[$boot] FAIL: the guest never reported a result (QEMU exit status $QEMU_STATUS)"
+	fi
 	log "QEMU stderr: $(tail -3 "$dir/qemu-stderr.log" 2>/dev/null)"
 	log "console log: $console"
 	return 2

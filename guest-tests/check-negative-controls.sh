@@ -35,6 +35,10 @@ reported (its output and the run's results.tap):
                   during each contract case fails that case        exit 1
   leaked memory   WCTB_INJECT_LEAK=1: the growth loop keeps its
                   mappings; the slab growth check fails            exit 1
+  QEMU crash      SIGSEGV to QEMU once the tests run               exit 2
+  QEMU killed     SIGKILL to QEMU once the tests run               exit 2
+  corrupt cache   the cached bzImage and QEMU binary truncated:
+                  both rebuilt (not trusted), then the run passes  exit 0
 The series controls use their own build directories (control-naive,
 control-none) below the main one.
 Prints TAP; exits non-zero if any control did not fail as it must.
@@ -66,6 +70,49 @@ expect() {
 	sed 's/^/# /' <<<"$out"
 }
 
+# qemu_of DIR: the pid of the QEMU that a run in build directory DIR
+# started (not its timeout(1) wrapper), once its tests have begun.
+qemu_of() {
+	local dir=$1 pid logs
+	for pid in $(pgrep -f -- "-qmp unix:$dir/logs/" || true); do
+		[[ $(cat "/proc/$pid/comm" 2>/dev/null) == qemu-system-x86 ]] || continue
+		logs=$(tr '\0' '\n' <"/proc/$pid/cmdline" | sed -n 's|^unix:\(.*\)/qmp.sock,.*|\1|p')
+		grep -q '^TAP version' "$logs/results.tap" 2>/dev/null && echo "$pid" && return 0
+	done
+	return 1
+}
+
+# expect_signal NAME SIGNAL REGEX -- ARGS: a run whose QEMU gets SIGNAL
+# once the tests have begun must exit 2 and say so (REGEX).
+expect_signal() {
+	local name=$1 sig=$2 regex=$3 out=$BUILD_DIR/control-signal.out pid run status=0 i
+	shift 4
+	"$REPO/run-vm.sh" --build-dir "$BUILD_DIR" "$@" >"$out" 2>&1 &
+	run=$!
+	for ((i = 0; i < 1200; i++)); do
+		pid=$(qemu_of "$BUILD_DIR") && break
+		sleep 0.05
+	done
+	[[ -n ${pid:-} ]] && kill "-$sig" "$pid"
+	wait "$run" || status=$?
+	if ((status == 2)) && grep -qE -- "$regex" "$out"; then
+		echo "ok - $name (exit $status)"
+		return
+	fi
+	FAILURES=$((FAILURES + 1))
+	echo "not ok - $name: wanted exit 2 and /$regex/, got exit $status"
+	sed 's/^/# /' "$out"
+}
+
+# Truncate the cached kernel and QEMU binaries the next run would use.
+corrupt_caches() {
+	local art qemu
+	art=$("$REPO/kernel-patches/build-kernel.sh" --series patched 2>/dev/null) &&
+		qemu=$("$REPO/qemu-hw/build-qemu.sh" 2>/dev/null) ||
+		die "the cached kernel and QEMU must exist before the corrupt-cache control"
+	truncate -s 4096 "$art/bzImage" "$qemu"
+}
+
 main() {
 	while (($#)); do
 		case "$1" in
@@ -80,8 +127,9 @@ main() {
 	[[ -x $ALWAYS_FAIL ]] || die "--always-fail must name the built always-fail program"
 	[[ -x $KERNEL_WARNING ]] || die "--kernel-warning must name the built kernel-warning program"
 
-	echo "1..11"
-	expect "a failing guest test fails the run" 1 "$BUILD_DIR" 'FAIL: passed=0 failed=1' -- \
+	echo "1..14"
+	expect "a failing guest test fails the run" 1 "$BUILD_DIR" \
+		'not ok 1 extra-always-fail # exit code 1' 'FAIL: passed=1 failed=1' -- \
 		--extra-test "$ALWAYS_FAIL" --filter 'extra-*'
 	expect "a warning in the kernel log fails the test that caused it" 1 "$BUILD_DIR" \
 		'not ok [0-9]+ extra-kernel-warning # kernel reported: WARNING: CPU: 0 PID: 1 at wctb-harness' \
@@ -122,6 +170,18 @@ main() {
 		'not ok [0-9]+ life.ten_thousand_cookies_and_mappings_do_not_grow_memory' \
 		'ok [0-9]+ life.threads_racing_requests_mappings_and_closes' -- \
 		--iommu none --filter vfio-lifetime --append WCTB_INJECT_LEAK=1
+	expect_signal "a QEMU crash ends the run with a clear message" SEGV \
+		'QEMU died from signal 11 \(SEGV\) before the guest reported a result' -- \
+		--iommu none --filter vfio-lifetime
+	expect_signal "QEMU killed from outside ends the run with a clear message" KILL \
+		'QEMU died from signal 9 \(KILL\) before the guest reported a result' -- \
+		--iommu none --filter vfio-lifetime
+	corrupt_caches
+	expect "corrupt cache entries are rebuilt, not trusted" 0 "$BUILD_DIR" \
+		'build-kernel: cached .* is corrupt \(checksum mismatch\); rebuilding it' \
+		'build-qemu: cached QEMU build in .* is corrupt \(checksum mismatch\); rebuilding it' \
+		'PASS: passed=2' -- \
+		--iommu none --filter enumerate
 	((FAILURES == 0))
 }
 

@@ -77,10 +77,20 @@ publish() {
 	if ((!HEADERS_ONLY)); then
 		cp "$out/arch/x86/boot/bzImage" "$art.tmp/"
 		cp "$out/.config" "$art.tmp/config"
-		touch "$art.tmp/.complete"
+		(cd "$art.tmp" && sha256sum bzImage config headers/include/linux/vfio.h >.complete)
 	fi
 	rm -rf "$art"
 	mv "$art.tmp" "$art"
+}
+
+# A cached artifact whose files no longer match their checksums (a crash
+# while writing, a full disk, a stray edit) is deleted, so it is rebuilt.
+drop_if_corrupt() {
+	local art=$1
+	[[ -s $art/.complete ]] || return 0
+	(cd "$art" && sha256sum --quiet -c .complete >/dev/null 2>&1) && return 0
+	log "cached $art is corrupt (checksum mismatch); rebuilding it"
+	rm -rf "$art"
 }
 
 # Configure, compile and install headers, or only the headers.
@@ -99,6 +109,7 @@ build_series() {
 	mapfile -t patches < <(series_patches "$sfile")
 	key=$(input_key "${patches[@]}")
 	art=$CACHE/kernel/out/$SERIES-$key
+	drop_if_corrupt "$art"
 	if [[ -f $art/.complete ]] || ((HEADERS_ONLY)) && [[ -f $art/.headers ]]; then
 		log "up to date: $art"
 		echo "$art"

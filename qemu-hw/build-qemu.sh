@@ -145,6 +145,16 @@ link_firmware() {
 		die "bios-256k.bin not found; install seabios (.ci/setup-host.sh)"
 }
 
+# Binaries that no longer match the checksums in the stamp are deleted
+# (ninja would trust their timestamps), so they are relinked.
+drop_if_corrupt() {
+	local build=$1 stamp=$2
+	[[ -f $stamp ]] && (($(wc -l <"$stamp") > 1)) || return 0
+	(cd "$build" && tail -n +2 "$stamp" | sha256sum --quiet -c - >/dev/null 2>&1) && return 0
+	log "cached QEMU build in $build is corrupt (checksum mismatch); rebuilding it"
+	rm -f "$stamp" "$build/qemu-system-x86_64" "$build/tests/qtest/wc-testdev-test"
+}
+
 main() {
 	local print_src=0
 	while (($#)); do
@@ -168,15 +178,19 @@ main() {
 	build=$CACHE/qemu/build-$(echo "${src##*/} ${CONFIGURE_ARGS[*]}" | sha256sum | cut -c1-16)
 	inputs=$(hash_files "${BASH_SOURCE[0]}" $(device_inputs))
 	stamp=$build/.wctb-stamp
+	drop_if_corrupt "$build" "$stamp"
 	if [[ -x $build/qemu-system-x86_64 && -x $build/tests/qtest/wc-testdev-test &&
-		-f $stamp && $(cat "$stamp") == "$inputs" ]]; then
+		-f $stamp && $(head -1 "$stamp") == "$inputs" ]]; then
 		log "up to date: $build/qemu-system-x86_64"
 	else
 		sync_device_files "$src"
 		configure_qemu "$src" "$build"
 		compile_qemu "$build"
 		link_firmware "$build"
-		echo "$inputs" >"$stamp"
+		{
+			echo "$inputs"
+			(cd "$build" && sha256sum qemu-system-x86_64 tests/qtest/wc-testdev-test)
+		} >"$stamp"
 	fi
 	echo "$build/qemu-system-x86_64"
 }
