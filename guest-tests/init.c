@@ -15,6 +15,8 @@
  *   wctb.shell=1        prepare the device, then run an interactive shell
  *   wctb.filter=GLOB    run only tests whose name matches GLOB
  *   wctb.timeout=SECS   per-test timeout (default 300)
+ *   wctb.memtypes=1     the device sees memory types (TCG): the audit
+ *                       ledger also claims UC writes, WC stores, bursts
  *   wctb.hold=1         after the result, wait for the host to end the VM
  *                       (run-vm.sh reads the device's counters over QMP
  *                       first) instead of powering off
@@ -55,6 +57,7 @@
 struct options {
 	int shell;
 	int hold;
+	int memtypes;	/* the device sees memory types (TCG, not KVM) */
 	char inject[16];
 	char filter[128];
 	int timeout;
@@ -135,6 +138,8 @@ static void parse_cmdline(struct options *o)
 			o->shell = 1;
 		else if (!strcmp(tok, "wctb.hold=1"))
 			o->hold = 1;
+		else if (!strcmp(tok, "wctb.memtypes=1"))
+			o->memtypes = 1;
 		else if (!strncmp(tok, "wctb.filter=", 12))
 			snprintf(o->filter, sizeof(o->filter), "%s", tok + 12);
 		else if (!strncmp(tok, "wctb.inject=", 12))
@@ -280,26 +285,50 @@ static int list_tests(const struct options *o, struct test *tests)
 	return count;
 }
 
-/* Wait for @pid at most @timeout seconds; kill it when the time is up. */
+/*
+ * Wait for @pid at most @timeout seconds; when the time is up, kill its
+ * whole process group (a test's own children too).  Other children that
+ * end meanwhile (orphans re-parented to PID 1) are reaped on the way.
+ */
 static int wait_with_timeout(pid_t pid, int timeout, int *timed_out)
 {
-	struct timespec ts = { .tv_sec = timeout };
+	struct timespec now, left, end;
 	sigset_t set;
 	int status;
+	pid_t got;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
 	*timed_out = 0;
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += timeout;
 	for (;;) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			return status;
-		if (sigtimedwait(&set, NULL, &ts) < 0 && errno == EAGAIN) {
-			kill(pid, SIGKILL);
+		while ((got = waitpid(-1, &status, WNOHANG)) > 0)
+			if (got == pid)
+				return status;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left.tv_sec = end.tv_sec - now.tv_sec;
+		left.tv_nsec = end.tv_nsec - now.tv_nsec;
+		if (left.tv_nsec < 0) {
+			left.tv_sec--;
+			left.tv_nsec += 1000000000;
+		}
+		if (left.tv_sec < 0 ||
+		    (sigtimedwait(&set, NULL, &left) < 0 && errno == EAGAIN)) {
+			kill(-pid, SIGKILL);
 			waitpid(pid, &status, 0);
 			*timed_out = 1;
 			return status;
 		}
 	}
+}
+
+/* A test's leftover processes (its group) go before the next test. */
+static void kill_leftovers(pid_t pgid)
+{
+	kill(-pgid, SIGKILL);
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
 }
 
 static void copy_log_as_comments(const char *log)
@@ -331,6 +360,7 @@ static enum verdict run_test(const struct test *t, int timeout, char *why,
 
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		setpgid(0, 0);
 		fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		dup2(fd, 1);
 		dup2(fd, 2);
@@ -344,7 +374,9 @@ static enum verdict run_test(const struct test *t, int timeout, char *why,
 		snprintf(why, len, "fork: %s", strerror(errno));
 		return FAIL;
 	}
+	setpgid(pid, pid);	/* no race with the child's own setpgid() */
 	status = wait_with_timeout(pid, timeout, &timed_out);
+	kill_leftovers(pid);
 	copy_log_as_comments(log);
 	if (timed_out) {
 		snprintf(why, len, "TIMEOUT after %d s", timeout);
@@ -412,7 +444,11 @@ static void audit(const struct options *o, const char *bdf)
 		return;
 	}
 	emit("wctb-ledger: bar2-writes=%d bar2-write-bytes=%d bar4-writes=0 "
-	     "bar4-write-bytes=0\n", 2 * AUDIT_LINES * 8, 2 * AUDIT_LINES * 64);
+	     "bar4-write-bytes=0", 2 * AUDIT_LINES * 8, 2 * AUDIT_LINES * 64);
+	if (o->memtypes)	/* and each half arrived as its mapping says */
+		emit(" bar2-uc-writes=%d bar2-wc-stores=%d bar2-full-bursts=%d",
+		     AUDIT_LINES * 8, AUDIT_LINES * 8, AUDIT_LINES);
+	emit("\n");
 	if (results)
 		fprintf(results, "wctb-counters:");
 	printf("# wctb-counters:");
@@ -432,19 +468,6 @@ static void audit(const struct options *o, const char *bdf)
 	wctb_regs_unmap(&r);
 }
 
-/*
- * What in the kernel log fails a run: warnings, bugs, sanitizer, lockdep
- * and kmemleak reports, and x86 PAT memory type conflicts.
- */
-static const char *const kernel_findings[] = {
-	"WARNING:", "BUG:", "Oops", "general protection fault", "KASAN:",
-	"UBSAN:", "possible circular locking", "possible recursive locking",
-	"inconsistent lock state", "suspicious RCU usage",
-	"suspected memory leak", "conflicting memory types",
-	"expected mapping type", "invalid memtype", "list_add corruption",
-	"list_del corruption",
-};
-
 static int kmsg = -1;	/* the kernel log, read up to where we last looked */
 
 /*
@@ -454,7 +477,6 @@ static int kmsg = -1;	/* the kernel log, read up to where we last looked */
 static int scan_kernel_log(char *why, size_t len)
 {
 	char rec[1024], *text;
-	unsigned int i;
 	int found = 0;
 	ssize_t n;
 
@@ -468,16 +490,32 @@ static int scan_kernel_log(char *why, size_t len)
 		text = strchr(rec, ';');
 		text = text ? text + 1 : rec;
 		text[strcspn(text, "\n")] = '\0';
-		for (i = 0; i < sizeof(kernel_findings) / sizeof(*kernel_findings); i++)
-			if (strstr(text, kernel_findings[i]))
-				break;
-		if (i == sizeof(kernel_findings) / sizeof(*kernel_findings))
+		if (!wctb_kernel_finding(text))
 			continue;
 		emit("# kernel: %s\n", text);
 		if (!found++)
 			snprintf(why, len, "kernel reported: %s", text);
 	}
 	return found;
+}
+
+/*
+ * Debug kernels: ask kmemleak for a scan now (it reports "new suspected
+ * memory leaks" in the kernel log) and copy its report into the log.
+ */
+static void kmemleak_scan(void)
+{
+	char line[256];
+	FILE *f;
+
+	if (write_file("/sys/kernel/debug/kmemleak", "scan"))
+		return;		/* no kmemleak in this kernel */
+	f = fopen("/sys/kernel/debug/kmemleak", "r");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		emit("# kmemleak: %s%s", line, strchr(line, '\n') ? "" : "\n");
+	fclose(f);
 }
 
 /* One TAP line; a kernel finding during the test fails it. */
@@ -505,7 +543,7 @@ static enum verdict report_test(int i, const char *name, enum verdict v,
 
 /*
  * Every test, then "kernel-log": the kernel log of the boot and of what
- * ran outside the tests (the audit) holds no finding.
+ * ran outside the tests (the audit, a kmemleak scan) holds no finding.
  */
 static int run_all(const struct options *o)
 {
@@ -528,6 +566,7 @@ static int run_all(const struct options *o)
 	if (n == 0)
 		emit("# no test matched '%s'\n", o->filter);
 	audit(o, getenv("WCTB_BDF"));
+	kmemleak_scan();
 	snprintf(why, sizeof(why), "%s", boot);
 	counts[report_test(n + 1, "kernel-log", boot_findings ? FAIL : PASS,
 			   why, sizeof(why))]++;

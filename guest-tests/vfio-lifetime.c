@@ -31,7 +31,7 @@
 #define AP		WC_TESTDEV_APERTURE_PREF
 #define BAR2		WC_TESTDEV_BAR_PREF
 #define RW		(PROT_READ | PROT_WRITE)
-#define LEAK_LIMIT_KIB	512	/* slab growth allowed over the whole loop */
+#define LEAK_LIMIT_BYTES 12	/* slab growth allowed per round, on average */
 
 FIXTURE(life) {
 	struct wctb_session s;
@@ -129,6 +129,7 @@ TEST_F(life, partial_munmap_keeps_the_rest_and_the_hold)
 	ASSERT_EQ(0, munmap((void *)(wc + PAGE), PAGE));
 	EXPECT_EQ(1, line_type(self, wc));
 	EXPECT_EQ(1, line_type(self, wc + 2 * PAGE));
+	/* mm behaviour, for completeness: the hole is unmapped. */
 	EXPECT_EQ(SIGSEGV, load_signal((volatile uint64_t *)(wc + PAGE)));
 	EXPECT_EQ(EBUSY, map_errno(self->s.v.device, self->s.uc_off + PAGE, PAGE))
 		TH_LOG("a partial munmap releases nothing");
@@ -160,13 +161,17 @@ TEST_F(life, mremap_moves_and_shrinks_but_does_not_grow)
 	EXPECT_EQ(1, line_type(self, moved + PAGE));
 	grown = mremap((void *)moved, 2 * PAGE, 4 * PAGE, MREMAP_MAYMOVE);
 	EXPECT_EQ(MAP_FAILED, grown);
-	EXPECT_EQ(EFAULT, errno) TH_LOG("growing a PFN mapping");
+	EXPECT_EQ(EFAULT, errno) TH_LOG("mm refuses to grow a PFN mapping");
 	ASSERT_EQ((void *)moved, mremap((void *)moved, 2 * PAGE, PAGE, 0));
 	EXPECT_EQ(1, line_type(self, moved));
 	munmap((void *)moved, PAGE);
 }
 
-/* fork(): the child's copies of a UC and a WC mapping keep their types. */
+/*
+ * fork(): the child's copies of a UC and a WC mapping (with PTEs present:
+ * the parent stored first) keep their types, and the hold on the pages
+ * ends when both processes have unmapped them.
+ */
 TEST_F(life, forked_child_sees_the_same_types)
 {
 	volatile uint8_t *uc, *wc;
@@ -177,6 +182,8 @@ TEST_F(life, forked_child_sees_the_same_types)
 	wc = map(self->s.v.device, self->s.wc_off + PAGE, PAGE);
 	ASSERT_NE(NULL, uc);
 	ASSERT_NE(NULL, wc);
+	wctb_store_line(wc, 0x20);
+	wctb_store_line(uc, 0x20);
 	wctb_reset_counters(&self->s.regs);
 	pid = fork();
 	ASSERT_LE(0, pid);
@@ -186,11 +193,15 @@ TEST_F(life, forked_child_sees_the_same_types)
 		_exit(0);
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		TH_LOG("child status 0x%x", status);
 	EXPECT_EQ(8, cnt(self, WC_TESTDEV_CNT_WC_STORES));
 	EXPECT_EQ(1, cnt(self, WC_TESTDEV_CNT_FULL_BURSTS));
 	EXPECT_EQ(8, cnt(self, WC_TESTDEV_CNT_UC_WRITES));
 	munmap((void *)uc, PAGE);
 	munmap((void *)wc, PAGE);
+	EXPECT_EQ(0, map_errno(self->s.v.device, self->s.uc_off + PAGE, PAGE))
+		TH_LOG("the WC hold outlived both mappings");
 }
 
 /* Mappings outlive the device file; a new file gets fresh cookies. */
@@ -263,9 +274,11 @@ static int cookie_round(struct wctb_vfio *v, int fresh, int leak)
 }
 
 /*
- * A round on a new file: legacy opens a second file of the open device;
- * cdev binds one file at a time, so it reopens the fixture's (the device
- * then closes and resets, ~0.2 s, hence only every 500th round).
+ * A round on a new file: legacy opens a second file of the open device.
+ * cdev binds one file at a time, so it reopens the fixture's, and the
+ * device closes, resets and reattaches to the IOMMU each time (~2.5 ms
+ * under TCG): every 10th round, so 1,000 files.  The cookie code is the
+ * same on both paths; the legacy paths measure per-file leaks over 10,000.
  */
 static int growth_round(struct wctb_vfio *v, int i, int leak)
 {
@@ -273,7 +286,7 @@ static int growth_round(struct wctb_vfio *v, int i, int leak)
 
 	if (!v->cdev)
 		return cookie_round(v, 1, leak);
-	if (i % 500 == 0) {
+	if (i % 10 == 0) {
 		ret = wctb_vfio_reopen_device(v);
 		if (ret)
 			return ret;
@@ -307,8 +320,9 @@ TEST_F(life, ten_thousand_cookies_and_mappings_do_not_grow_memory)
 	TH_LOG("%d rounds%s: SUnreclaim %ld -> %ld KiB, MemAvailable %ld -> %ld KiB",
 	       loops, leak ? " (leak injected)" : "", slab0, slab1, avail0,
 	       avail1);
-	EXPECT_GT(LEAK_LIMIT_KIB, slab1 - slab0);
-	EXPECT_GT(4 * LEAK_LIMIT_KIB, avail0 - avail1);
+	/* Even 16 bytes a round (one kmalloc-16 object) would exceed this. */
+	EXPECT_GT(loops * LEAK_LIMIT_BYTES / 1024, slab1 - slab0);
+	EXPECT_GT(4 * loops * LEAK_LIMIT_BYTES / 1024, avail0 - avail1);
 }
 
 struct racer {
@@ -407,7 +421,23 @@ TEST_F(life, threads_racing_requests_mappings_and_closes)
 		TH_LOG("every thread unmapped: the pages are free for UC");
 }
 
-/* VFIO_DEVICE_RESET zaps live cookie mappings; they refault typed. */
+/*
+ * 1 if the page at @va is mapped in the page tables (the debugfs page
+ * table dump; /proc/self/pagemap does not walk PFN mappings), else 0.
+ */
+static int page_present(const volatile void *va)
+{
+	char line[256];
+
+	return !wctb_ptdump_line(va, line, sizeof(line)) &&
+	       strstr(line, "USR") != NULL;
+}
+
+/*
+ * VFIO_DEVICE_RESET zaps live cookie mappings (their PTEs go: without the
+ * zap they would still point at the BAR after the reset) and they refault
+ * with their types.
+ */
 TEST_F(life, reset_zaps_and_refaults_wc_and_uc_mappings)
 {
 	struct vfio_device_info info = { .argsz = sizeof(info) };
@@ -422,8 +452,12 @@ TEST_F(life, reset_zaps_and_refaults_wc_and_uc_mappings)
 	ASSERT_NE(NULL, wc);
 	wctb_store_line(uc, 0x31);
 	wctb_store_line(wc, 0x32);
+	EXPECT_EQ(1, page_present(uc));
+	EXPECT_EQ(1, page_present(wc));
 	ASSERT_EQ(0, ioctl(self->s.v.device, VFIO_DEVICE_RESET))
 		TH_LOG("VFIO_DEVICE_RESET: %s", strerror(errno));
+	EXPECT_EQ(0, page_present(uc)) TH_LOG("UC cookie mapping not zapped");
+	EXPECT_EQ(0, page_present(wc)) TH_LOG("WC cookie mapping not zapped");
 	EXPECT_EQ(1, line_type(self, wc)) TH_LOG("WC after reset");
 	EXPECT_EQ(0, line_type(self, uc)) TH_LOG("UC after reset");
 	munmap((void *)uc, PAGE);

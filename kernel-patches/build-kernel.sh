@@ -10,6 +10,7 @@ source "$HERE/kernel-tree.sh"
 SERIES=patched
 LINUX_SRC=
 HEADERS_ONLY=0
+DEBUG=0
 JOBS=$(nproc)
 
 usage() {
@@ -26,6 +27,9 @@ on stdout: bzImage, config, headers/usr/include, selftests/.
                      none (plain linux-source-6.12)
   --linux-src DIR    build this kernel tree as it is (out of tree, O=...),
                      with our config fragment merged; DIR is never modified
+  --debug            the debug kernel: config/debug.config merged too
+                     (KASAN, lockdep, DEBUG_VM, DEBUG_LIST, SLUB debug,
+                     kmemleak); cached separately, built in wctb-build-debug
   --headers-only     only install the uAPI headers and the kselftest
                      harness (for --kernel runs that still build tests)
   --cache DIR        cache root (default: \$WCTB_CACHE or ~/.cache/wc-testbed)
@@ -41,7 +45,7 @@ input_key() {
 	local patches=("$@")
 	{
 		echo "tarball $(tarball_hash)"
-		sha256sum "$FRAGMENT" "${BASH_SOURCE[0]}" "$HERE/kernel-tree.sh" "${patches[@]}" | cut -d' ' -f1
+		sha256sum "${FRAGMENTS[@]}" "${BASH_SOURCE[0]}" "$HERE/kernel-tree.sh" "${patches[@]}" | cut -d' ' -f1
 		gcc --version | head -1
 	} | sha256sum | cut -c1-16
 }
@@ -108,7 +112,9 @@ build_series() {
 	sfile=$(series_file "$SERIES")
 	mapfile -t patches < <(series_patches "$sfile")
 	key=$(input_key "${patches[@]}")
-	art=$CACHE/kernel/out/$SERIES-$key
+	local variant=$SERIES
+	((!DEBUG)) || variant=$SERIES-debug
+	art=$CACHE/kernel/out/$variant-$key
 	drop_if_corrupt "$art"
 	if [[ -f $art/.complete ]] || ((HEADERS_ONLY)) && [[ -f $art/.headers ]]; then
 		log "up to date: $art"
@@ -146,6 +152,7 @@ main() {
 		--series) SERIES=${2:?--series needs a name}; shift ;;
 		--linux-src) LINUX_SRC=${2:?--linux-src needs a directory}; shift ;;
 		--headers-only) HEADERS_ONLY=1 ;;
+		--debug) DEBUG=1 ;;
 		--cache) CACHE=${2:?--cache needs a directory}; shift ;;
 		-j) JOBS=${2:?-j needs a number}; shift ;;
 		-h | --help) usage; exit 0 ;;
@@ -154,6 +161,10 @@ main() {
 		shift
 	done
 	command -v ccache >/dev/null || die "ccache not found; run .ci/setup-host.sh"
+	if ((DEBUG)); then
+		FRAGMENTS+=("$DEBUG_FRAGMENT")
+		BUILD_SUBDIR=wctb-build-debug
+	fi
 	if [[ -n $LINUX_SRC ]]; then
 		build_user_tree
 	else

@@ -4,10 +4,16 @@
 
 readonly TARBALL=${WCTB_LINUX_TARBALL:-/usr/src/linux-source-6.12.tar.xz}
 readonly FRAGMENT=$HERE/config/wc-testbed.config
+readonly DEBUG_FRAGMENT=$HERE/config/debug.config
+# The fragments merged on top of tinyconfig (build-kernel.sh --debug adds
+# DEBUG_FRAGMENT).
+FRAGMENTS=("$FRAGMENT")
 CACHE=${WCTB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wc-testbed}
 # Build directories live directly inside their source tree, so that kbuild
-# uses relative paths (srctree = ..) and ccache hits across series.
-readonly BUILD_SUBDIR=wctb-build
+# uses relative paths (srctree = ..) and ccache hits across series; the
+# debug kernel builds in wctb-build-debug.  git clean spares them all.
+BUILD_SUBDIR=wctb-build
+readonly BUILD_DIRS_PATTERN="/wctb-build*/"
 
 series_file() {
 	case "$1" in
@@ -70,7 +76,7 @@ reset_to_base() {
 	local src=$1
 	git -C "$src" am --abort >/dev/null 2>&1 || true
 	git -C "$src" checkout -q -f --detach "base-$(tarball_hash | cut -c1-16)"
-	git -C "$src" clean -qfdx -e "/$BUILD_SUBDIR/"
+	git -C "$src" clean -qfdx -e "$BUILD_DIRS_PATTERN"
 }
 
 # Check out the pristine tree plus the series.  The result is built in a
@@ -93,20 +99,21 @@ apply_series() {
 		commit-tree "$tree" -p "$base" -m "wc-testbed: base + $# patch(es)")
 	log "checking out base + $# patch(es)"
 	git -C "$src" checkout -q -f --detach "$commit"
-	git -C "$src" clean -qfdx -e "/$BUILD_SUBDIR/"
+	git -C "$src" clean -qfdx -e "$BUILD_DIRS_PATTERN"
 }
 
 # tinyconfig + fragment, then check every fragment line survived olddefconfig.
 configure_kernel() {
 	local src=$1 out=$2
 	make -s -C "$src" O="$out" ARCH=x86_64 tinyconfig >/dev/null
-	"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "$FRAGMENT" >/dev/null
+	"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "${FRAGMENTS[@]}" >/dev/null
 	make -s -C "$src" O="$out" ARCH=x86_64 olddefconfig >/dev/null
 	verify_fragment "$out/.config"
 }
 
 verify_fragment() {
 	local config=$1 line sym bad=0
+	# shellcheck disable=SC2094
 	while IFS= read -r line; do
 		case "$line" in
 		CONFIG_*=*) grep -qxF "$line" "$config" || { log "config lost: $line (now: $(grep "^${line%%=*}=" "$config" || echo unset))"; bad=1; } ;;
@@ -115,7 +122,7 @@ verify_fragment() {
 			sym=${sym%% *}
 			! grep -q "^$sym=" "$config" || { log "config lost: $line"; bad=1; } ;;
 		esac
-	done <"$FRAGMENT"
-	((bad == 0)) || die "config fragment did not survive olddefconfig (a dependency is missing); fix $FRAGMENT"
+	done < <(cat "${FRAGMENTS[@]}")
+	((bad == 0)) || die "config fragment did not survive olddefconfig (a dependency is missing); fix ${FRAGMENTS[*]}"
 }
 

@@ -141,26 +141,38 @@ def compare(device, reported, what):
     return bad
 
 
+def read_device(qmp, path):
+    """Every uint64 counter property of the device, by name."""
+    names = [p["name"] for p in qmp.command("qom-list", path=path)
+             if p["name"].startswith(("bar2-", "bar4-"))
+             and p["type"] == "uint64"]
+    return {name: qmp.command("qom-get", path=path, property=name)
+            for name in names}
+
+
+def quit_qemu(args):
+    """The guest holds after its result: end QEMU, whatever happened."""
+    try:
+        Qmp(args.qmp).command("quit")
+    except (CheckError, OSError, ValueError):
+        pass
+
+
 def check(args):
     lines = wait_for_result(args)
-    if "wctb-counters" not in lines or "wctb-ledger" not in lines:
-        raise CheckError("the guest reported no counters or ledger "
-                         "(its audit failed? see results.tap)")
-    counters = parse_values(lines["wctb-counters"], "wctb-counters")
-    ledger = parse_values(lines["wctb-ledger"], "wctb-ledger")
     qmp = Qmp(args.qmp)
     try:
-        names = [p["name"] for p in qmp.command("qom-list", path=args.device)
-                 if p["name"].startswith(("bar2-", "bar4-"))
-                 and p["type"] == "uint64"]
-        device = {name: qmp.command("qom-get", path=args.device,
-                                    property=name)
-                  for name in names}
+        device = read_device(qmp, args.device)
     finally:
         try:
             qmp.command("quit")
         except (CheckError, OSError):
             pass
+    if "wctb-counters" not in lines or "wctb-ledger" not in lines:
+        raise CheckError("the guest reported no counters or ledger "
+                         "(its audit failed? see results.tap)")
+    counters = parse_values(lines["wctb-counters"], "wctb-counters")
+    ledger = parse_values(lines["wctb-ledger"], "wctb-ledger")
     bad = [f"counters: the guest did not report {name}"
            for name in sorted(device) if name not in counters]
     bad += compare(device, counters, "counters")
@@ -174,6 +186,7 @@ def main(argv=None):
         count, bad = check(args)
     except (CheckError, OSError, ValueError) as e:
         print(f"{PROG}: cannot check: {e}")
+        quit_qemu(args)
         return 2
     for line in bad:
         print(f"{PROG}: MISMATCH {line}")

@@ -484,6 +484,24 @@ const char *wctb_counters_summary(const struct wctb_regs *r,
 	return buf;
 }
 
+int wctb_kernel_finding(const char *text)
+{
+	static const char *const findings[] = {
+		"WARNING:", "BUG:", "Oops", "general protection fault",
+		"KASAN:", "UBSAN:", "possible circular locking",
+		"possible recursive locking", "inconsistent lock state",
+		"suspicious RCU usage", "suspected memory leak",
+		"conflicting memory types", "expected mapping type",
+		"invalid memtype", "list_add corruption", "list_del corruption",
+	};
+	unsigned int i;
+
+	for (i = 0; i < sizeof(findings) / sizeof(findings[0]); i++)
+		if (strstr(text, findings[i]))
+			return 1;
+	return 0;
+}
+
 int wctb_kmsg_open(void)
 {
 	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
@@ -514,8 +532,8 @@ int wctb_kmsg_new(int fd, char *buf, size_t len)
 		rec[n] = '\0';
 		text = strchr(rec, ';');
 		text = text ? text + 1 : rec;
-		if ((atoi(rec) & 7) > 4)	/* notice, info, debug */
-			continue;
+		if ((atoi(rec) & 7) > 4 && !wctb_kernel_finding(text))
+			continue;	/* notice, info, debug */
 		if (strstr(text, "vfio-noiommu device opened by user"))
 			continue;
 		count++;
@@ -556,13 +574,15 @@ int wctb_device_usable(int device, const struct wctb_regs *r, char *why,
 		snprintf(why, len, "REGION_INFO: %s", strerror(-ret));
 		return -1;
 	}
-	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, device,
-		 info.offset + info.size - 4096);
+	/* All of it: EBUSY if some page is still held write-combining. */
+	p = mmap(NULL, info.size, PROT_READ | PROT_WRITE, MAP_SHARED, device,
+		 info.offset);
 	if (p == MAP_FAILED) {
-		snprintf(why, len, "legacy mmap of BAR2: %s", strerror(errno));
+		snprintf(why, len, "legacy UC mmap of all of BAR2: %s",
+			 strerror(errno));
 		return -1;
 	}
-	line = (volatile uint64_t *)(p + 4096 - 64);
+	line = (volatile uint64_t *)(p + info.size - 64);
 	uc = wctb_counter(r, WC_TESTDEV_APERTURE_PREF, WC_TESTDEV_CNT_UC_WRITES);
 	wctb_store_line(line, 0x600d);
 	uc = wctb_counter(r, WC_TESTDEV_APERTURE_PREF,
@@ -573,7 +593,7 @@ int wctb_device_usable(int device, const struct wctb_regs *r, char *why,
 	if (ret)
 		snprintf(why, len, "a UC line arrived as %lu UC writes, or "
 			 "did not read back", (unsigned long)uc);
-	munmap(p, 4096);
+	munmap(p, info.size);
 	return ret;
 }
 
@@ -640,18 +660,16 @@ int wctb_session_close(struct wctb_session *s, char *why, size_t len)
 	int n = 0, ret = 0;
 
 	why[0] = '\0';
+	if (s->regs.base && s->v.device >= 0 &&
+	    wctb_device_usable(s->v.device, &s->regs, why, len))
+		ret = -1;
+	wctb_regs_unmap(&s->regs);
+	wctb_vfio_close(&s->v);
 	if (s->kmsg >= 0) {
 		n = wctb_kmsg_new(s->kmsg, log, sizeof(log));
 		close(s->kmsg);
 	}
-	if (n) {
+	if (n && !ret)
 		snprintf(why, len, "kernel log during the test:\n%s", log);
-		ret = -1;
-	} else if (s->regs.base && s->v.device >= 0 &&
-		   wctb_device_usable(s->v.device, &s->regs, why, len)) {
-		ret = -1;
-	}
-	wctb_regs_unmap(&s->regs);
-	wctb_vfio_close(&s->v);
-	return ret;
+	return n ? -1 : ret;
 }

@@ -145,12 +145,21 @@ const char *wctb_counters_summary(const struct wctb_regs *r,
 				  unsigned int aperture, char *buf, size_t len);
 
 /*
+ * 1 if a kernel log text reports a bug: a warning, BUG, Oops, KASAN,
+ * UBSAN, lockdep, kmemleak, list corruption or x86 PAT conflict report
+ * (some of these are logged at info level).  init fails the test during
+ * which one appears.
+ */
+int wctb_kernel_finding(const char *text);
+
+/*
  * The kernel log from now on: wctb_kmsg_open() returns a /dev/kmsg fd
- * positioned at the end; wctb_kmsg_new() collects the warnings and worse
- * logged since into @buf and returns their number, or -errno.  Ignored:
- * notice, info and debug records (boot-time chatter such as the TSC
- * calibration) and the "vfio-noiommu device opened by user" warning that
- * every noiommu open prints by design.
+ * positioned at the end; wctb_kmsg_new() collects the records logged since
+ * that are warnings or worse or report a bug (wctb_kernel_finding()) into
+ * @buf and returns their number, or -errno.  Ignored: other notice, info
+ * and debug records (boot-time chatter such as the TSC calibration) and
+ * the "vfio-noiommu device opened by user" warning that every noiommu
+ * open prints by design.
  */
 int wctb_kmsg_open(void);
 int wctb_kmsg_new(int fd, char *buf, size_t len);
@@ -187,8 +196,10 @@ struct wctb_session {
 int wctb_session_open(struct wctb_session *s, char *why, size_t len);
 
 /*
- * The end of every case: no warning in the kernel log and the device
- * still usable.  Returns 0, or -1 with what went wrong in @why.  Closes.
+ * The end of every case: the device still usable (all of BAR2 maps UC:
+ * no memory type hold leaked), everything closed, and then no warning or
+ * bug report in the kernel log (so release paths count too).  Returns 0,
+ * or -1 with what went wrong in @why.
  */
 int wctb_session_close(struct wctb_session *s, char *why, size_t len);
 
