@@ -60,7 +60,7 @@ usage error.
   --filter GLOB        run only guest tests whose name matches GLOB
   --extra-test FILE    copy a static binary into the guest and run it as one
                        more TAP test (repeatable)
-  --append ARGS        extra kernel command line arguments
+  --append ARGS        extra kernel command line arguments (repeatable)
   --qemu-arg ARG       one more QEMU argument (repeatable), e.g.
                        --qemu-arg -device --qemu-arg wc-testdev,wc-lines=0
   --shell              interactive busybox shell in the same VM (no tests)
@@ -100,7 +100,7 @@ parse_args() {
 		--qemu) QEMU=${2:?--qemu needs a binary}; shift ;;
 		--filter) FILTER=${2:?--filter needs a pattern}; shift ;;
 		--extra-test) EXTRA_TESTS+=("${2:?--extra-test needs a file}"); shift ;;
-		--append) APPEND=${2:?--append needs arguments}; shift ;;
+		--append) APPEND+=" ${2:?--append needs arguments}"; shift ;;
 		--qemu-arg) QEMU_EXTRA+=("${2:?--qemu-arg needs an argument}"); shift ;;
 		--shell) SHELL_MODE=1 ;;
 		--iommu) IOMMU=${2:?--iommu needs intel, none or both}; shift ;;

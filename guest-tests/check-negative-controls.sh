@@ -25,6 +25,8 @@ reported (its output and the run's results.tap):
   sysfs WC checks WCTB_SYSFS_WC_FILE=resource2: every WC check of
                   sysfs-memtype must fail against the UC file     exit 1
   naive series    --series naive: the mission test must fail      exit 1
+  fuzzer          --series naive: the cookie fuzzer must report a
+                  departure from its model, with its seed          exit 1
   unpatched 6.12  --series none: cookie tests SKIP with a reason,
                   everything else passes                          exit 0
   lying guest     wctb.inject=lie: the guest reports a counter one
@@ -35,8 +37,8 @@ reported (its output and the run's results.tap):
                   during each contract case fails that case        exit 1
   leaked memory   WCTB_INJECT_LEAK=1: the growth loop keeps its
                   mappings; the slab growth check fails            exit 1
-  QEMU crash      SIGSEGV to QEMU once the tests run               exit 2
-  QEMU killed     SIGKILL to QEMU once the tests run               exit 2
+  QEMU crash      SIGSEGV to QEMU while the guest waits           exit 2
+  QEMU killed     SIGKILL to QEMU while the guest waits           exit 2
   corrupt cache   the cached bzImage and QEMU binary truncated:
                   both rebuilt (not trusted), then the run passes  exit 0
 The series controls use their own build directories (control-naive,
@@ -71,19 +73,21 @@ expect() {
 }
 
 # qemu_of DIR: the pid of the QEMU that a run in build directory DIR
-# started (not its timeout(1) wrapper), once its tests have begun.
+# started (not its timeout(1) wrapper), once its guest is waiting
+# (wctb.inject=hang: PID 1 says so on the results port, then waits).
 qemu_of() {
 	local dir=$1 pid logs
 	for pid in $(pgrep -f -- "-qmp unix:$dir/logs/" || true); do
 		[[ $(cat "/proc/$pid/comm" 2>/dev/null) == qemu-system-x86 ]] || continue
 		logs=$(tr '\0' '\n' <"/proc/$pid/cmdline" | sed -n 's|^unix:\(.*\)/qmp.sock,.*|\1|p')
-		grep -q '^TAP version' "$logs/results.tap" 2>/dev/null && echo "$pid" && return 0
+		grep -q 'wctb.inject=hang' "$logs/results.tap" 2>/dev/null && echo "$pid" && return 0
 	done
 	return 1
 }
 
 # expect_signal NAME SIGNAL REGEX -- ARGS: a run whose QEMU gets SIGNAL
-# once the tests have begun must exit 2 and say so (REGEX).
+# while the guest waits must exit 2 and say so (REGEX), long before the
+# host-side timeout.
 expect_signal() {
 	local name=$1 sig=$2 regex=$3 out=$BUILD_DIR/control-signal.out pid run status=0 i
 	shift 4
@@ -127,7 +131,7 @@ main() {
 	[[ -x $ALWAYS_FAIL ]] || die "--always-fail must name the built always-fail program"
 	[[ -x $KERNEL_WARNING ]] || die "--kernel-warning must name the built kernel-warning program"
 
-	echo "1..14"
+	echo "1..15"
 	expect "a failing guest test fails the run" 1 "$BUILD_DIR" \
 		'not ok 1 extra-always-fail # exit code 1' 'FAIL: passed=1 failed=1' -- \
 		--extra-test "$ALWAYS_FAIL" --filter 'extra-*'
@@ -151,6 +155,10 @@ main() {
 		'not ok [0-9]+ cookie.mission_uc_page_and_wc_window_of_one_bar' \
 		'not ok [0-9]+ cookie.wc_pmd_mapping_arrives_as_full_bursts' -- \
 		--series naive --filter vfio-cookie
+	expect "the cookie fuzzer finds where the naive patch departs from the model" 1 \
+		"$BUILD_DIR/control-naive" \
+		'not ok [0-9]+ fuzz.random_sequences_match_the_model' 'seed 1, legacy-noiommu, operation [0-9]+' -- \
+		--series naive --iommu none --filter 'vfio-fuzz*'
 	expect "unpatched 6.12 skips the cookie tests, passes the rest" 0 \
 		"$BUILD_DIR/control-none" \
 		'(^|# |\] )ok [0-9]+ cookie.mission_uc_page_and_wc_window_of_one_bar # SKIP VFIO_DEVICE_GET_MMAP_COOKIE not supported' \
@@ -172,10 +180,10 @@ main() {
 		--iommu none --filter vfio-lifetime --append WCTB_INJECT_LEAK=1
 	expect_signal "a QEMU crash ends the run with a clear message" SEGV \
 		'QEMU died from signal 11 \(SEGV\) before the guest reported a result' -- \
-		--iommu none --filter vfio-lifetime
+		--iommu none --append wctb.inject=hang --timeout 120
 	expect_signal "QEMU killed from outside ends the run with a clear message" KILL \
 		'QEMU died from signal 9 \(KILL\) before the guest reported a result' -- \
-		--iommu none --filter vfio-lifetime
+		--iommu none --append wctb.inject=hang --timeout 120
 	corrupt_caches
 	expect "corrupt cache entries are rebuilt, not trusted" 0 "$BUILD_DIR" \
 		'build-kernel: cached .* is corrupt \(checksum mismatch\); rebuilding it' \

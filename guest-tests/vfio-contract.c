@@ -20,6 +20,7 @@
 
 #include "kselftest_harness.h"
 #include "wctb.h"
+#include "wctb-fixture.h"
 
 #define PAGE		4096ul
 #define COOKIE_MIN	(1ull << 62)	/* where the series hands out cookies */
@@ -27,26 +28,7 @@
 #define BAR2		WC_TESTDEV_BAR_PREF
 #define BAR4		WC_TESTDEV_BAR_NONPREF
 
-FIXTURE(contract) {
-	struct wctb_session s;
-};
-
-FIXTURE_SETUP(contract)
-{
-	char why[256];
-
-	ASSERT_EQ(0, wctb_session_open(&self->s, why, sizeof(why)))
-		TH_LOG("%s", why);
-}
-
-/* After every case: nothing in the kernel log, and the device works. */
-FIXTURE_TEARDOWN(contract)
-{
-	char why[2048];
-
-	EXPECT_EQ(0, wctb_session_close(&self->s, why, sizeof(why)))
-		TH_LOG("%s", why);
-}
+WCTB_SESSION_FIXTURE(contract, 0)
 
 #define NEED_COOKIES() do {						\
 	if (!self->s.cookies)						\
