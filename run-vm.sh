@@ -172,9 +172,11 @@ ensure_host() {
 	"$REPO/.ci/setup-host.sh" || die "host setup failed (see above)"
 }
 
-# Sets QEMU (unless --qemu), QEMU_SRC and QEMU_BUILD (for the host tests).
+# Sets QEMU (unless --qemu), QEMU_SRC and QEMU_BUILD (for the host tests),
+# and with --all-tests QEMU_SANITIZED (ASan + UBSan, for the device fuzzer).
 build_qemu() {
 	local built
+	QEMU_SANITIZED=
 	QEMU_SRC=$("$REPO/qemu-hw/build-qemu.sh" --print-src) || die "preparing the QEMU source failed (see above)"
 	if [[ -n $QEMU ]] && ((!ALL_TESTS)); then
 		QEMU_BUILD=
@@ -183,6 +185,9 @@ build_qemu() {
 	built=$("$REPO/qemu-hw/build-qemu.sh") || die "building QEMU failed (see above)"
 	QEMU_BUILD=$(dirname "$built")
 	QEMU=${QEMU:-$built}
+	((ALL_TESTS)) || return 0
+	QEMU_SANITIZED=$("$REPO/qemu-hw/build-qemu.sh" --sanitize) ||
+		die "building QEMU with ASan and UBSan failed (see above)"
 }
 
 # Sets KERNEL_ART (headers, kselftest harness) and KERNEL (bzImage).
@@ -199,7 +204,7 @@ build_kernel() {
 build_guest() {
 	local mdir=$BUILD_DIR/meson
 	local opts=(-Dkernel_headers="$KERNEL_ART/headers/include" -Dkselftest_dir="$KERNEL_ART/selftests"
-		-Dqemu_src="$QEMU_SRC" -Dqemu_build="$QEMU_BUILD")
+		-Dqemu_src="$QEMU_SRC" -Dqemu_build="$QEMU_BUILD" -Dqemu_sanitized="$QEMU_SANITIZED")
 	if [[ ! -f $mdir/build.ninja ]]; then
 		meson setup "$mdir" "$REPO" "${opts[@]}" >"$BUILD_DIR/meson-setup.log" 2>&1 ||
 			die "meson setup failed; log in $BUILD_DIR/meson-setup.log"
@@ -303,7 +308,7 @@ qemu_args() {
 		args+=(-device intel-iommu,intremap=on)
 	fi
 	args+=(-device wc-testdev,id=wctd)
-	args+=(-qmp "unix:$dir/qmp.sock,server=on,wait=off")
+	args+=(-qmp "unix:$dir/qmp.sock,server=on,wait=off" -pidfile "$dir/qemu.pid")
 	args+=("${QEMU_EXTRA[@]}")
 	if ((SHELL_MODE)); then
 		args+=(-serial mon:stdio -serial "file:$dir/results.tap")

@@ -72,15 +72,18 @@ expect() {
 	sed 's/^/# /' <<<"$out"
 }
 
-# qemu_of DIR: the pid of the QEMU that a run in build directory DIR
+# qemu_of RUN: the pid of the QEMU that run-vm.sh process RUN
 # started (not its timeout(1) wrapper), once its guest is waiting
 # (wctb.inject=hang: PID 1 says so on the results port, then waits).
 qemu_of() {
-	local dir=$1 pid logs
-	for pid in $(pgrep -f -- "-qmp unix:$dir/logs/" || true); do
+	local run=$1 pidfile pid
+	for pidfile in "$BUILD_DIR"/logs/*-"$run"/*/qemu.pid; do
+		[[ -s $pidfile ]] || continue
+		grep -q 'wctb.inject=hang' "${pidfile%/*}/results.tap" 2>/dev/null || continue
+		pid=$(<"$pidfile")
 		[[ $(cat "/proc/$pid/comm" 2>/dev/null) == qemu-system-x86 ]] || continue
-		logs=$(tr '\0' '\n' <"/proc/$pid/cmdline" | sed -n 's|^unix:\(.*\)/qmp.sock,.*|\1|p')
-		grep -q 'wctb.inject=hang' "$logs/results.tap" 2>/dev/null && echo "$pid" && return 0
+		echo "$pid"
+		return 0
 	done
 	return 1
 }
@@ -94,10 +97,18 @@ expect_signal() {
 	"$REPO/run-vm.sh" --build-dir "$BUILD_DIR" "$@" >"$out" 2>&1 &
 	run=$!
 	for ((i = 0; i < 1200; i++)); do
-		pid=$(qemu_of "$BUILD_DIR") && break
+		pid=$(qemu_of "$run") && break
 		sleep 0.05
 	done
-	[[ -n ${pid:-} ]] && kill "-$sig" "$pid"
+	if [[ -z ${pid:-} ]]; then
+		kill "$run" 2>/dev/null || true
+		wait "$run" || true
+		FAILURES=$((FAILURES + 1))
+		echo "not ok - $name: found no waiting QEMU of run $run under $BUILD_DIR/logs/ within 60 s"
+		sed 's/^/# /' "$out"
+		return
+	fi
+	kill "-$sig" "$pid"
 	wait "$run" || status=$?
 	if ((status == 2)) && grep -qE -- "$regex" "$out"; then
 		echo "ok - $name (exit $status)"

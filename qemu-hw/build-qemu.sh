@@ -7,7 +7,7 @@ readonly HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 readonly QEMU_TARBALL=qemu_10.0.2+ds.orig.tar.xz
 readonly QEMU_SHA256=0901da33844a331bf8b3602b9c1fbd178e60b737c8e3ade678255bd090c9b9f1
 readonly QEMU_APT_SOURCE=qemu/bookworm-backports
-readonly CONFIGURE_ARGS=(
+CONFIGURE_ARGS=(
 	--target-list=x86_64-softmmu --without-default-features
 	--enable-tcg --enable-kvm --enable-fdt=system
 	--disable-install-blobs --disable-docs --python=/usr/bin/python3
@@ -28,7 +28,7 @@ CACHE=${WCTB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wc-testbed}
 
 usage() {
 	cat <<USAGE
-Usage: $0 [--cache DIR] [--print-src] [--help]
+Usage: $0 [--cache DIR] [--sanitize] [--print-src] [--help]
 
 Fetch Debian's QEMU 10.0 orig tarball (sha256 checked), apply
 qemu-hw/patches/series, copy wc-testdev into hw/misc and build a minimal
@@ -37,6 +37,8 @@ input changed.  Prints the binary's path on stdout; the wc-testdev qtest
 is built next to it, in tests/qtest/wc-testdev-test.
 
   --cache DIR    cache root (default: \$WCTB_CACHE or ~/.cache/wc-testbed)
+  --sanitize     build with AddressSanitizer and UBSan (for the device
+                 fuzzer), in a build directory of its own
   --print-src    print the prepared QEMU source directory instead
   --help         this text
 USAGE
@@ -161,6 +163,7 @@ main() {
 		case "$1" in
 		--cache) CACHE=${2:?--cache needs a directory}; shift ;;
 		--print-src) print_src=1 ;;
+		--sanitize) CONFIGURE_ARGS+=(--enable-asan --enable-ubsan) ;;
 		-h | --help) usage; exit 0 ;;
 		*) usage >&2; die "unknown option '$1'" ;;
 		esac

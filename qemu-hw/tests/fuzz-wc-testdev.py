@@ -1,0 +1,674 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Seeded, bounded fuzzer for wc-testdev, driven over QEMU's qtest protocol.
+
+Meant for a QEMU built with AddressSanitizer and UBSan.  There is no guest:
+the script listens on a unix socket, QEMU (-accel qtest) connects to it, and
+every access is a qtest command.  One seeded random.Random decides every
+operation: aperture reads and writes of 1/2/4/8 bytes (inside, across and
+past the end), 64-byte lines of 8-byte writes, BAR0 register reads and
+writes (CONTROL with random bits, identity, scratch, counters), PM state
+changes (D0 <-> D3hot, BARs off in D3hot, no reset on the way back),
+Function Level Resets, memory-decode toggles and QMP qom-get of counters.
+
+A model predicts every value read and every counter: aperture contents
+(zero after reset, all ones for an access crossing the end), registers,
+and all 17 counters of both apertures (under qtest the memory type is
+unknown, so writes never reach the WC model and counters need no drain).
+It splits accesses as QEMU's memory core does: BAR0 and unassigned space
+take naturally aligned pieces, BAR0 rejects pieces under 4 bytes (reads 0),
+the apertures take any access of up to 8 bytes whole.
+
+A run fails if a read or counter disagrees with the model, QEMU dies or
+stops answering for 30 s, or its stderr holds a sanitizer report.  Output
+is TAP, one line per run (seed); exit status 0 all passed, 1 a run failed,
+2 usage error.
+"""
+import argparse
+import collections
+import json
+import os
+import random
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+TIMEOUT = 30
+CHECK_EVERY = 1000
+VENDOR_DEVICE = 0x5743 << 16 | 0x1234
+ID_VALUE, VERSION_VALUE = 0x44544357, 0x00010001
+REG_CONTROL, REG_FEATURES, REG_SCRATCH = 0x0c, 0x08, 0x20
+COUNTER_NAMES = ["reads", "read-bytes", "writes", "write-bytes", "uc-writes",
+                 "uc-bytes", "wc-stores", "wc-bytes", "full-bursts",
+                 "partial-bursts", "partial-bytes", "cached-writes",
+                 "unknown-writes", "bus-txns", "bus-bytes",
+                 "last-write-type", "last-read-type"]
+CNT = {name: i for i, name in enumerate(COUNTER_NAMES)}
+APERTURES = {2: "bar2", 4: "bar4"}      # BAR number -> QOM name prefix
+BUS_OVERHEAD = 24
+MMIO_BASE, MMIO_END = 0xc0000000, 0xfec00000
+SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "runtime error:",
+                   "SUMMARY:")
+QOM_PATH = "/machine/peripheral/wctd"
+FIRMWARE_DIRS = ("/usr/share/qemu", "/usr/share/seabios")
+
+
+class Failure(Exception):
+    """The run failed; the message says how."""
+
+
+def mask(nbytes):
+    return (1 << 8 * nbytes) - 1
+
+
+class Model:
+    """What wc-testdev must hold and answer after the accesses so far."""
+
+    def __init__(self, bars, wc_lines):
+        self.bars = bars                # BAR number -> (base, size)
+        self.wc_lines = wc_lines
+        self.mem_enabled = False
+        self.d3 = False
+        self.reset()
+
+    def reset(self):
+        """Device reset (FLR): apertures, scratch and counters cleared."""
+        self.clear_counters()
+        self.mem = {bar: bytearray(self.bars[bar][1]) for bar in APERTURES}
+        self.scratch = 0
+
+    def region_at(self, addr):
+        if not self.mem_enabled or self.d3:
+            return None, addr
+        for bar, (base, size) in self.bars.items():
+            if base <= addr < base + size:
+                return bar, addr - base
+        return None, addr
+
+    def pieces(self, addr, size):
+        """(bar or None, offset, length) as QEMU's memory core splits it."""
+        while size:
+            bar, off = self.region_at(addr)
+            n = min(size, 4 if bar is None else 8)
+            if bar not in APERTURES and off & -off:     # aligned pieces only
+                n = min(n, off & -off)
+            n = 1 << (n.bit_length() - 1)
+            yield bar, off, n
+            addr, size = addr + n, size - n
+
+    def reg_slot(self, off):
+        fixed = {0x00: ID_VALUE | VERSION_VALUE << 32,
+                 0x08: 1 | (2 if self.wc_lines else 0),
+                 0x10: self.bars[2][1], 0x18: self.bars[4][1],
+                 0x20: self.scratch, 0x28: self.wc_lines}
+        if off in fixed:
+            return fixed[off]
+        for i, bar in enumerate(APERTURES):
+            index = (off - 0x100 * (i + 1)) // 8
+            if 0 <= index < len(COUNTER_NAMES):
+                return self.counters[bar][index]
+        return 0
+
+    def count(self, bar, kind, n):
+        c = self.counters[bar]
+        c[CNT[kind + "s"]] += 1
+        c[CNT[kind + "-bytes"]] += n
+        c[CNT["last-%s-type" % kind]] = 0           # unknown under qtest
+        if kind == "write":
+            c[CNT["unknown-writes"]] += 1
+        c[CNT["bus-txns"]] += 1
+        c[CNT["bus-bytes"]] += n + BUS_OVERHEAD
+
+    def read(self, addr, size):
+        value = shift = 0
+        for bar, off, n in self.pieces(addr, size):
+            if bar is None or (bar == 0 and n < 4):
+                piece = 0                               # unassigned/invalid
+            elif bar == 0:
+                piece = self.reg_slot(off & ~7) >> 8 * (off & 7) & mask(n)
+            elif off + n > self.bars[bar][1]:
+                piece = mask(n)                         # crosses the end
+            else:
+                piece = int.from_bytes(self.mem[bar][off:off + n], "little")
+                self.count(bar, "read", n)
+            value |= piece << shift
+            shift += 8 * n
+        return value
+
+    def write(self, addr, size, value):
+        for bar, off, n in self.pieces(addr, size):
+            piece, value = value & mask(n), value >> 8 * n
+            if bar == 0 and n >= 4:
+                self.reg_write(off, n, piece)
+            elif bar in APERTURES and off + n <= self.bars[bar][1]:
+                self.mem[bar][off:off + n] = piece.to_bytes(n, "little")
+                self.count(bar, "write", n)
+
+    def reg_write(self, off, n, value):
+        control = None
+        if off == REG_CONTROL and n == 4:
+            control = value
+        elif off == REG_FEATURES and n == 8:
+            control = value >> 32
+        elif off & ~7 == REG_SCRATCH:
+            shift = 8 * (off & 7)
+            self.scratch &= ~(mask(n) << shift)
+            self.scratch |= value << shift
+        if control is not None and control & 1:
+            self.clear_counters()
+
+    def clear_counters(self):
+        self.counters = {bar: [0] * len(COUNTER_NAMES) for bar in APERTURES}
+
+
+class QTest:
+    """The qtest connection: one command, one answer; IRQ lines skipped."""
+
+    def __init__(self, conn):
+        conn.settimeout(TIMEOUT)
+        self.file = conn.makefile("rwb")
+
+    def cmd(self, line):
+        try:
+            self.file.write(line.encode() + b"\n")
+            self.file.flush()
+            while True:
+                answer = self.file.readline().decode().strip()
+                if not answer.startswith("IRQ"):
+                    break
+        except TimeoutError:
+            raise Failure(f"QEMU did not answer '{line}' in {TIMEOUT} s")
+        except OSError as e:
+            raise Failure(f"qtest connection: {e}")
+        if not answer:
+            raise Failure(f"QEMU closed the qtest connection at '{line}'")
+        if not answer.startswith("OK"):
+            raise Failure(f"qtest '{line}' answered '{answer}'")
+        return int(answer.split()[1], 16) if " " in answer else None
+
+    def read(self, addr, size):
+        return self.cmd("read%s 0x%x" % ("bwlq"[size.bit_length() - 1], addr))
+
+    def write(self, addr, size, value):
+        self.cmd("write%s 0x%x 0x%x" % ("bwlq"[size.bit_length() - 1], addr,
+                                        value))
+
+
+class Qmp:
+    """A minimal QMP client: one command at a time, events skipped."""
+
+    def __init__(self, path, proc):
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(TIMEOUT)
+            try:
+                self.sock.connect(path)
+                break
+            except OSError as e:
+                self.sock.close()
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise Failure(f"cannot connect to QMP: {e}")
+                time.sleep(0.05)
+        self.file = self.sock.makefile("rwb")
+        self.reply()                                    # the greeting
+        self.command("qmp_capabilities")
+
+    def reply(self):
+        while True:
+            try:
+                line = self.file.readline()
+            except TimeoutError:
+                raise Failure(f"QMP did not answer in {TIMEOUT} s")
+            if not line:
+                raise Failure("QMP connection closed")
+            msg = json.loads(line)
+            if "event" not in msg:
+                return msg
+
+    def command(self, name, **arguments):
+        cmd = {"execute": name, "arguments": arguments}
+        self.file.write(json.dumps(cmd).encode() + b"\n")
+        self.file.flush()
+        msg = self.reply()
+        if "error" in msg:
+            raise Failure(f"QMP {name}: {msg['error'].get('desc')}")
+        return msg.get("return")
+
+
+class Device:
+    """wc-testdev's configuration space, through mechanism #1 on bus 0."""
+
+    def __init__(self, qt):
+        self.qt = qt
+        for slot in range(32):
+            self.devfn = slot << 3
+            if self.cfg_read(0, 4) == VENDOR_DEVICE:
+                break
+        else:
+            raise Failure("no wc-testdev on bus 0")
+        self.pm = self.find_cap(0x01)
+        self.pcie = self.find_cap(0x10)
+
+    def select(self, off, size):
+        """Point CONFIG_ADDRESS at @off: the data port and qtest suffix."""
+        self.qt.cmd("outl 0xcf8 0x%x" % (0x80000000 | self.devfn << 8 |
+                                          off & 0xfc))
+        return 0xcfc + (off & 3), {1: "b", 2: "w", 4: "l"}[size]
+
+    def cfg_read(self, off, size):
+        port, suffix = self.select(off, size)
+        return self.qt.cmd(f"in{suffix} 0x{port:x}")
+
+    def cfg_write(self, off, size, value):
+        port, suffix = self.select(off, size)
+        self.qt.cmd(f"out{suffix} 0x{port:x} 0x{value:x}")
+
+    def find_cap(self, cap_id):
+        ptr = self.cfg_read(0x34, 1)
+        while ptr:
+            if self.cfg_read(ptr, 1) == cap_id:
+                return ptr
+            ptr = self.cfg_read(ptr + 1, 1)
+        raise Failure(f"capability 0x{cap_id:02x} missing")
+
+    def probe_bar(self, bar):
+        """(flags, size) by the write-all-ones probe, 64-bit BARs whole."""
+        off = 0x10 + 4 * bar
+        self.cfg_write(off, 4, 0xffffffff)
+        low = self.cfg_read(off, 4)
+        high = 0
+        if low & 0x4:
+            self.cfg_write(off + 4, 4, 0xffffffff)
+            high = self.cfg_read(off + 4, 4)
+        bits = high << 32 | low & ~0xf
+        return low & 0xf, (~bits & (mask(8) if low & 4 else mask(4))) + 1
+
+    def program(self, bars):
+        """What a driver does after reset: place the BARs, enable memory."""
+        self.cfg_write(0x04, 2, 0)
+        for bar, (base, _size) in bars.items():
+            self.cfg_write(0x10 + 4 * bar, 4, base & mask(4))
+            if bar in APERTURES:
+                self.cfg_write(0x14 + 4 * bar, 4, base >> 32)
+        self.cfg_write(0x04, 2, 0x0002)
+
+
+def layout(dev):
+    """Probe the BARs and place them in the 32-bit hole, a gap after each."""
+    dev.cfg_write(0x04, 2, 0)
+    bars, addr = {}, MMIO_BASE
+    for bar, want in ((0, 0x0), (2, 0xc), (4, 0x4)):
+        flags, size = dev.probe_bar(bar)
+        if flags != want:
+            raise Failure(f"BAR{bar} flags 0x{flags:x}, expected 0x{want:x}")
+        base = (addr + size - 1) & ~(size - 1)
+        bars[bar], addr = (base, size), base + 2 * size
+    if addr > MMIO_END:
+        raise Failure("the BARs do not fit in the 32-bit PCI hole")
+    return bars
+
+
+class Fuzzer:
+    """The random operations of one run, each checked against the model."""
+
+    def __init__(self, qt, qmp, seed, wc_lines):
+        self.qt, self.qmp, self.rng = qt, qmp, random.Random(seed)
+        self.dev = Device(qt)
+        self.model = Model(layout(self.dev), wc_lines)
+        self.history = collections.deque(maxlen=10)
+        self.index = 0
+        self.reprogram()
+
+    def step(self):
+        """One operation; PM and COMMAND weigh more while BARs are off."""
+        m = self.model
+        ops = [(self.op_aperture, 56), (self.op_burst, 8),
+               (self.op_reg_read, 14), (self.op_reg_write, 6),
+               (self.op_control, 1), (self.op_pm, 20 if m.d3 else 1),
+               (self.op_devctl, 1), (self.op_qom_get, 3),
+               (self.op_command, 0.5 if m.mem_enabled else 20)]
+        funcs, weights = zip(*ops)
+        self.rng.choices(funcs, weights)[0]()
+        self.index += 1
+
+    def note(self, text):
+        self.history.append(f"{self.index}: {text}")
+
+    def value(self, size):
+        """Random data; one time in ten all zeros, one in ten all ones."""
+        kind = self.rng.randrange(10)
+        return (0, mask(size))[kind] if kind < 2 else \
+            self.rng.getrandbits(8 * size)
+
+    def read(self, addr, size, what):
+        got = self.qt.read(addr, size)
+        want = self.model.read(addr, size)
+        if got != want:
+            raise Failure(f"{what}: read{size} at 0x{addr:x} gave 0x{got:x},"
+                          f" expected 0x{want:x}")
+
+    def write(self, addr, size, value):
+        self.qt.write(addr, size, value)
+        self.model.write(addr, size, value)
+
+    def reprogram(self):
+        self.dev.program(self.model.bars)
+        self.model.mem_enabled = True
+
+    def aperture_offset(self, apsize, size):
+        r = self.rng.random()
+        if r < 0.45:
+            return self.rng.randrange(512)              # reads meet writes
+        if r < 0.65:
+            return self.rng.randrange(apsize - size + 1)
+        if r < 0.75:
+            return apsize - size - self.rng.randrange(64)
+        if r < 0.88 and size > 1:
+            return apsize - self.rng.randrange(1, size)     # crosses the end
+        if r < 0.95:
+            return apsize + self.rng.randrange(64)      # past the end
+        return -self.rng.randrange(1, 9)                # starts before it
+
+    def op_aperture(self):
+        size = self.rng.choice((1, 2, 4, 8))
+        bar = self.rng.choice(list(APERTURES))
+        base, apsize = self.model.bars[bar]
+        addr = base + self.aperture_offset(apsize, size)
+        if self.rng.random() < 0.5:
+            self.note(f"read{size} bar{bar} 0x{addr:x}")
+            self.read(addr, size, f"bar{bar}")
+        else:
+            value = self.value(size)
+            self.note(f"write{size} bar{bar} 0x{addr:x} = 0x{value:x}")
+            self.write(addr, size, value)
+
+    def op_burst(self):
+        """8-byte stores to one 64-byte line (a whole line mostly)."""
+        bar = self.rng.choice(list(APERTURES))
+        base, apsize = self.model.bars[bar]
+        line = base + 64 * self.rng.choice((self.rng.randrange(8),
+                                            self.rng.randrange(apsize // 64)))
+        stores = self.rng.choice((8, 8, 8, self.rng.randrange(1, 9)))
+        self.note(f"burst bar{bar} 0x{line:x}, {stores} writeq")
+        for i in range(stores):
+            self.write(line + 8 * i, 8, self.value(8))
+        self.read(line + 8 * self.rng.randrange(8), 8, "after burst")
+
+    def reg_offset(self):
+        r = self.rng.random()
+        if r < 0.4:
+            return self.rng.randrange(0, 0x30, 4)       # identity .. wc-lines
+        if r < 0.75:                                    # counters
+            return self.rng.choice((0x100, 0x200)) + \
+                self.rng.randrange(0, 8 * len(COUNTER_NAMES) + 8, 4)
+        if r < 0.85:
+            return 0x1000 - self.rng.randrange(1, 9)
+        return self.rng.randrange(0x1000)
+
+    def op_reg_read(self):
+        size, off = self.rng.choice((1, 2, 4, 4, 8, 8)), self.reg_offset()
+        self.note(f"read{size} BAR0+0x{off:x}")
+        self.read(self.model.bars[0][0] + off, size, "BAR0")
+
+    def op_reg_write(self):
+        size = self.rng.choice((1, 2, 4, 4, 8, 8))
+        off = self.rng.choice((REG_SCRATCH, REG_SCRATCH + 4,
+                               self.reg_offset()))
+        value = self.value(size)
+        self.note(f"write{size} BAR0+0x{off:x} = 0x{value:x}")
+        self.write(self.model.bars[0][0] + off, size, value)
+
+    def op_control(self):
+        value = self.rng.choice((1, 2, 2, 2, 3, 0,
+                                 self.rng.getrandbits(32) & ~1))
+        self.note(f"CONTROL = 0x{value:x}")
+        self.write(self.model.bars[0][0] + REG_CONTROL, 4, value)
+
+    def op_pm(self):
+        """D0 <-> D3hot (D1, D2 unsupported: ignored); no reset on D0."""
+        state = self.rng.choice((0, 0, 1, 2, 3) if self.model.d3 else
+                                (0, 1, 2, 3, 3))
+        value = state | (self.rng.getrandbits(16) & ~3) * \
+            (self.rng.random() < 0.3)
+        self.note(f"PMCSR = 0x{value:x}")
+        was_d3 = self.model.d3
+        self.dev.cfg_write(self.dev.pm + 4, 2, value)
+        if state in (0, 3):
+            self.model.d3 = state == 3
+        pmcsr = self.dev.cfg_read(self.dev.pm + 4, 2)
+        if pmcsr & 3 != 3 * self.model.d3 or not pmcsr & 0x8:
+            raise Failure(f"PMCSR reads 0x{pmcsr:x}, expected D"
+                          f"{3 * self.model.d3} and No_Soft_Reset")
+        if was_d3 and not self.model.d3:
+            self.reprogram()            # as a driver does; the model stays
+
+    def op_devctl(self):
+        """Random Device Control bits, sometimes Initiate FLR."""
+        devctl, flr = self.dev.pcie + 8, self.rng.random() < 0.3
+        value = self.rng.getrandbits(15) | flr << 15
+        self.note(f"DEVCTL = 0x{value:x}" + (" (FLR)" if flr else ""))
+        self.dev.cfg_write(devctl, 2, value)
+        if flr:
+            self.model.reset()
+            self.model.mem_enabled = self.model.d3 = False
+            self.check_after_flr(devctl)
+            self.reprogram()
+
+    def check_after_flr(self, devctl):
+        got = [self.dev.cfg_read(off, size) for off, size in
+               ((4, 2), (6, 2), (0x10, 4), (devctl, 2), (self.dev.pm + 4, 2))]
+        if got[0] & 2 or not got[1] & 1 or got[2] or got[3] & 0x8000 or \
+                got[4] & 3:
+            raise Failure("after FLR: COMMAND, STATUS, BAR0, DEVCTL, PMCSR "
+                          f"read {', '.join(map(hex, got))}: expected memory "
+                          "off, Immediate Readiness, 0, FLR clear, D0")
+
+    def op_command(self):
+        enable = not self.model.mem_enabled or self.rng.random() < 0.3
+        value = 0x2 * enable | self.rng.choice((0, 0x4, 0x400))
+        self.note(f"COMMAND = 0x{value:x}")
+        self.dev.cfg_write(0x04, 2, value)
+        self.model.mem_enabled = enable
+
+    def op_qom_get(self):
+        bar = self.rng.choice(list(APERTURES))
+        counter = self.rng.choice(COUNTER_NAMES)
+        self.note(f"qom-get {APERTURES[bar]}-{counter}")
+        self.check_counter(bar, counter)
+
+    def check_counter(self, bar, counter):
+        name = f"{APERTURES[bar]}-{counter}"
+        got = self.qmp.command("qom-get", path=QOM_PATH, property=name)
+        want = self.model.counters[bar][CNT[counter]]
+        if got != want:
+            raise Failure(f"QMP {name} = {got}, expected {want}")
+
+    def checkpoint(self):
+        """Every counter of both apertures over QMP.  Under qtest writes
+        never enter the WC model (memory type unknown): no drain needed."""
+        for bar in APERTURES:
+            for counter in COUNTER_NAMES:
+                self.check_counter(bar, counter)
+
+
+def sanitizer_lines(path):
+    with open(path, errors="replace") as f:
+        return [line.rstrip() for line in f
+                if any(mark in line for mark in SANITIZER_MARKS)]
+
+
+def check_stderr(path):
+    if sanitizer_lines(path):
+        raise Failure("sanitizer report on QEMU's stderr")
+
+
+def qemu_command(args, qtest_path, qmp_path):
+    firmware = [arg for d in FIRMWARE_DIRS if os.path.isdir(d)
+                for arg in ("-L", d)]
+    return [args.qemu, "-machine", "q35", "-accel", "qtest", "-nodefaults",
+            "-display", "none", *firmware, "-qtest", "unix:" + qtest_path,
+            "-qtest-log", "/dev/null",
+            "-qmp", f"unix:{qmp_path},server=on,wait=off",
+            "-device", f"wc-testdev,id=wctd,wc-lines={args.wc_lines}"]
+
+
+def start_qemu(args, tmp, log_path):
+    """Listen for qtest, start QEMU, accept: (proc, qtest, qmp)."""
+    qtest_path, qmp_path = os.path.join(tmp, "qtest"), os.path.join(tmp, "qmp")
+    env = dict(os.environ)
+    env.setdefault("ASAN_OPTIONS",
+                   "detect_leaks=0:abort_on_error=1:halt_on_error=1")
+    env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(qtest_path)
+        listener.listen(1)
+        listener.settimeout(0.2)
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(qemu_command(args, qtest_path, qmp_path),
+                                    stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=log, env=env)
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            try:
+                conn, _ = listener.accept()
+                break
+            except TimeoutError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    return proc, None, None
+    return proc, QTest(conn), Qmp(qmp_path, proc)
+
+
+def exit_status(proc):
+    if proc.returncode < 0:
+        try:
+            return "killed by " + signal.Signals(-proc.returncode).name
+        except ValueError:
+            return f"killed by signal {-proc.returncode}"
+    return f"exit status {proc.returncode}"
+
+
+def stop_qemu(proc, qmp):
+    """Quit over QMP; a QEMU that had died, or will not, is a failure."""
+    if proc.poll() is None:
+        try:
+            qmp.command("quit")
+        except (Failure, OSError):
+            pass                        # dying already: the status tells
+        try:
+            proc.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise Failure(f"QEMU did not quit in {TIMEOUT} s") from None
+    if proc.returncode:
+        raise Failure(f"QEMU {exit_status(proc)}")
+
+
+def run_once(args, seed, log_path):
+    """One seed, one QEMU: (operations done, None or the failure's lines)."""
+    fuzzer = proc = None
+    deadline = time.monotonic() + (args.seconds or float("inf"))
+    with tempfile.TemporaryDirectory(prefix="fuzz-wctd-") as tmp:
+        try:
+            proc, qt, qmp = start_qemu(args, tmp, log_path)
+            if not qt:
+                raise Failure("QEMU did not connect to the qtest socket")
+            fuzzer = Fuzzer(qt, qmp, seed, args.wc_lines)
+            while fuzzer.index < args.iterations and \
+                    time.monotonic() < deadline:
+                fuzzer.step()
+                if fuzzer.index % CHECK_EVERY == 0:
+                    fuzzer.checkpoint()
+                    check_stderr(log_path)
+            fuzzer.checkpoint()
+            stop_qemu(proc, qmp)
+            check_stderr(log_path)
+            return fuzzer.index, None
+        except Failure as e:
+            return (fuzzer.index if fuzzer else 0,
+                    describe(args, seed, e, fuzzer, proc, log_path))
+        finally:
+            if proc and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def describe(args, seed, error, fuzzer, proc, log_path):
+    """Failure lines: what, where, the last operations, how to replay."""
+    index = fuzzer.index if fuzzer else 0
+    lines = [f"operation {index}: {error}"]
+    if proc:
+        try:
+            proc.wait(1)                # a crash: let it finish dying
+            lines.append(f"QEMU {exit_status(proc)}")
+        except subprocess.TimeoutExpired:
+            pass
+    lines += ["stderr: " + line for line in sanitizer_lines(log_path)[:20]]
+    if fuzzer:
+        lines += ["last operations:"] + ["  " + h for h in fuzzer.history]
+    replay = [sys.argv[0], "--qemu", args.qemu, "--seed", str(seed),
+              "--runs", "1", "--iterations", str(index + 1),
+              "--seconds", "0", "--wc-lines", str(args.wc_lines)]
+    lines.append("replay: " + shlex.join(replay))
+    lines.append(f"QEMU stderr: {log_path}")
+    return lines
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1])
+    p.add_argument("--qemu", required=True, metavar="BIN",
+                   help="qemu-system-x86_64 with wc-testdev")
+    p.add_argument("--seed", type=int, default=1, help="first seed (1)")
+    p.add_argument("--iterations", type=int, default=20000, metavar="N",
+                   help="operations per run (20000)")
+    p.add_argument("--seconds", type=float, default=60, metavar="S",
+                   help="time limit per run, 0 for none (60)")
+    p.add_argument("--runs", type=int, default=3, metavar="N",
+                   help="runs with seeds SEED..SEED+N-1, a QEMU each (3)")
+    p.add_argument("--wc-lines", type=int, default=4, metavar="N",
+                   help="the device's wc-lines property, 0-16 (4)")
+    p.add_argument("--log", metavar="DIR",
+                   help="keep QEMU's stderr of each run here")
+    args = p.parse_args(argv)
+    if not (os.path.isfile(args.qemu) and os.access(args.qemu, os.X_OK)):
+        p.error(f"--qemu {args.qemu}: no such executable")
+    if args.iterations < 1 or args.runs < 1 or args.seconds < 0:
+        p.error("--iterations and --runs must be positive, --seconds >= 0")
+    if not 0 <= args.wc_lines <= 16:
+        p.error("--wc-lines must be between 0 and 16")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    log_dir = args.log or tempfile.mkdtemp(prefix="fuzz-wctd-log-")
+    os.makedirs(log_dir, exist_ok=True)
+    print(f"1..{args.runs}", flush=True)
+    failed = 0
+    for n, seed in enumerate(range(args.seed, args.seed + args.runs), 1):
+        log_path = os.path.join(log_dir, f"qemu-seed-{seed}.log")
+        start = time.monotonic()
+        ops, failure = run_once(args, seed, log_path)
+        took = time.monotonic() - start
+        if failure:
+            failed += 1
+            print(f"not ok {n} seed {seed}: {failure[0]}")
+            print("\n".join("# " + line for line in failure[1:]), flush=True)
+            continue
+        print(f"ok {n} seed {seed}: {ops} operations in {took:.1f} s, "
+              f"0 sanitizer reports", flush=True)
+        if not args.log:
+            os.unlink(log_path)
+    if not args.log and not failed:
+        os.rmdir(log_dir)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
