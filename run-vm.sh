@@ -8,6 +8,7 @@ export WCTB_CACHE=${WCTB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wc-testbed}
 readonly BIOS_DIRS=(/usr/share/qemu /usr/share/seabios)
 
 BUILD_DIR=$REPO/build
+HOTPLUG_BUS=wctb-rp
 SERIES=patched
 KERNEL=
 LINUX_SRC=
@@ -168,7 +169,7 @@ print_timings() {
 
 ensure_host() {
 	"$REPO/.ci/setup-host.sh" --check 2>/dev/null && return
-	log "host packages missing; running .ci/setup-host.sh"
+	log "host not ready; running .ci/setup-host.sh"
 	"$REPO/.ci/setup-host.sh" || die "host setup failed (see above)"
 }
 
@@ -307,7 +308,10 @@ qemu_args() {
 		((!USE_KVM)) || args+=(-M q35,kernel-irqchip=split)
 		args+=(-device intel-iommu,intremap=on)
 	fi
-	args+=(-device wc-testdev,id=wctd)
+	# wc-testdev sits in a hot-plug slot of its own, so that device_del
+	# and device_add from the checker reach the guest's vfio-pci.
+	args+=(-device "pcie-root-port,id=$HOTPLUG_BUS,chassis=1,slot=1")
+	args+=(-device "wc-testdev,id=wctd,bus=$HOTPLUG_BUS")
 	args+=(-qmp "unix:$dir/qmp.sock,server=on,wait=off" -pidfile "$dir/qemu.pid")
 	args+=("${QEMU_EXTRA[@]}")
 	if ((SHELL_MODE)); then
@@ -339,6 +343,7 @@ boot_guest() {
 	trap 'kill "$pid" 2>/dev/null' EXIT
 	"$REPO/qemu-hw/check-counters.py" --qmp "$dir/qmp.sock" \
 		--results "$dir/results.tap" --pid "$pid" --timeout "$TIMEOUT" \
+		--hotplug-bus "$HOTPLUG_BUS" \
 		>"$dir/host-check.txt" 2>&1 || CHECK_STATUS=$?
 	# The checker quits QEMU; if it could not, do not wait for the timeout.
 	sleep_until_gone "$pid" 10 || kill "$pid" 2>/dev/null || true

@@ -15,6 +15,15 @@ readonly MAIN_PACKAGES=(
 )
 # Packages that must come from bookworm-backports.
 readonly BACKPORTS_PACKAGES=(meson python3-pycotap linux-source-6.12)
+# Commands the builds and runs call, as COMMAND:PACKAGE.  An installed
+# package whose command is not on PATH is a broken host, not a missing
+# package: that is reported, not reinstalled.
+readonly COMMANDS=(
+	gcc:build-essential make:build-essential ccache:ccache ninja:ninja-build
+	pkg-config:pkg-config python3:python3 meson:meson git:git xz:xz-utils
+	flex:flex bison:bison bc:bc cpio:cpio rsync:rsync depmod:kmod
+	dpkg-source:dpkg-dev busybox:busybox-static
+)
 
 usage() {
 	cat <<USAGE
@@ -23,7 +32,8 @@ Usage: $0 [--check] [--help]
 Prepare a Debian 12 host for wc-testbed: adds bookworm-backports (deb and
 deb-src) to apt if missing, then installs the build and runtime packages.
 
-  --check   only report whether everything is installed (exit 1 if not)
+  --check   only report whether everything is installed and its commands
+            are on PATH (exit 1 if not)
   --help    this text
 
 Must run as root; otherwise it prints the exact command to run instead.
@@ -40,6 +50,14 @@ missing_packages() {
 	for pkg in $(all_packages); do
 		dpkg-query -W -f='${db:Status-Status}\n' "$pkg" 2>/dev/null |
 			grep -qx installed || echo "$pkg"
+	done
+}
+
+missing_commands() {
+	local entry
+	for entry in "${COMMANDS[@]}"; do
+		command -v "${entry%%:*}" >/dev/null ||
+			echo "${entry%%:*} (package ${entry#*:})"
 	done
 }
 
@@ -105,6 +123,9 @@ main() {
 	local missing
 	mapfile -t missing < <(missing_packages)
 	if ((${#missing[@]} == 0)) && has_backports_sources && meson_new_enough; then
+		mapfile -t missing < <(missing_commands)
+		((${#missing[@]} == 0)) ||
+			die "packages installed, but not on PATH: ${missing[*]}. Fix PATH (now $PATH) or reinstall those packages"
 		((check_only)) || log "host is ready"
 		exit 0
 	fi

@@ -39,6 +39,10 @@ reported (its output and the run's results.tap):
                   mappings; the slab growth check fails            exit 1
   QEMU crash      SIGSEGV to QEMU while the guest waits           exit 2
   QEMU killed     SIGKILL to QEMU while the guest waits           exit 2
+  host ignores    WCTB_HOST_IGNORE_REQUESTS=1: the host never runs
+                  the guest's device_del; the hot-unplug case fails exit 1
+  missing tool    a PATH without bc: the run stops before building,
+                  naming the command and its package               exit 3
   corrupt cache   the cached bzImage and QEMU binary truncated:
                   both rebuilt (not trusted), then the run passes  exit 0
 The series controls use their own build directories (control-naive,
@@ -59,7 +63,7 @@ expect() {
 	while [[ $1 != -- ]]; do regexes+=("$1"); shift; done
 	shift
 	out=$("$REPO/run-vm.sh" --build-dir "$dir" "$@" 2>&1) || status=$?
-	out+=$'\n'$(cat "$dir"/logs/latest/*/results.tap 2>/dev/null || true)
+	out+=$'\n'$(cat "$dir"/logs/latest/*/results.tap "$dir"/logs/latest/*/host-check.txt 2>/dev/null || true)
 	for regex in "${regexes[@]}"; do
 		grep -qE -- "$regex" <<<"$out" || ok=0
 	done
@@ -119,6 +123,20 @@ expect_signal() {
 	sed 's/^/# /' "$out"
 }
 
+# path_without CMD DIR: fill DIR with links to every command on PATH but
+# CMD, for a PATH on which CMD is missing.
+path_without() {
+	local cmd=$1 dir=$2 d f
+	local -a dirs
+	IFS=: read -ra dirs <<<"$PATH"
+	for d in "${dirs[@]}"; do
+		for f in "$d"/*; do
+			[[ -x $f && ${f##*/} != "$cmd" && ! -e $dir/${f##*/} ]] || continue
+			ln -s "$f" "$dir/${f##*/}"
+		done
+	done
+}
+
 # Truncate the cached kernel and QEMU binaries the next run would use.
 corrupt_caches() {
 	local art qemu
@@ -142,7 +160,7 @@ main() {
 	[[ -x $ALWAYS_FAIL ]] || die "--always-fail must name the built always-fail program"
 	[[ -x $KERNEL_WARNING ]] || die "--kernel-warning must name the built kernel-warning program"
 
-	echo "1..15"
+	echo "1..17"
 	expect "a failing guest test fails the run" 1 "$BUILD_DIR" \
 		'not ok 1 extra-always-fail # exit code 1' 'FAIL: passed=1 failed=1' -- \
 		--extra-test "$ALWAYS_FAIL" --filter 'extra-*'
@@ -195,6 +213,18 @@ main() {
 	expect_signal "QEMU killed from outside ends the run with a clear message" KILL \
 		'QEMU died from signal 9 \(KILL\) before the guest reported a result' -- \
 		--iommu none --append wctb.inject=hang --timeout 120
+	WCTB_HOST_IGNORE_REQUESTS=1 expect "the hot-unplug case fails when the host ignores device_del" 1 \
+		"$BUILD_DIR" \
+		'not ok [0-9]+ hotplug.unplug_with_live_mappings_then_readd' \
+		'no device request within [0-9]+ s of device_del' \
+		"ignoring the guest's request 'device_del wctd'" \
+		'(^|# |\] )ok [0-9]+ revoke.vfio_device_reset_under_writers' -- \
+		--iommu none --filter 'vfio-unplug*'
+	rm -rf "$BUILD_DIR/no-bc" && mkdir -p "$BUILD_DIR/no-bc"
+	path_without bc "$BUILD_DIR/no-bc"
+	PATH=$BUILD_DIR/no-bc expect "a missing build tool stops the run with a clear message" 3 \
+		"$BUILD_DIR" 'packages installed, but not on PATH: bc \(package bc\)' \
+		'run-vm: error: host setup failed' -- --iommu none --filter enumerate
 	corrupt_caches
 	expect "corrupt cache entries are rebuilt, not trusted" 0 "$BUILD_DIR" \
 		'build-kernel: cached .* is corrupt \(checksum mismatch\); rebuilding it' \

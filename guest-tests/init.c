@@ -163,27 +163,6 @@ static int write_file(const char *path, const char *val)
 	return n < 0 ? -errno : 0;
 }
 
-/* Bind the device to vfio-pci with driver_override; returns 0 on success. */
-static int bind_vfio_pci(const char *bdf)
-{
-	char path[256], drv[256];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override", bdf);
-	if (write_file(path, "vfio-pci"))
-		return -1;
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver/unbind", bdf);
-	write_file(path, bdf);	/* fails harmlessly when unbound */
-	if (write_file("/sys/bus/pci/drivers_probe", bdf))
-		return -1;
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", bdf);
-	n = readlink(path, drv, sizeof(drv) - 1);
-	if (n < 0)
-		return -1;
-	drv[n] = '\0';
-	return strcmp(strrchr(drv, '/') + 1, "vfio-pci") ? -1 : 0;
-}
-
 static int prepare_device(void)
 {
 	char bdf[32];
@@ -193,7 +172,7 @@ static int prepare_device(void)
 		     WC_TESTDEV_VENDOR_ID, WC_TESTDEV_DEVICE_ID);
 		return -1;
 	}
-	if (bind_vfio_pci(bdf)) {
+	if (wctb_bind_vfio_pci(bdf)) {
 		emit("# binding %s to vfio-pci failed: %s\n", bdf, strerror(errno));
 		return -1;
 	}

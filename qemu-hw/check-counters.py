@@ -12,6 +12,13 @@ QOM property over QMP, and compares:
     device's write counters: a lost or invented write fails the run.
 Then it ends QEMU with the QMP "quit" command.
 
+While it waits, it runs the guest's requests to the host, "wctb-host:"
+lines on the results port, in order, over QMP:
+  - "device_del ID": unplug device ID (the guest's hot-unplug test);
+  - "device_add ID": add wc-testdev ID back in --hotplug-bus.
+Anything else is an error.  WCTB_HOST_IGNORE_REQUESTS=1 in the environment
+makes it ignore them (a negative control: the guest must notice).
+
 Exit status: 0 all agree; 1 a mismatch (each printed); 2 nothing to check
 (no result, no counters line, QMP failed), with the reason.
 """
@@ -42,6 +49,9 @@ def parse_args(argv):
                    "when it is gone")
     p.add_argument("--device", default="/machine/peripheral/wctd",
                    help="QOM path of wc-testdev (default: %(default)s)")
+    p.add_argument("--hotplug-bus", default="wctb-rp",
+                   help="the slot (bus id) device_add plugs wc-testdev "
+                   "into (default: %(default)s)")
     p.add_argument("--timeout", type=float, default=600,
                    help="seconds to wait for the result (default: %(default)s)")
     return p.parse_args(argv)
@@ -70,9 +80,77 @@ def report_lines(path):
     return lines
 
 
-def wait_for_result(args):
+def host_requests(path):
+    """The payloads of the results port's "wctb-host:" lines, in order."""
+    requests = []
+    try:
+        with open(path, "rb") as f:
+            for raw in f:
+                line = raw.decode("utf-8", "replace").strip("\r\n")
+                if line.startswith("wctb-host: "):
+                    requests.append(line[len("wctb-host: "):].strip())
+    except FileNotFoundError:
+        pass
+    return requests
+
+
+class Host:
+    """Runs the guest's requests over one QMP connection, opened on need."""
+
+    def __init__(self, args):
+        self.args = args
+        self.qmp = None
+        self.done = 0
+        self.ignore = os.environ.get("WCTB_HOST_IGNORE_REQUESTS") == "1"
+
+    def connection(self):
+        if self.qmp is None:
+            self.qmp = Qmp(self.args.qmp)
+        return self.qmp
+
+    def close(self):
+        if self.qmp is not None:
+            self.qmp.sock.close()
+            self.qmp = None
+
+    def run(self, request):
+        verb, _, dev = request.partition(" ")
+        if verb == "device_del" and dev:
+            self.connection().command("device_del", id=dev)
+        elif verb == "device_add" and dev:
+            self.wait_deleted(dev)
+            self.connection().command("device_add", driver="wc-testdev",
+                                      id=dev, bus=self.args.hotplug_bus)
+        else:
+            raise CheckError(f"the guest asked for '{request}': the host "
+                             "knows only device_del ID and device_add ID")
+
+    def wait_deleted(self, dev, seconds=60):
+        """The guest may see its device go before QEMU has finished the
+        unplug (the slot is powered off after the removal): wait for it."""
+        deadline = time.monotonic() + seconds
+        while any(p["name"] == dev for p in self.connection().command(
+                "qom-list", path="/machine/peripheral")):
+            if time.monotonic() > deadline:
+                raise CheckError(f"device {dev} still exists {seconds}s "
+                                 "after the guest saw it leave")
+            time.sleep(0.05)
+
+    def poll(self):
+        for request in host_requests(self.args.results)[self.done:]:
+            self.done += 1
+            if self.ignore:
+                print(f"{PROG}: ignoring the guest's request '{request}' "
+                      "(WCTB_HOST_IGNORE_REQUESTS=1)", flush=True)
+                continue
+            self.run(request)
+            print(f"{PROG}: ran the guest's request '{request}'", flush=True)
+
+
+def wait_for_result(args, host):
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
+        host.poll()
         lines = report_lines(args.results)
         if "wctb-result" in lines:
             return lines
@@ -150,17 +228,21 @@ def read_device(qmp, path):
             for name in names}
 
 
-def quit_qemu(args):
+def quit_qemu(host):
     """The guest holds after its result: end QEMU, whatever happened."""
     try:
-        Qmp(args.qmp).command("quit")
+        host.connection().command("quit")
     except (CheckError, OSError, ValueError):
-        pass
+        host.close()
+        try:
+            Qmp(host.args.qmp).command("quit")
+        except (CheckError, OSError, ValueError):
+            pass
 
 
-def check(args):
-    lines = wait_for_result(args)
-    qmp = Qmp(args.qmp)
+def check(args, host):
+    lines = wait_for_result(args, host)
+    qmp = host.connection()
     try:
         device = read_device(qmp, args.device)
     finally:
@@ -182,11 +264,12 @@ def check(args):
 
 def main(argv=None):
     args = parse_args(argv)
+    host = Host(args)
     try:
-        count, bad = check(args)
+        count, bad = check(args, host)
     except (CheckError, OSError, ValueError) as e:
         print(f"{PROG}: cannot check: {e}")
-        quit_qemu(args)
+        quit_qemu(host)
         return 2
     for line in bad:
         print(f"{PROG}: MISMATCH {line}")

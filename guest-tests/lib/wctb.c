@@ -75,6 +75,58 @@ const char *wctb_device(void)
 	return bdf;
 }
 
+static int write_attr(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, val, strlen(val));
+	close(fd);
+	return n < 0 ? -1 : 0;
+}
+
+int wctb_bind_vfio_pci(const char *bdf)
+{
+	char path[256], drv[256];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), PCI_DEVICES "/%s/driver_override", bdf);
+	if (write_attr(path, "vfio-pci"))
+		return -1;
+	snprintf(path, sizeof(path), PCI_DEVICES "/%s/driver/unbind", bdf);
+	write_attr(path, bdf);	/* fails harmlessly when unbound */
+	if (write_attr("/sys/bus/pci/drivers_probe", bdf))
+		return -1;
+	snprintf(path, sizeof(path), PCI_DEVICES "/%s/driver", bdf);
+	n = readlink(path, drv, sizeof(drv) - 1);
+	if (n < 0)
+		return -1;
+	drv[n] = '\0';
+	if (strcmp(strrchr(drv, '/') + 1, "vfio-pci")) {
+		errno = EBUSY;
+		return -1;
+	}
+	return 0;
+}
+
+int wctb_host_request(const char *request)
+{
+	char line[128];
+	int fd = open("/dev/ttyS1", O_WRONLY | O_NOCTTY), len;
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	len = snprintf(line, sizeof(line), "wctb-host: %s\n", request);
+	n = write(fd, line, len);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	return n == len ? 0 : -EIO;
+}
+
 int wctb_sysfs_resource(const char *bdf, int bar, uint64_t *start,
 			uint64_t *end, uint64_t *flags)
 {

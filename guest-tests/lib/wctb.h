@@ -40,6 +40,21 @@ int wctb_find_device(char *bdf, size_t len);
 /* The device's BDF: $WCTB_BDF if set, else a bus scan.  NULL if absent. */
 const char *wctb_device(void);
 
+/*
+ * Bind @bdf to vfio-pci (driver_override, then drivers_probe).  Returns 0,
+ * or -1 with errno set.
+ */
+int wctb_bind_vfio_pci(const char *bdf);
+
+/*
+ * Ask the host to act on the VM: writes "wctb-host: <request>" to the
+ * results port, where run-vm.sh's checker (qemu-hw/check-counters.py)
+ * runs it over QMP.  Requests: "device_del wctd", "device_add wctd".
+ * Returns 0 or -errno.  The host does not answer; the guest watches for
+ * the effect (a device request, the device leaving or coming back).
+ */
+int wctb_host_request(const char *request);
+
 /* Read /sys/bus/pci/devices/BDF/ATTR as a number (hex or decimal). */
 int wctb_sysfs_u64(const char *bdf, const char *attr, uint64_t *val);
 

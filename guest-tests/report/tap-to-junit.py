@@ -93,10 +93,11 @@ def parse_result(text):
 
 
 def strip_comment(line):
-    """Return @line without one leading "# " (or a lone "#")."""
+    """Return @line without one leading "# " (or a lone "#"); other lines
+    (a "wctb-host:" request) as they are."""
     if line.startswith("# "):
         return line[2:]
-    return line[1:]
+    return line[1:] if line.startswith("#") else line
 
 
 def failure_message(output, fallback):
@@ -191,6 +192,8 @@ def parse_tap(label, path, raw):
             run.result_line = line
         elif line.startswith(("wctb-ledger:", "wctb-counters:")):
             run.run_log.append(line)    # for run-vm.sh's host check
+        elif line.startswith("wctb-host:"):
+            chunk.append(line)          # a program's request to the host
         elif line.startswith("Bail out!"):
             run.bail_out = line
         elif line.strip() == "" or is_last_partial_line(lines, i, raw):

@@ -36,6 +36,7 @@ TAP version 13
 # ok 1 global.ids
 # ok 2 device.bar0_registers.bar_type_and_size
 ok 1 enumerate
+wctb-host: device_del wctd
 # TAP version 13
 # 1..3
 # # Starting 3 tests from 1 test cases.
@@ -149,6 +150,13 @@ class TapToJunitTest(TempDirTest):
         self.assertIsNone(tc.find("failure"))
         self.assertIsNone(tc.find("skipped"))
         self.assertIn("OK  sysfs.uc_line", tc.find("system-out").text)
+
+    def test_host_request_is_kept_in_its_programs_log(self):
+        root = self.full()
+        suite = [s for s in root.iter("testsuite")
+                 if s.get("name") == "patched/sysfs-memtype"][0]
+        self.assertIn("wctb-host: device_del wctd",
+                      suite.find("system-out").text)
 
     def test_timeout_without_subtests_is_one_failing_case(self):
         root = self.full()

@@ -1,0 +1,529 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Revocation under load: a thread keeps storing through a UC mapping (the
+ * legacy offset, which every kernel has) and another through a WC cookie
+ * mapping of BAR2 (when the kernel has cookies) while the device is reset
+ * through VFIO, reset with an FLR through sysfs, or hot-unplugged by the
+ * host and added back.
+ *
+ * The hot-unplug contract of vfio-pci: removal asks the user to let go
+ * (the request eventfd) and waits for it; the mappings stay valid until
+ * then.  The user here lets go like a VMM whose guest released the device:
+ * it clears memory enable, so both writers take SIGBUS (not a hang, not an
+ * oops), unmaps and closes.  The removal then finishes, the host adds the
+ * device back and it works again.  The host acts on "wctb-host:" requests
+ * (qemu-hw/check-counters.py); in run-vm.sh's --shell mode nobody answers
+ * and the hot-unplug case fails.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "wctb.h"
+#include "wctb-fixture.h"
+
+#define PAGE		4096ul
+#define LINE		64ul
+#define AP		WC_TESTDEV_APERTURE_PREF
+#define BAR2		WC_TESTDEV_BAR_PREF
+#define RW		(PROT_READ | PROT_WRITE)
+#define REQUEST_MS	30000	/* pciehp waits 5 s before it removes */
+#define WAIT_MS		90000
+
+/* A thread storing 64-byte lines round-robin through one mapping. */
+struct writer {
+	pthread_t thread;
+	volatile uint8_t *base;
+	size_t len;
+	uint64_t seed;
+	atomic_ulong lines;
+	atomic_int faulted;	/* took SIGBUS and stopped */
+	atomic_int stop;
+	int running;
+};
+
+static __thread sigjmp_buf writer_jmp;
+static __thread int in_writer;
+
+static void on_sigbus(int sig)
+{
+	if (in_writer)
+		siglongjmp(writer_jmp, 1);
+	signal(SIGBUS, SIG_DFL);	/* anywhere else: die of it */
+}
+
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+	unsigned long i = 0;
+
+	in_writer = 1;
+	if (sigsetjmp(writer_jmp, 1)) {
+		atomic_store(&w->faulted, 1);
+		return NULL;
+	}
+	while (!atomic_load(&w->stop)) {
+		wctb_store_line(w->base + (i % (w->len / LINE)) * LINE,
+				w->seed + i);
+		atomic_store(&w->lines, ++i);
+	}
+	return NULL;
+}
+
+static int writer_start(struct writer *w, volatile uint8_t *base,
+			size_t len, uint64_t seed)
+{
+	struct sigaction sa = { .sa_handler = on_sigbus };
+
+	sigaction(SIGBUS, &sa, NULL);
+	memset(w, 0, sizeof(*w));
+	w->base = base;
+	w->len = len;
+	w->seed = seed;
+	if (pthread_create(&w->thread, NULL, writer_main, w))
+		return -1;
+	w->running = 1;
+	return 0;
+}
+
+static void writer_stop(struct writer *w)
+{
+	if (!w->running)
+		return;
+	atomic_store(&w->stop, 1);
+	pthread_join(w->thread, NULL);
+	w->running = 0;
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Wait up to @ms until each running writer of @w[0..n) stored @more lines
+ * beyond what it had on entry (1), or one faulted or time ran out (0).
+ */
+static int writers_progress(struct writer *w, int n, unsigned long more,
+			    long ms)
+{
+	unsigned long from[2];
+	long end = now_ms() + ms;
+	int i, done;
+
+	for (i = 0; i < n; i++)
+		from[i] = atomic_load(&w[i].lines);
+	do {
+		done = 1;
+		for (i = 0; i < n; i++) {
+			if (!w[i].running)
+				continue;
+			if (atomic_load(&w[i].faulted))
+				return 0;
+			if (atomic_load(&w[i].lines) < from[i] + more)
+				done = 0;
+		}
+		if (done)
+			return 1;
+		usleep(2000);
+	} while (now_ms() < end);
+	return 0;
+}
+
+/* Wait up to @ms until every running writer of @w[0..n) took SIGBUS. */
+static int writers_faulted(struct writer *w, int n, long ms)
+{
+	long end = now_ms() + ms;
+	int i, all;
+
+	do {
+		all = 1;
+		for (i = 0; i < n; i++)
+			if (w[i].running && !atomic_load(&w[i].faulted))
+				all = 0;
+		if (all)
+			return 1;
+		usleep(2000);
+	} while (now_ms() < end);
+	return 0;
+}
+
+static volatile uint8_t *map(int device, uint64_t off, size_t len)
+{
+	void *p = mmap(NULL, len, RW, MAP_SHARED, device, off);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static uint64_t legacy_offset(unsigned int index)
+{
+	return (uint64_t)index << 40;
+}
+
+/*
+ * The UC legacy mapping of BAR2's first @len bytes, and (kernel with
+ * cookies) the WC cookie mapping of the @len bytes after them.
+ */
+struct mappings {
+	volatile uint8_t *uc, *wc;
+	size_t len;
+};
+
+static int map_both(struct mappings *m, struct wctb_vfio *v, size_t len)
+{
+	uint32_t flags = VFIO_MMAP_FLAG_WC;
+	uint64_t wc_off;
+
+	m->len = len;
+	m->uc = map(v->device, legacy_offset(BAR2), len);
+	m->wc = NULL;
+	if (!m->uc)
+		return -errno;
+	if (wctb_mmap_cookie(v->device, BAR2, &flags, 0, &wc_off, NULL))
+		return 0;	/* no cookies: the UC writer alone */
+	m->wc = map(v->device, wc_off + len, len);
+	return m->wc ? 0 : -errno;
+}
+
+static void unmap_both(struct mappings *m)
+{
+	if (m->uc)
+		munmap((void *)m->uc, m->len);
+	if (m->wc)
+		munmap((void *)m->wc, m->len);
+	m->uc = m->wc = NULL;
+}
+
+static int start_writers(struct writer *w, struct mappings *m)
+{
+	if (writer_start(&w[0], m->uc, m->len, 0x1000000))
+		return -1;
+	if (m->wc && writer_start(&w[1], m->wc, m->len, 0x2000000))
+		return -1;
+	return 0;
+}
+
+/*
+ * After the writers stopped: one line through each mapping arrives as
+ * what its type promises (8 UC writes; 1 full WC burst).
+ */
+static void expect_types_hold(struct __test_metadata *_metadata,
+			      const struct wctb_regs *r, struct mappings *m)
+{
+	char buf[256];
+
+	wctb_reset_counters(r);
+	wctb_store_line(m->uc, 0x77);
+	EXPECT_EQ(8, wctb_counter(r, AP, WC_TESTDEV_CNT_UC_WRITES))
+		TH_LOG("UC: %s", wctb_counters_summary(r, AP, buf, sizeof(buf)));
+	if (!m->wc)
+		return;
+	wctb_reset_counters(r);
+	wctb_store_line(m->wc, 0x78);
+	EXPECT_EQ(1, wctb_counter(r, AP, WC_TESTDEV_CNT_FULL_BURSTS))
+		TH_LOG("WC: %s", wctb_counters_summary(r, AP, buf, sizeof(buf)));
+}
+
+WCTB_SESSION_FIXTURE(revoke, 0)
+
+typedef int (*reset_fn)(struct _test_data_revoke *self);
+
+static int vfio_reset(struct _test_data_revoke *self)
+{
+	return ioctl(self->s.v.device, VFIO_DEVICE_RESET) ? -errno : 0;
+}
+
+static int sysfs_flr(struct _test_data_revoke *self)
+{
+	char path[128];
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/reset",
+		 self->s.bdf);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, "1", 1) != 1)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/*
+ * Three resets while both writers store: no writer faults or stalls
+ * (vfio-pci holds faults off across a reset and refaults after), and
+ * the mappings keep their types afterwards.
+ */
+static void resets_under_writers(struct __test_metadata *_metadata,
+				 struct _test_data_revoke *self, reset_fn reset,
+				 const char *what)
+{
+	struct writer w[2] = {};
+	struct mappings m = {};
+	int i, ret;
+
+	ASSERT_EQ(0, map_both(&m, &self->s.v, 4 * PAGE))
+		TH_LOG("mapping BAR2: %s", strerror(errno));
+	ASSERT_EQ(0, start_writers(w, &m));
+	EXPECT_EQ(1, writers_progress(w, 2, 100, 10000))
+		TH_LOG("the writers never got going");
+	for (i = 0; i < 3; i++) {
+		ret = reset(self);
+		EXPECT_EQ(0, ret) TH_LOG("%s %d: %s", what, i, strerror(-ret));
+		EXPECT_EQ(1, writers_progress(w, 2, 100, 10000))
+			TH_LOG("after %s %d: a writer faulted or stalled "
+			       "(UC faulted %d, WC faulted %d)", what, i,
+			       atomic_load(&w[0].faulted),
+			       atomic_load(&w[1].faulted));
+	}
+	writer_stop(&w[0]);
+	writer_stop(&w[1]);
+	EXPECT_EQ(0, atomic_load(&w[0].faulted)) TH_LOG("UC writer: SIGBUS");
+	EXPECT_EQ(0, atomic_load(&w[1].faulted)) TH_LOG("WC writer: SIGBUS");
+	TH_LOG("%s x3 under writers: UC %lu lines, WC %lu lines%s", what,
+	       atomic_load(&w[0].lines), atomic_load(&w[1].lines),
+	       m.wc ? "" : " (no cookies: no WC writer)");
+	expect_types_hold(_metadata, &self->s.regs, &m);
+	unmap_both(&m);
+}
+
+TEST_F(revoke, vfio_device_reset_under_writers)
+{
+	struct vfio_device_info info = { .argsz = sizeof(info) };
+
+	ASSERT_EQ(0, ioctl(self->s.v.device, VFIO_DEVICE_GET_INFO, &info));
+	if (!(info.flags & VFIO_DEVICE_FLAGS_RESET))
+		SKIP(return, "the device offers no reset method to vfio-pci");
+	resets_under_writers(_metadata, self, vfio_reset, "VFIO_DEVICE_RESET");
+}
+
+TEST_F(revoke, sysfs_flr_under_writers)
+{
+	char path[128], methods[128] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/reset_method",
+		 self->s.bdf);
+	f = fopen(path, "r");
+	if (f) {
+		if (!fgets(methods, sizeof(methods), f))
+			methods[0] = '\0';
+		fclose(f);
+	}
+	if (!strstr(methods, "flr"))
+		SKIP(return, "the device has no FLR (reset_method: %s)",
+		     methods[0] ? methods : "none");
+	resets_under_writers(_metadata, self, sysfs_flr, "sysfs FLR");
+}
+
+/* The hot-unplug case manages the device itself: it goes away. */
+FIXTURE(hotplug) {
+	char bdf[32];
+	struct wctb_vfio v;
+	int open;
+	int req;		/* the request eventfd */
+	int unplugged;		/* device_del asked; teardown re-adds */
+};
+
+static int device_present(const char *bdf)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vendor", bdf);
+	return access(path, F_OK) == 0;
+}
+
+/* Wait up to @ms until the device is present (@want 1) or gone (0). */
+static int wait_presence(const char *bdf, int want, long ms)
+{
+	long end = now_ms() + ms;
+
+	do {
+		if (device_present(bdf) == want)
+			return 1;
+		usleep(20000);
+	} while (now_ms() < end);
+	return 0;
+}
+
+/* The host adds the device back; bind it to vfio-pci again. */
+static int readd_device(const char *bdf, char *why, size_t len)
+{
+	long end;
+	int ret;
+
+	ret = wctb_host_request("device_add wctd");
+	if (ret) {
+		snprintf(why, len, "asking the host for device_add: %s",
+			 strerror(-ret));
+		return -1;
+	}
+	if (!wait_presence(bdf, 1, WAIT_MS)) {
+		snprintf(why, len, "%s did not come back within %d s of "
+			 "device_add", bdf, WAIT_MS / 1000);
+		return -1;
+	}
+	/* pciehp adds the device before the bus is done with it: retry. */
+	end = now_ms() + 10000;
+	while (wctb_bind_vfio_pci(bdf)) {
+		if (now_ms() > end) {
+			snprintf(why, len, "binding the re-added %s to vfio-pci: %s",
+				 bdf, strerror(errno));
+			return -1;
+		}
+		usleep(50000);
+	}
+	return 0;
+}
+
+FIXTURE_SETUP(hotplug)
+{
+	const char *bdf = wctb_device();
+
+	ASSERT_NE(NULL, bdf) TH_LOG("wc-testdev not found");
+	snprintf(self->bdf, sizeof(self->bdf), "%s", bdf);
+	self->req = -1;
+}
+
+FIXTURE_TEARDOWN(hotplug)
+{
+	char why[256];
+
+	if (self->open)
+		wctb_vfio_close(&self->v);
+	if (self->req >= 0)
+		close(self->req);
+	/* Leave the device as the next program expects it. */
+	if (self->unplugged && !device_present(self->bdf) &&
+	    readd_device(self->bdf, why, sizeof(why)))
+		TH_LOG("restoring the device failed: %s", why);
+}
+
+/* Have vfio-pci signal device requests (removal) on an eventfd. */
+static int request_eventfd(int device)
+{
+	uint8_t buf[sizeof(struct vfio_irq_set) + sizeof(int32_t)]
+		__attribute__((aligned(8)));
+	struct vfio_irq_set *set = (struct vfio_irq_set *)buf;
+	int32_t fd = eventfd(0, EFD_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	set->argsz = sizeof(buf);
+	set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
+	set->index = VFIO_PCI_REQ_IRQ_INDEX;
+	set->start = 0;
+	set->count = 1;
+	memcpy(set->data, &fd, sizeof(fd));
+	if (ioctl(device, VFIO_DEVICE_SET_IRQS, set)) {
+		int err = errno;
+
+		close(fd);
+		return -err;
+	}
+	return fd;
+}
+
+static void set_memory_enable(struct __test_metadata *_metadata, int device,
+			      int on)
+{
+	uint64_t off = legacy_offset(VFIO_PCI_CONFIG_REGION_INDEX) + 4;
+	uint16_t cmd;
+
+	ASSERT_EQ(2, pread(device, &cmd, 2, off));
+	cmd = on ? cmd | 0x2 : cmd & ~0x2;	/* PCI_COMMAND_MEMORY */
+	ASSERT_EQ(2, pwrite(device, &cmd, 2, off));
+}
+
+/*
+ * device_del with WC and UC mappings live and a writer on each: the
+ * request arrives, the mappings keep working until the user lets go,
+ * clearing memory enable turns the writers' stores into SIGBUS, and once
+ * the file is closed the device leaves the bus.  device_add brings it
+ * back, and it maps and combines again.
+ */
+TEST_F_TIMEOUT(hotplug, unplug_with_live_mappings_then_readd, 400)
+{
+	struct pollfd pfd = { .events = POLLIN };
+	struct writer w[2] = {};
+	struct mappings m = {};
+	struct wctb_regs r = {};
+	char why[256];
+	uint64_t requests;
+	long t0;
+	int ret;
+
+	ASSERT_EQ(0, wctb_vfio_open(&self->v, self->bdf)) TH_LOG("%s", self->v.why);
+	self->open = 1;
+	self->req = request_eventfd(self->v.device);
+	ASSERT_LE(0, self->req) TH_LOG("VFIO_DEVICE_SET_IRQS (request): %s",
+				       strerror(-self->req));
+	ASSERT_EQ(0, map_both(&m, &self->v, 4 * PAGE))
+		TH_LOG("mapping BAR2: %s", strerror(errno));
+	ASSERT_EQ(0, start_writers(w, &m));
+	ASSERT_EQ(1, writers_progress(w, 2, 100, 10000));
+
+	ret = wctb_host_request("device_del wctd");
+	ASSERT_EQ(0, ret) TH_LOG("asking the host for device_del: %s",
+				 strerror(-ret));
+	self->unplugged = 1;
+	t0 = now_ms();
+	pfd.fd = self->req;
+	ASSERT_EQ(1, poll(&pfd, 1, REQUEST_MS))
+		TH_LOG("no device request within %d s of device_del",
+		       REQUEST_MS / 1000);
+	ASSERT_EQ(sizeof(requests), read(self->req, &requests, sizeof(requests)));
+	TH_LOG("device request after %ld ms", now_ms() - t0);
+	EXPECT_EQ(1, writers_progress(w, 2, 100, 10000))
+		TH_LOG("mappings must stay valid until the user lets go");
+	EXPECT_EQ(1, device_present(self->bdf))
+		TH_LOG("the device left while its file was open");
+
+	set_memory_enable(_metadata, self->v.device, 0);
+	EXPECT_EQ(1, writers_faulted(w, 2, 10000))
+		TH_LOG("with memory disabled a store must raise SIGBUS "
+		       "(UC faulted %d, WC faulted %d)",
+		       atomic_load(&w[0].faulted), atomic_load(&w[1].faulted));
+	writer_stop(&w[0]);
+	writer_stop(&w[1]);
+	TH_LOG("writers stored UC %lu, WC %lu lines before SIGBUS",
+	       atomic_load(&w[0].lines), atomic_load(&w[1].lines));
+	unmap_both(&m);
+	wctb_vfio_close(&self->v);
+	self->open = 0;
+	close(self->req);
+	self->req = -1;
+	t0 = now_ms();
+	ASSERT_EQ(1, wait_presence(self->bdf, 0, WAIT_MS))
+		TH_LOG("%s still present %d s after its file was closed",
+		       self->bdf, WAIT_MS / 1000);
+	TH_LOG("removed %ld ms after close", now_ms() - t0);
+
+	ASSERT_EQ(0, readd_device(self->bdf, why, sizeof(why))) TH_LOG("%s", why);
+	self->unplugged = 0;
+	ASSERT_EQ(0, wctb_vfio_open(&self->v, self->bdf)) TH_LOG("%s", self->v.why);
+	self->open = 1;
+	ASSERT_EQ(0, map_both(&m, &self->v, 4 * PAGE))
+		TH_LOG("mapping the re-added BAR2: %s", strerror(errno));
+	ASSERT_EQ(0, wctb_regs_map(&r, self->v.device));
+	expect_types_hold(_metadata, &r, &m);
+	wctb_regs_unmap(&r);
+	unmap_both(&m);
+}
+
+TEST_HARNESS_MAIN
