@@ -21,8 +21,7 @@ readonly BACKPORTS_PACKAGES=(meson python3-pycotap linux-source-6.12)
 readonly COMMANDS=(
 	gcc:build-essential make:build-essential ccache:ccache ninja:ninja-build
 	pkg-config:pkg-config python3:python3 meson:meson git:git xz:xz-utils
-	flex:flex bison:bison bc:bc cpio:cpio rsync:rsync depmod:kmod
-	dpkg-source:dpkg-dev busybox:busybox-static
+	flex:flex bison:bison bc:bc cpio:cpio rsync:rsync busybox:busybox-static
 )
 
 usage() {
@@ -59,6 +58,14 @@ missing_commands() {
 		command -v "${entry%%:*}" >/dev/null ||
 			echo "${entry%%:*} (package ${entry#*:})"
 	done
+}
+
+# Dies unless every command of COMMANDS is on PATH.
+commands_on_path() {
+	local missing
+	mapfile -t missing < <(missing_commands)
+	((${#missing[@]} == 0)) ||
+		die "packages installed, but not on PATH: ${missing[*]}. Fix PATH (now $PATH) or reinstall those packages"
 }
 
 meson_new_enough() {
@@ -123,9 +130,7 @@ main() {
 	local missing
 	mapfile -t missing < <(missing_packages)
 	if ((${#missing[@]} == 0)) && has_backports_sources && meson_new_enough; then
-		mapfile -t missing < <(missing_commands)
-		((${#missing[@]} == 0)) ||
-			die "packages installed, but not on PATH: ${missing[*]}. Fix PATH (now $PATH) or reinstall those packages"
+		commands_on_path
 		((check_only)) || log "host is ready"
 		exit 0
 	fi
@@ -140,6 +145,7 @@ main() {
 	((${#missing[@]})) || missing=(meson)
 	install_packages "${missing[@]}"
 	meson_new_enough || die "meson $(meson --version 2>/dev/null) is older than 1.5; install it from bookworm-backports"
+	commands_on_path
 	log "host is ready"
 }
 

@@ -62,6 +62,7 @@ expect() {
 	shift 3
 	while [[ $1 != -- ]]; do regexes+=("$1"); shift; done
 	shift
+	rm -f "$dir/logs/latest"	# no earlier run's logs if this one boots none
 	out=$("$REPO/run-vm.sh" --build-dir "$dir" "$@" 2>&1) || status=$?
 	out+=$'\n'$(cat "$dir"/logs/latest/*/results.tap "$dir"/logs/latest/*/host-check.txt 2>/dev/null || true)
 	for regex in "${regexes[@]}"; do

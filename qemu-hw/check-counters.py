@@ -16,7 +16,8 @@ While it waits, it runs the guest's requests to the host, "wctb-host:"
 lines on the results port, in order, over QMP:
   - "device_del ID": unplug device ID (the guest's hot-unplug test);
   - "device_add ID": add wc-testdev ID back in --hotplug-bus.
-Anything else is an error.  WCTB_HOST_IGNORE_REQUESTS=1 in the environment
+Anything else, or a request QMP refuses, is a mismatch (the run fails
+after the guest's own verdict).  WCTB_HOST_IGNORE_REQUESTS=1 in the environment
 makes it ignore them (a negative control: the guest must notice).
 
 Exit status: 0 all agree; 1 a mismatch (each printed); 2 nothing to check
@@ -71,6 +72,8 @@ def report_lines(path):
     try:
         with open(path, "rb") as f:
             for raw in f:
+                if not raw.endswith(b"\n"):
+                    break               # the serial port is mid-line
                 line = raw.decode("utf-8", "replace").strip("\r\n")
                 if line.startswith("wctb-"):
                     key, _, rest = line.partition(": ")
@@ -86,6 +89,8 @@ def host_requests(path):
     try:
         with open(path, "rb") as f:
             for raw in f:
+                if not raw.endswith(b"\n"):
+                    break               # the serial port is mid-line
                 line = raw.decode("utf-8", "replace").strip("\r\n")
                 if line.startswith("wctb-host: "):
                     requests.append(line[len("wctb-host: "):].strip())
@@ -101,6 +106,8 @@ class Host:
         self.args = args
         self.qmp = None
         self.done = 0
+        self.failed = []                # requests QMP refused
+        self.unplugging = set()         # device_del sent, not yet re-added
         self.ignore = os.environ.get("WCTB_HOST_IGNORE_REQUESTS") == "1"
 
     def connection(self):
@@ -117,8 +124,11 @@ class Host:
         verb, _, dev = request.partition(" ")
         if verb == "device_del" and dev:
             self.connection().command("device_del", id=dev)
+            self.unplugging.add(dev)
         elif verb == "device_add" and dev:
-            self.wait_deleted(dev)
+            if dev in self.unplugging:
+                self.wait_deleted(dev)
+                self.unplugging.discard(dev)
             self.connection().command("device_add", driver="wc-testdev",
                                       id=dev, bus=self.args.hotplug_bus)
         else:
@@ -143,7 +153,15 @@ class Host:
                 print(f"{PROG}: ignoring the guest's request '{request}' "
                       "(WCTB_HOST_IGNORE_REQUESTS=1)", flush=True)
                 continue
-            self.run(request)
+            try:
+                self.run(request)
+            except (CheckError, OSError, ValueError) as e:
+                # The guest case waiting for it fails with its own message.
+                self.close()
+                self.failed.append(f"the guest's request '{request}' "
+                                   f"failed: {e}")
+                print(f"{PROG}: {self.failed[-1]}", flush=True)
+                continue
             print(f"{PROG}: ran the guest's request '{request}'", flush=True)
 
 
@@ -259,7 +277,7 @@ def check(args, host):
            for name in sorted(device) if name not in counters]
     bad += compare(device, counters, "counters")
     bad += compare(device, ledger, "ledger")
-    return len(device), bad
+    return len(device), host.failed + bad
 
 
 def main(argv=None):

@@ -114,16 +114,20 @@ int wctb_bind_vfio_pci(const char *bdf)
 int wctb_host_request(const char *request)
 {
 	char line[128];
-	int fd = open("/dev/ttyS1", O_WRONLY | O_NOCTTY), len;
+	int fd, len, err;
 	ssize_t n;
 
+	len = snprintf(line, sizeof(line), "wctb-host: %s\n", request);
+	if (len < 0 || len >= (int)sizeof(line))
+		return -E2BIG;
+	fd = open("/dev/ttyS1", O_WRONLY | O_NOCTTY);
 	if (fd < 0)
 		return -errno;
-	len = snprintf(line, sizeof(line), "wctb-host: %s\n", request);
 	n = write(fd, line, len);
+	err = errno;
 	close(fd);
 	if (n < 0)
-		return -errno;
+		return -err;
 	return n == len ? 0 : -EIO;
 }
 
