@@ -172,9 +172,10 @@ int wctb_kernel_finding(const char *text);
  * positioned at the end; wctb_kmsg_new() collects the records logged since
  * that are warnings or worse or report a bug (wctb_kernel_finding()) into
  * @buf and returns their number, or -errno.  Ignored: other notice, info
- * and debug records (boot-time chatter such as the TSC calibration) and
- * the "vfio-noiommu device opened by user" warning that every noiommu
- * open prints by design.
+ * and debug records (boot-time chatter such as the TSC calibration), the
+ * "vfio-noiommu device opened by user" warning that every noiommu open
+ * prints by design, and clocksource watchdog warnings (a VM's clock on a
+ * busy host).
  */
 int wctb_kmsg_open(void);
 int wctb_kmsg_new(int fd, char *buf, size_t len);
