@@ -151,18 +151,6 @@ static void parse_cmdline(struct options *o)
 		o->timeout = 300;
 }
 
-static int write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n < 0 ? -errno : 0;
-}
-
 static int prepare_device(void)
 {
 	char bdf[32];
@@ -487,7 +475,7 @@ static void kmemleak_scan(void)
 	char line[256];
 	FILE *f;
 
-	if (write_file("/sys/kernel/debug/kmemleak", "scan"))
+	if (wctb_write_attr("/sys/kernel/debug/kmemleak", "scan"))
 		return;		/* no kmemleak in this kernel */
 	f = fopen("/sys/kernel/debug/kmemleak", "r");
 	if (!f)

@@ -337,19 +337,6 @@ static int store_faults(volatile uint64_t *p)
 	return faulted;
 }
 
-static void set_memory_enable(struct __test_metadata *_metadata,
-			      struct _test_data_cookie *self, int on)
-{
-	uint64_t off = ((uint64_t)VFIO_PCI_CONFIG_REGION_INDEX << 40) + 4;
-	uint16_t cmd;
-
-	ASSERT_EQ(2, pread(self->v.device, &cmd, 2, off));
-	cmd = on ? cmd | 0x2 : cmd & ~0x2;	/* PCI_COMMAND_MEMORY */
-	ASSERT_EQ(2, pwrite(self->v.device, &cmd, 2, off));
-	ASSERT_EQ(2, pread(self->v.device, &cmd, 2, off));
-	ASSERT_EQ(on, !!(cmd & 0x2)) TH_LOG("command register 0x%x", cmd);
-}
-
 /*
  * Clearing memory enable zaps cookie mappings like fixed ones: accesses
  * fault with SIGBUS, and after re-enabling they refault with their type.
@@ -366,10 +353,10 @@ TEST_F(cookie, memory_disable_zaps_and_refaults_cookie_mappings)
 	wctb_store_line(uc + LINE_OFF, 0x5000);
 
 	wctb_regs_unmap(&self->regs);	/* BAR0 is zapped as well */
-	set_memory_enable(_metadata, self, 0);
+	ASSERT_EQ(0, wctb_set_memory_enable(self->v.device, 0));
 	EXPECT_EQ(1, store_faults((volatile uint64_t *)(uc + LINE_OFF)));
 	EXPECT_EQ(1, store_faults((volatile uint64_t *)(wc + LINE_OFF)));
-	set_memory_enable(_metadata, self, 1);
+	ASSERT_EQ(0, wctb_set_memory_enable(self->v.device, 1));
 	ASSERT_EQ(0, wctb_regs_map(&self->regs, self->v.device));
 
 	EXPECT_TRUE(line_matches(wc + LINE_OFF, 0x4000));

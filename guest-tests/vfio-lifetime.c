@@ -36,13 +36,6 @@
 
 WCTB_SESSION_FIXTURE(life, 1)
 
-static volatile uint8_t *map(int device, uint64_t off, size_t len)
-{
-	void *p = mmap(NULL, len, RW, MAP_SHARED, device, off);
-
-	return p == MAP_FAILED ? NULL : p;
-}
-
 static int map_errno(int device, uint64_t off, size_t len)
 {
 	void *p = mmap(NULL, len, RW, MAP_SHARED, device, off);
@@ -104,7 +97,7 @@ TEST_F(life, partial_munmap_keeps_the_rest_and_the_hold)
 {
 	volatile uint8_t *wc, *again;
 
-	wc = map(self->s.v.device, self->s.wc_off, 4 * PAGE);
+	wc = wctb_map(self->s.v.device, self->s.wc_off, 4 * PAGE);
 	ASSERT_NE(NULL, wc);
 	ASSERT_EQ(0, munmap((void *)(wc + PAGE), PAGE));
 	EXPECT_EQ(1, line_type(self, wc));
@@ -113,7 +106,7 @@ TEST_F(life, partial_munmap_keeps_the_rest_and_the_hold)
 	EXPECT_EQ(SIGSEGV, load_signal((volatile uint64_t *)(wc + PAGE)));
 	EXPECT_EQ(EBUSY, map_errno(self->s.v.device, self->s.uc_off + PAGE, PAGE))
 		TH_LOG("a partial munmap releases nothing");
-	again = map(self->s.v.device, self->s.wc_off + PAGE, PAGE);
+	again = wctb_map(self->s.v.device, self->s.wc_off + PAGE, PAGE);
 	ASSERT_NE(NULL, again);
 	EXPECT_EQ(1, line_type(self, again));
 	munmap((void *)again, PAGE);
@@ -129,7 +122,7 @@ TEST_F(life, mremap_moves_and_shrinks_but_does_not_grow)
 	volatile uint8_t *wc, *moved;
 	void *target, *grown;
 
-	wc = map(self->s.v.device, self->s.wc_off, 2 * PAGE);
+	wc = wctb_map(self->s.v.device, self->s.wc_off, 2 * PAGE);
 	ASSERT_NE(NULL, wc);
 	EXPECT_EQ(1, line_type(self, wc));
 	target = mmap(NULL, 2 * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
@@ -158,8 +151,8 @@ TEST_F(life, forked_child_sees_the_same_types)
 	int status;
 	pid_t pid;
 
-	uc = map(self->s.v.device, self->s.uc_off, PAGE);
-	wc = map(self->s.v.device, self->s.wc_off + PAGE, PAGE);
+	uc = wctb_map(self->s.v.device, self->s.uc_off, PAGE);
+	wc = wctb_map(self->s.v.device, self->s.wc_off + PAGE, PAGE);
 	ASSERT_NE(NULL, uc);
 	ASSERT_NE(NULL, wc);
 	wctb_store_line(wc, 0x20);
@@ -191,8 +184,8 @@ TEST_F(life, closing_the_device_file_keeps_live_mappings)
 	uint32_t flags = VFIO_MMAP_FLAG_WC;
 	uint64_t wc_off;
 
-	uc = map(self->s.v.device, self->s.uc_off, PAGE);
-	wc = map(self->s.v.device, self->s.wc_off + PAGE, PAGE);
+	uc = wctb_map(self->s.v.device, self->s.uc_off, PAGE);
+	wc = wctb_map(self->s.v.device, self->s.wc_off + PAGE, PAGE);
 	ASSERT_NE(NULL, uc);
 	ASSERT_NE(NULL, wc);
 	close(self->s.v.device);
@@ -205,7 +198,7 @@ TEST_F(life, closing_the_device_file_keeps_live_mappings)
 	ASSERT_EQ(0, wctb_vfio_reopen_device(&self->s.v));
 	ASSERT_EQ(0, wctb_mmap_cookie(self->s.v.device, BAR2, &flags, 0, &wc_off,
 				      NULL));
-	wc = map(self->s.v.device, wc_off, PAGE);
+	wc = wctb_map(self->s.v.device, wc_off, PAGE);
 	ASSERT_NE(NULL, wc);
 	EXPECT_EQ(1, line_type(self, wc));
 	munmap((void *)wc, PAGE);
@@ -429,8 +422,8 @@ TEST_F(life, reset_zaps_and_refaults_wc_and_uc_mappings)
 	ASSERT_EQ(0, ioctl(self->s.v.device, VFIO_DEVICE_GET_INFO, &info));
 	if (!(info.flags & VFIO_DEVICE_FLAGS_RESET))
 		SKIP(return, "the device offers no reset method to vfio-pci");
-	uc = map(self->s.v.device, self->s.uc_off, PAGE);
-	wc = map(self->s.v.device, self->s.wc_off + PAGE, PAGE);
+	uc = wctb_map(self->s.v.device, self->s.uc_off, PAGE);
+	wc = wctb_map(self->s.v.device, self->s.wc_off + PAGE, PAGE);
 	ASSERT_NE(NULL, uc);
 	ASSERT_NE(NULL, wc);
 	wctb_store_line(uc, 0x31);

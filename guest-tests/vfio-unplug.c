@@ -38,7 +38,6 @@
 #define LINE		64ul
 #define AP		WC_TESTDEV_APERTURE_PREF
 #define BAR2		WC_TESTDEV_BAR_PREF
-#define RW		(PROT_READ | PROT_WRITE)
 /*
  * acpiphp acts within milliseconds (pciehp would wait 5 s); the waits stay
  * generous for debug kernels yet keep the worst case of all three cases
@@ -168,18 +167,6 @@ static int writers_faulted(struct writer *w, int n, long ms)
 	return 0;
 }
 
-static volatile uint8_t *map(int device, uint64_t off, size_t len)
-{
-	void *p = mmap(NULL, len, RW, MAP_SHARED, device, off);
-
-	return p == MAP_FAILED ? NULL : p;
-}
-
-static uint64_t legacy_offset(unsigned int index)
-{
-	return (uint64_t)index << 40;
-}
-
 /*
  * The UC legacy mapping of BAR2's first @len bytes, and (kernel with
  * cookies) the WC cookie mapping of the @len bytes after them.
@@ -196,7 +183,7 @@ static int map_both(struct mappings *m, struct wctb_vfio *v, size_t len)
 	int ret;
 
 	m->len = len;
-	m->uc = map(v->device, legacy_offset(BAR2), len);
+	m->uc = wctb_map(v->device, WCTB_FIXED_OFFSET(BAR2), len);
 	m->wc = NULL;
 	if (!m->uc)
 		return -errno;
@@ -207,7 +194,7 @@ static int map_both(struct mappings *m, struct wctb_vfio *v, size_t len)
 		errno = -ret;
 		return ret;
 	}
-	m->wc = map(v->device, wc_off + len, len);
+	m->wc = wctb_map(v->device, wc_off + len, len);
 	return m->wc ? 0 : -errno;
 }
 
@@ -338,7 +325,7 @@ TEST_F(revoke, vfio_device_reset_under_writers)
 static void log_zap_by_sysfs_flr(struct __test_metadata *_metadata,
 				 struct _test_data_revoke *self)
 {
-	volatile uint8_t *p = map(self->s.v.device, legacy_offset(BAR2), PAGE);
+	volatile uint8_t *p = wctb_map(self->s.v.device, WCTB_FIXED_OFFSET(BAR2), PAGE);
 	char line[256];
 	int ret;
 
@@ -488,17 +475,6 @@ static int request_eventfd(int device)
 	return fd;
 }
 
-static void set_memory_enable(struct __test_metadata *_metadata, int device,
-			      int on)
-{
-	uint64_t off = legacy_offset(VFIO_PCI_CONFIG_REGION_INDEX) + 4;
-	uint16_t cmd;
-
-	ASSERT_EQ(2, pread(device, &cmd, 2, off));
-	cmd = on ? cmd | 0x2 : cmd & ~0x2;	/* PCI_COMMAND_MEMORY */
-	ASSERT_EQ(2, pwrite(device, &cmd, 2, off));
-}
-
 /*
  * device_del with WC and UC mappings live and a writer on each: the
  * request arrives, the mappings keep working until the user lets go,
@@ -543,7 +519,7 @@ TEST_F_TIMEOUT(hotplug, unplug_with_live_mappings_then_readd, 200)
 	EXPECT_EQ(1, device_present(self->bdf))
 		TH_LOG("the device left while its file was open");
 
-	set_memory_enable(_metadata, self->v.device, 0);
+	ASSERT_EQ(0, wctb_set_memory_enable(self->v.device, 0));
 	EXPECT_EQ(1, writers_faulted(w, 2, 10000))
 		TH_LOG("with memory disabled a store must raise SIGBUS "
 		       "(UC faulted %d, WC faulted %d)",

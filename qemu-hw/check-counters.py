@@ -66,9 +66,9 @@ def alive(pid):
     return True
 
 
-def report_lines(path):
-    """The results port's "wctb-..." lines, by prefix."""
-    lines = {}
+def port_lines(path):
+    """The results port's complete "wctb-..." lines, as (key, rest)."""
+    lines = []
     try:
         with open(path, "rb") as f:
             for raw in f:
@@ -77,26 +77,20 @@ def report_lines(path):
                 line = raw.decode("utf-8", "replace").strip("\r\n")
                 if line.startswith("wctb-"):
                     key, _, rest = line.partition(": ")
-                    lines[key] = rest
+                    lines.append((key, rest.strip()))
     except FileNotFoundError:
         pass
     return lines
 
 
+def report_lines(path):
+    """The results port's "wctb-..." lines, by key (the last of each)."""
+    return dict(port_lines(path))
+
+
 def host_requests(path):
     """The payloads of the results port's "wctb-host:" lines, in order."""
-    requests = []
-    try:
-        with open(path, "rb") as f:
-            for raw in f:
-                if not raw.endswith(b"\n"):
-                    break               # the serial port is mid-line
-                line = raw.decode("utf-8", "replace").strip("\r\n")
-                if line.startswith("wctb-host: "):
-                    requests.append(line[len("wctb-host: "):].strip())
-    except FileNotFoundError:
-        pass
-    return requests
+    return [rest for key, rest in port_lines(path) if key == "wctb-host"]
 
 
 class Host:

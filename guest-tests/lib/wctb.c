@@ -75,16 +75,18 @@ const char *wctb_device(void)
 	return bdf;
 }
 
-static int write_attr(const char *path, const char *val)
+int wctb_write_attr(const char *path, const char *val)
 {
-	int fd = open(path, O_WRONLY);
+	int fd = open(path, O_WRONLY), err;
 	ssize_t n;
 
 	if (fd < 0)
-		return -1;
+		return -errno;
 	n = write(fd, val, strlen(val));
+	err = errno;
 	close(fd);
-	return n < 0 ? -1 : 0;
+	errno = err;		/* for callers that report errno */
+	return n < 0 ? -err : 0;
 }
 
 int wctb_bind_vfio_pci(const char *bdf)
@@ -93,11 +95,11 @@ int wctb_bind_vfio_pci(const char *bdf)
 	ssize_t n;
 
 	snprintf(path, sizeof(path), PCI_DEVICES "/%s/driver_override", bdf);
-	if (write_attr(path, "vfio-pci"))
+	if (wctb_write_attr(path, "vfio-pci"))
 		return -1;
 	snprintf(path, sizeof(path), PCI_DEVICES "/%s/driver/unbind", bdf);
-	write_attr(path, bdf);	/* fails harmlessly when unbound */
-	if (write_attr("/sys/bus/pci/drivers_probe", bdf))
+	wctb_write_attr(path, bdf);	/* fails harmlessly when unbound */
+	if (wctb_write_attr("/sys/bus/pci/drivers_probe", bdf))
 		return -1;
 	snprintf(path, sizeof(path), PCI_DEVICES "/%s/driver", bdf);
 	n = readlink(path, drv, sizeof(drv) - 1);
@@ -109,6 +111,28 @@ int wctb_bind_vfio_pci(const char *bdf)
 		return -1;
 	}
 	return 0;
+}
+
+volatile uint8_t *wctb_map(int device, uint64_t off, size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, device,
+		       off);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+int wctb_set_memory_enable(int device, int on)
+{
+	uint64_t off = WCTB_FIXED_OFFSET(VFIO_PCI_CONFIG_REGION_INDEX) + 4;
+	uint16_t cmd;
+
+	if (pread(device, &cmd, 2, off) != 2)
+		return -errno;
+	cmd = on ? cmd | 0x2 : cmd & ~0x2;	/* PCI_COMMAND_MEMORY */
+	if (pwrite(device, &cmd, 2, off) != 2 ||
+	    pread(device, &cmd, 2, off) != 2)
+		return -errno;
+	return on == !!(cmd & 0x2) ? 0 : -EIO;
 }
 
 int wctb_host_request(const char *request)
@@ -591,10 +615,6 @@ int wctb_kmsg_new(int fd, char *buf, size_t len)
 		if ((atoi(rec) & 7) > 4 && !wctb_kernel_finding(text))
 			continue;	/* notice, info, debug */
 		if (strstr(text, "vfio-noiommu device opened by user"))
-			continue;
-		/* A VM's clock on a busy host, not a kernel bug. */
-		if (!strncmp(text, "clocksource: ", 13) &&
-		    !wctb_kernel_finding(text))
 			continue;
 		count++;
 		if (used < len)

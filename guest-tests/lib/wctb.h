@@ -40,6 +40,9 @@ int wctb_find_device(char *bdf, size_t len);
 /* The device's BDF: $WCTB_BDF if set, else a bus scan.  NULL if absent. */
 const char *wctb_device(void);
 
+/* Write @val to the sysfs (or debugfs) file @path: 0 or -errno. */
+int wctb_write_attr(const char *path, const char *val);
+
 /*
  * Bind @bdf to vfio-pci (driver_override, then drivers_probe).  Returns 0,
  * or -1 with errno set.
@@ -100,6 +103,19 @@ int wctb_vfio_open_device_file(struct wctb_vfio *v);
 
 int wctb_region_info(int device, unsigned int index,
 		     struct vfio_region_info *info);
+
+/* vfio-pci's fixed offset of region @index (what QEMU and DPDK use). */
+#define WCTB_FIXED_OFFSET(index)	((uint64_t)(index) << 40)
+
+/* mmap(MAP_SHARED, read/write) of the device file; NULL with errno. */
+volatile uint8_t *wctb_map(int device, uint64_t off, size_t len);
+
+/*
+ * Set or clear memory enable in the command register through the config
+ * region (clearing it zaps every BAR mapping).  Returns 0 or -errno
+ * (-EIO if the register does not read back as written).
+ */
+int wctb_set_memory_enable(int device, int on);
 
 /*
  * VFIO_DEVICE_GET_MMAP_COOKIE for region @index with @mmap_flags; with
@@ -174,8 +190,8 @@ int wctb_kernel_finding(const char *text);
  * @buf and returns their number, or -errno.  Ignored: other notice, info
  * and debug records (boot-time chatter such as the TSC calibration), the
  * "vfio-noiommu device opened by user" warning that every noiommu open
- * prints by design, and clocksource watchdog warnings (a VM's clock on a
- * busy host).
+ * prints by design.  (run-vm.sh boots with tsc=reliable, so a busy host
+ * does not make the clocksource watchdog warn.)
  */
 int wctb_kmsg_open(void);
 int wctb_kmsg_new(int fd, char *buf, size_t len);
