@@ -11,7 +11,7 @@ readonly MAIN_PACKAGES=(
 	dpkg-dev xz-utils ca-certificates git
 	libglib2.0-dev libfdt-dev libpixman-1-dev zlib1g-dev
 	flex bison bc libelf-dev libssl-dev cpio kmod rsync python3-ply
-	busybox-static qemu-system-data seabios
+	busybox-static qemu-system-data seabios lz4
 )
 # Packages that must come from bookworm-backports.
 readonly BACKPORTS_PACKAGES=(meson python3-pycotap linux-source-6.12)
@@ -22,6 +22,7 @@ readonly COMMANDS=(
 	gcc:build-essential make:build-essential ccache:ccache ninja:ninja-build
 	pkg-config:pkg-config python3:python3 meson:meson git:git xz:xz-utils
 	flex:flex bison:bison bc:bc cpio:cpio rsync:rsync busybox:busybox-static
+	lz4:lz4
 )
 
 usage() {
@@ -44,11 +45,15 @@ die() { log "error: $*"; exit 1; }
 
 all_packages() { printf '%s\n' "${MAIN_PACKAGES[@]}" "${BACKPORTS_PACKAGES[@]}"; }
 
+# One dpkg-query for all of them (a warm run-vm.sh pays for this check).
 missing_packages() {
-	local pkg
+	local -A installed=()
+	local pkg status
+	while read -r pkg status; do
+		[[ $status != installed ]] || installed[${pkg%%:*}]=1
+	done < <(dpkg-query -W -f='${Package} ${db:Status-Status}\n' $(all_packages) 2>/dev/null)
 	for pkg in $(all_packages); do
-		dpkg-query -W -f='${db:Status-Status}\n' "$pkg" 2>/dev/null |
-			grep -qx installed || echo "$pkg"
+		[[ -n ${installed[$pkg]:-} ]] || echo "$pkg"
 	done
 }
 

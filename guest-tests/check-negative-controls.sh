@@ -8,20 +8,28 @@ set -euo pipefail
 readonly REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=$REPO/build
 ALWAYS_FAIL=
+HANG=
 KERNEL_WARNING=
 FAILURES=0
 
 usage() {
 	cat <<USAGE
-Usage: $0 --always-fail BIN --kernel-warning BIN [--build-dir DIR] [--help]
+Usage: $0 --always-fail BIN --hang BIN --kernel-warning BIN [--build-dir DIR] [--help]
 
 Runs run-vm.sh once per control and checks its exit status and what it
 reported (its output and the run's results.tap):
   failing test    --extra-test BIN (a test that always fails)     exit 1
   kernel warning  --extra-test BIN (passes, but logs a WARNING):
                   the kernel log verdict fails it                  exit 1
+  hung program    --extra-test BIN (never ends) --test-timeout 5:
+                  init kills it at its paced budget, the run goes on exit 1
   kernel panic    --append wctb.inject=panic                      exit 2
-  hung guest      --append wctb.inject=hang --timeout 30          exit 2
+  hung guest      --append wctb.inject=hang: the host's watchdog
+                  ends the run one idle allowance after the guest's
+                  last line (no --timeout)                         exit 2
+  slow hung guest the same with QEMU slowed down 4x: the allowance
+                  grows with the measured pace, the hang still ends
+                  the run                                          exit 2
   sysfs WC checks WCTB_SYSFS_WC_FILE=resource2: every WC check of
                   sysfs-memtype must fail against the UC file     exit 1
   naive series    --series naive: the mission test must fail      exit 1
@@ -63,17 +71,19 @@ expect() {
 	while [[ $1 != -- ]]; do regexes+=("$1"); shift; done
 	shift
 	rm -f "$dir/logs/latest"	# no earlier run's logs if this one boots none
+	local t0=$SECONDS
 	out=$("$REPO/run-vm.sh" --build-dir "$dir" "$@" 2>&1) || status=$?
+	local took=$((SECONDS - t0))
 	out+=$'\n'$(cat "$dir"/logs/latest/*/results.tap "$dir"/logs/latest/*/host-check.txt 2>/dev/null || true)
 	for regex in "${regexes[@]}"; do
 		grep -qE -- "$regex" <<<"$out" || ok=0
 	done
 	if ((status == want && ok)); then
-		echo "ok - $name (exit $status)"
+		echo "ok - $name (exit $status, ${took} s)"
 		return
 	fi
 	FAILURES=$((FAILURES + 1))
-	echo "not ok - $name: wanted exit $want and /${regexes[*]}/, got exit $status"
+	echo "not ok - $name: wanted exit $want and /${regexes[*]}/, got exit $status after ${took} s"
 	sed 's/^/# /' <<<"$out"
 }
 
@@ -151,6 +161,7 @@ main() {
 	while (($#)); do
 		case "$1" in
 		--always-fail) ALWAYS_FAIL=${2:?}; shift ;;
+		--hang) HANG=${2:?}; shift ;;
 		--kernel-warning) KERNEL_WARNING=${2:?}; shift ;;
 		--build-dir) BUILD_DIR=${2:?}; shift ;;
 		-h | --help) usage; exit 0 ;;
@@ -160,8 +171,9 @@ main() {
 	done
 	[[ -x $ALWAYS_FAIL ]] || die "--always-fail must name the built always-fail program"
 	[[ -x $KERNEL_WARNING ]] || die "--kernel-warning must name the built kernel-warning program"
+	[[ -x $HANG ]] || die "--hang must name the built hang program"
 
-	echo "1..17"
+	echo "1..19"
 	expect "a failing guest test fails the run" 1 "$BUILD_DIR" \
 		'not ok 1 extra-always-fail # exit code 1' 'FAIL: passed=1 failed=1' -- \
 		--extra-test "$ALWAYS_FAIL" --filter 'extra-*'
@@ -169,10 +181,18 @@ main() {
 		'not ok [0-9]+ extra-kernel-warning # kernel reported: WARNING: CPU: 0 PID: 1 at wctb-harness' \
 		'(^|# |\] )ok [0-9]+ kernel-log' -- \
 		--iommu none --extra-test "$KERNEL_WARNING" --filter 'extra-*'
+	expect "a program that never ends is killed at its budget" 1 "$BUILD_DIR" \
+		'not ok 1 extra-hang # TIMEOUT after [0-9]+ s' 'ok 2 kernel-log' 'FAIL: passed=1 failed=1' -- \
+		--iommu none --extra-test "$HANG" --filter 'extra-*' --test-timeout 5
 	expect "a guest kernel panic fails the run" 2 "$BUILD_DIR" 'guest kernel panicked' -- \
-		--append wctb.inject=panic --timeout 120
-	expect "a hung guest fails the run within the timeout" 2 "$BUILD_DIR" 'guest hung' -- \
-		--append wctb.inject=hang --timeout 30
+		--append wctb.inject=panic
+	expect "a hung guest fails the run one idle allowance after its last line" 2 "$BUILD_DIR" \
+		'the guest hung: nothing on the results port for [0-9]+s after .# wctb.inject=hang' -- \
+		--iommu none --append wctb.inject=hang
+	expect "a hung guest slowed down 4x still fails the run" 2 "$BUILD_DIR" \
+		'the guest hung: nothing on the results port for [0-9]+s after' \
+		'QEMU slowed down 4x' -- \
+		--iommu none --append wctb.inject=hang --slow-down 4
 	expect "sysfs WC checks fail against the UC file" 1 "$BUILD_DIR" \
 		'not ok [0-9]+ sysfs.wc_line_arrives_as_one_full_burst' \
 		'not ok [0-9]+ sysfs.wc_partial_line_is_flushed_by_a_counter_read' \
@@ -205,7 +225,7 @@ main() {
 		'not ok [0-9]+ vfio-contract@legacy-noiommu # exit code 1; kernel reported: WARNING: wctb: injected warning' -- \
 		--iommu none --filter vfio-contract --append WCTB_INJECT_KMSG=1
 	expect "leaked mappings fail the memory growth check" 1 "$BUILD_DIR" \
-		'not ok [0-9]+ life.ten_thousand_cookies_and_mappings_do_not_grow_memory' \
+		'not ok [0-9]+ life.thousands_of_cookies_and_mappings_do_not_grow_memory' \
 		'(^|# |\] )ok [0-9]+ life.threads_racing_requests_mappings_and_closes' -- \
 		--iommu none --filter vfio-lifetime --append WCTB_INJECT_LEAK=1
 	expect_signal "a QEMU crash ends the run with a clear message" SEGV \

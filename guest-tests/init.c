@@ -14,7 +14,12 @@
  * Kernel command line knobs:
  *   wctb.shell=1        prepare the device, then run an interactive shell
  *   wctb.filter=GLOB    run only tests whose name matches GLOB
- *   wctb.timeout=SECS   per-test timeout (default 300)
+ *   wctb.timeout=SECS   per-program budget at the reference pace (default
+ *                       120): a program still running after SECS times the
+ *                       measured pace is killed and fails
+ *   wctb.pace=FACTOR    skip the calibration, use this pace (>= 1)
+ *   wctb.depth=DEPTH    "quick" (default) or "full": the round counts of
+ *                       the heavy cases (growth, races, fuzzing)
  *   wctb.memtypes=1     the device sees memory types (TCG): the audit
  *                       ledger also claims UC writes, WC stores, bursts
  *   wctb.hold=1         after the result, wait for the host to end the VM
@@ -28,6 +33,19 @@
  * After the tests, an audit writes a known ledger to BAR2 and reports it
  * with every counter ("wctb-ledger:", "wctb-counters:"); the host compares
  * both with the device's own counters.
+ *
+ * Time limits follow the machine.  First a fixed calibration workload
+ * (system calls, page faults, a checksum) is timed against what it takes
+ * on the reference machine: the ratio, at least 1, is the pace, reported
+ * as "wctb-pace: pace=P idle=S" and exported to every program as
+ * $WCTB_PACE (their harness limits and waits scale with it).  Before each
+ * program or step, "wctb-start: NAME budget=S" says how long it may run
+ * (its reference budget times the pace); "wctb-end: NAME seconds=T"
+ * follows with the time it took.  The host's watchdog
+ * (qemu-hw/check-counters.py) allows each started step its budget plus
+ * the idle allowance S, and anything else the idle allowance from the
+ * last line, so a slow machine gets a slow pass and a hang ends the run
+ * soon after the budget of the step that hung.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -60,8 +78,15 @@ struct options {
 	int memtypes;	/* the device sees memory types (TCG, not KVM) */
 	char inject[16];
 	char filter[128];
-	int timeout;
+	char depth[16];
+	int timeout;	/* per-program budget at the reference pace */
+	double pace;	/* from wctb.pace=, or 0: calibrate */
 };
+
+/* Budgets at the reference pace, in seconds. */
+#define DEFAULT_BUDGET	60	/* one test program */
+#define IDLE_BUDGET	20	/* init's own steps between programs */
+#define AUDIT_BUDGET	120	/* the audit and a kmemleak scan */
 
 static FILE *results;	/* the results port; NULL if it is missing */
 
@@ -125,7 +150,8 @@ static void parse_cmdline(struct options *o)
 	char buf[4096], *tok, *save;
 	FILE *f = fopen("/proc/cmdline", "r");
 
-	o->timeout = 300;
+	o->timeout = DEFAULT_BUDGET;
+	snprintf(o->depth, sizeof(o->depth), "quick");
 	if (!f || !fgets(buf, sizeof(buf), f)) {
 		if (f)
 			fclose(f);
@@ -146,9 +172,94 @@ static void parse_cmdline(struct options *o)
 			snprintf(o->inject, sizeof(o->inject), "%s", tok + 12);
 		else if (!strncmp(tok, "wctb.timeout=", 13))
 			o->timeout = atoi(tok + 13);
+		else if (!strncmp(tok, "wctb.pace=", 10))
+			o->pace = strtod(tok + 10, NULL);
+		else if (!strncmp(tok, "wctb.depth=", 11))
+			snprintf(o->depth, sizeof(o->depth), "%s", tok + 11);
 	}
 	if (o->timeout <= 0)
-		o->timeout = 300;
+		o->timeout = DEFAULT_BUDGET;
+	if (strcmp(o->depth, "quick") && strcmp(o->depth, "full")) {
+		emit("# unknown wctb.depth=%s, using quick\n", o->depth);
+		snprintf(o->depth, sizeof(o->depth), "quick");
+	}
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * The calibration workload: what the tests spend their time on, in small
+ * (system calls, page faults and unmaps of anonymous memory, user code).
+ * Debug kernels slow the kernel half down, a slow host both halves.
+ */
+#define CALIBRATION_ROUNDS	400
+#define CALIBRATION_PAGES	8
+/*
+ * Milliseconds it takes on the reference machine (where the README's
+ * figures were measured: one VM alone, normal kernel, median of 3: 83 ms);
+ * a faster machine still gets pace 1.
+ */
+#define CALIBRATION_REF_MS	80.0
+
+static volatile uint32_t calibration_sink;	/* keeps the checksum */
+
+static double calibration_ms(void)
+{
+	double t0 = now_s();
+	uint32_t sum = 0;
+	int i, j;
+
+	for (i = 0; i < CALIBRATION_ROUNDS; i++) {
+		uint8_t *p = mmap(NULL, CALIBRATION_PAGES * 4096,
+				  PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED)
+			break;
+		for (j = 0; j < CALIBRATION_PAGES * 4096; j += 64)
+			p[j] = (uint8_t)(i + j);
+		for (j = 0; j < CALIBRATION_PAGES * 4096; j += 64)
+			sum = sum * 31 + p[j];
+		munmap(p, CALIBRATION_PAGES * 4096);
+		sum += getppid();
+	}
+	calibration_sink = sum;
+	return (now_s() - t0) * 1000;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Measure (or take from wctb.pace=) the pace; report and export it. */
+static void set_pace(const struct options *o)
+{
+	double ms[3] = { 0 }, pace = o->pace;
+	char buf[32];
+	int i;
+
+	if (pace <= 0) {
+		for (i = 0; i < 3; i++)
+			ms[i] = calibration_ms();
+		qsort(ms, 3, sizeof(ms[0]), cmp_double);
+		pace = ms[1] / CALIBRATION_REF_MS;
+	}
+	if (pace < 1)
+		pace = 1;
+	snprintf(buf, sizeof(buf), "%.2f", pace);
+	setenv("WCTB_PACE", buf, 1);
+	setenv("WCTB_DEPTH", o->depth, 1);
+	emit("wctb-pace: pace=%.2f idle=%d calibration-ms=%.1f depth=%s\n",
+	     pace, wctb_paced_seconds(IDLE_BUDGET), ms[1], o->depth);
 }
 
 static int prepare_device(void)
@@ -311,6 +422,18 @@ static void copy_log_as_comments(const char *log)
 }
 
 enum verdict { PASS, FAIL, SKIP };
+
+/* The host's watchdog allows a started step @budget seconds (see top). */
+static double step_start(const char *name, int budget)
+{
+	emit("wctb-start: %s budget=%d\n", name, budget);
+	return now_s();
+}
+
+static void step_end(const char *name, double t0)
+{
+	emit("wctb-end: %s seconds=%.2f\n", name, now_s() - t0);
+}
 
 static enum verdict run_test(const struct test *t, int timeout, char *why,
 			    size_t len)
@@ -519,6 +642,7 @@ static int run_all(const struct options *o)
 	enum verdict v;
 	char why[256], boot[256] = "";
 	int boot_findings;
+	double t0;
 
 	kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
 	boot_findings = scan_kernel_log(boot, sizeof(boot));
@@ -526,14 +650,20 @@ static int run_all(const struct options *o)
 	n = list_tests(o, tests);
 	emit("TAP version 13\n1..%d\n", n + 1);
 	for (i = 0; i < n; i++) {
+		int budget = wctb_paced_seconds(o->timeout);
+
 		why[0] = '\0';
-		v = run_test(&tests[i], o->timeout, why, sizeof(why));
+		t0 = step_start(tests[i].name, budget);
+		v = run_test(&tests[i], budget, why, sizeof(why));
+		step_end(tests[i].name, t0);
 		counts[report_test(i + 1, tests[i].name, v, why, sizeof(why))]++;
 	}
 	if (n == 0)
 		emit("# no test matched '%s'\n", o->filter);
+	t0 = step_start("audit", wctb_paced_seconds(AUDIT_BUDGET));
 	audit(o, getenv("WCTB_BDF"));
 	kmemleak_scan();
+	step_end("audit", t0);
 	snprintf(why, sizeof(why), "%s", boot);
 	counts[report_test(n + 1, "kernel-log", boot_findings ? FAIL : PASS,
 			   why, sizeof(why))]++;
@@ -590,6 +720,7 @@ int main(void)
 	mount_pseudo_filesystems();
 	open_console_and_results();
 	parse_cmdline(&o);
+	set_pace(&o);
 	if (o.inject[0])
 		inject_fault(o.inject);
 	if (prepare_device()) {

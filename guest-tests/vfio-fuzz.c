@@ -12,8 +12,10 @@
  * operation.  At the end all of BAR2 must map UC and WC again.
  *
  * WCTB_FUZZ_SEED (default 1: CI is reproducible), WCTB_FUZZ_ITERATIONS
- * (default 3000) and WCTB_FUZZ_SECONDS (default 20) bound a run; it stops
- * at whichever comes first.  The kernel hands VAR=VALUE words of its
+ * (default 1000, 3000 at full depth: WCTB_DEPTH=full) and
+ * WCTB_FUZZ_SECONDS (default 20, at the reference pace: a slower machine
+ * gets wctb_paced_seconds() of them) bound a run; it stops at whichever
+ * comes first.  The kernel hands VAR=VALUE words of its
  * command line to init as environment, and init to the tests, so a long
  * run is, e.g.:
  *
@@ -946,7 +948,10 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* The harness's limit (evaluated at registration): the run plus margin. */
+/*
+ * The harness's limit (evaluated at registration, then paced by
+ * TEST_F_TIMEOUT): the run plus margin.
+ */
 static int harness_timeout(void)
 {
 	return env_long("WCTB_FUZZ_SECONDS", 20) + 120;
@@ -954,8 +959,10 @@ static int harness_timeout(void)
 
 TEST_F_TIMEOUT(fuzz, random_sequences_match_the_model, harness_timeout())
 {
-	unsigned long iterations = env_long("WCTB_FUZZ_ITERATIONS", 3000);
-	double seconds = env_long("WCTB_FUZZ_SECONDS", 20), start, elapsed;
+	unsigned long iterations = env_long("WCTB_FUZZ_ITERATIONS",
+					    wctb_depth_rounds(1000, 3000));
+	double seconds = wctb_paced_seconds(env_long("WCTB_FUZZ_SECONDS", 20));
+	double start, elapsed;
 	unsigned long count[NR_OPS] = { 0 };
 	char summary[256];
 	struct fuzz fz;

@@ -41,10 +41,13 @@
 /*
  * acpiphp acts within milliseconds (pciehp would wait 5 s); the waits stay
  * generous for debug kernels yet keep the worst case of all three cases
- * well inside init's 300 s per program.
+ * well inside init's per-program budget.  Seconds at the reference pace:
+ * a slower machine waits longer (wctb_paced_seconds()).
  */
-#define REQUEST_MS	30000
-#define WAIT_MS		20000
+#define REQUEST_S	30
+#define WAIT_S		20
+#define REQUEST_MS	(wctb_paced_seconds(REQUEST_S) * 1000)
+#define WAIT_MS		(wctb_paced_seconds(WAIT_S) * 1000)
 
 /* A thread storing 64-byte lines round-robin through one mapping. */
 struct writer {
@@ -120,14 +123,15 @@ static long now_ms(void)
 }
 
 /*
- * Wait up to @ms until each running writer of @w[0..n) stored @more lines
- * beyond what it had on entry (1), or one faulted or time ran out (0).
+ * Wait up to @ms (at the reference pace) until each running writer of
+ * @w[0..n) stored @more lines beyond what it had on entry (1), or one
+ * faulted or time ran out (0).
  */
 static int writers_progress(struct writer *w, int n, unsigned long more,
 			    long ms)
 {
 	unsigned long from[2];
-	long end = now_ms() + ms;
+	long end = now_ms() + (long)(ms * wctb_pace());
 	int i, done;
 
 	for (i = 0; i < n; i++)
@@ -149,10 +153,13 @@ static int writers_progress(struct writer *w, int n, unsigned long more,
 	return 0;
 }
 
-/* Wait up to @ms until every running writer of @w[0..n) took SIGBUS. */
+/*
+ * Wait up to @ms (at the reference pace) until every running writer of
+ * @w[0..n) took SIGBUS.
+ */
 static int writers_faulted(struct writer *w, int n, long ms)
 {
-	long end = now_ms() + ms;
+	long end = now_ms() + (long)(ms * wctb_pace());
 	int i, all;
 
 	do {
@@ -409,7 +416,7 @@ static int readd_device(const char *bdf, char *why, size_t len)
 		return -1;
 	}
 	/* pciehp adds the device before the bus is done with it: retry. */
-	end = now_ms() + 10000;
+	end = now_ms() + (long)(10000 * wctb_pace());
 	while (wctb_bind_vfio_pci(bdf)) {
 		if (now_ms() > end) {
 			snprintf(why, len, "binding the re-added %s to vfio-pci: %s",

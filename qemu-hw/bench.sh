@@ -13,19 +13,25 @@ usage() {
 	cat <<USAGE
 Usage: $0 [--repeats N] [--no-cold] [--help]
 
-Measures, on this machine:
-  cold build      QEMU and the kernel from an empty cache (fresh ccache)
+Measures, on this machine, and prints each figure with its target:
+  cold build      QEMU, QEMU with ASan+UBSan and the kernel from an empty
+                  cache (fresh ccache); ratio ASan / normal QEMU build
   warm no-op      run-vm.sh with nothing changed, to the final verdict
+  bare boot       one boot running one program (--iommu none --filter
+                  enumerate); ratio main job / bare boot
   kernel edit     a one-line code change in one kernel patch, to the verdict
   boot            QEMU start to the guest's first TAP line, and the whole
                   guest suite, under TCG
+  debug suite     both boots + whole suite on the debug kernel; ratio
+                  debug / normal suite (both warm, measured here)
   MMIO            guest stores per second, WC model on vs counting only
                   (qemu-hw/bench-mmio.sh)
 Work happens in a temporary clone and cache copies; the checkout and its
 cache are left as they were (the patched kernel tree is re-applied once).
 
   --repeats N   repeats of the warm measurements (default $REPEATS)
-  --no-cold     skip the cold builds (they take about 8 minutes)
+  --no-cold     skip the cold builds (about 25 minutes); the ASan/normal
+                ratio then comes from the cached builds' recorded times
 USAGE
 }
 
@@ -40,6 +46,23 @@ stats() {
 		printf "min %.2f  median %.2f  max %.2f  (n=%d)\n", v[1], v[int((NR + 1) / 2)], v[NR], NR }'
 }
 
+median() { sort -g | awk '{ v[NR] = $1 } END { printf "%.2f\n", v[int((NR + 1) / 2)] }'; }
+
+declare -A MEDIAN=()
+
+# report NAME TARGET TIMES...: one figure line, its median kept for ratios.
+report() {
+	local name=$1 target=$2
+	shift 2
+	MEDIAN[$name]=$(printf '%s\n' "$@" | median)
+	printf '%-34s %s  %s\n' "$name" "$(printf '%s\n' "$@" | stats)" "$target"
+}
+
+# ratio NAME A B TARGET: MEDIAN[A] / MEDIAN[B].
+ratio() {
+	printf '%-34s %.2f  %s\n' "$1" "$(echo "scale=4; ${MEDIAN[$2]} / ${MEDIAN[$3]}" | bc)" "$4"
+}
+
 time_cmd() {
 	local t0
 	t0=$(now)
@@ -47,24 +70,51 @@ time_cmd() {
 	elapsed "$t0"
 }
 
+# repeat N CMD...: the seconds of N runs, one per line.
+repeat() {
+	local n=$1 i
+	shift
+	for ((i = 0; i < n; i++)); do time_cmd "$@"; done
+}
+
 cold_builds() {
-	local cache=$WORK/cold-cache
+	local cache=$WORK/cold-cache t
 	mkdir -p "$cache/src"
 	cp "${WCTB_CACHE:-$HOME/.cache/wc-testbed}"/src/qemu_*.orig.tar.xz "$cache/src/" 2>/dev/null || true
-	printf '%-28s %8.1f s\n' "cold build: QEMU" \
-		"$(time_cmd env WCTB_CACHE="$cache" "$REPO/qemu-hw/build-qemu.sh")"
-	printf '%-28s %8.1f s\n' "cold build: kernel" \
-		"$(time_cmd env WCTB_CACHE="$cache" "$REPO/kernel-patches/build-kernel.sh")"
+	t=$(time_cmd env WCTB_CACHE="$cache" "$REPO/qemu-hw/build-qemu.sh")
+	report "cold build: QEMU" "" "$t"
+	t=$(time_cmd env WCTB_CACHE="$cache" "$REPO/qemu-hw/build-qemu.sh" --sanitize)
+	report "cold build: QEMU ASan+UBSan" "" "$t"
+	t=$(time_cmd env WCTB_CACHE="$cache" "$REPO/kernel-patches/build-kernel.sh")
+	report "cold build: kernel" "" "$t"
 	rm -rf "$cache"
+	ratio "ratio ASan / normal QEMU build" "cold build: QEMU ASan+UBSan" "cold build: QEMU" "(printed)"
+}
+
+# Without cold builds: the build times the cached QEMU builds recorded.
+recorded_builds() {
+	local normal sanitized
+	normal=$(cat "$(dirname "$("$REPO/qemu-hw/build-qemu.sh")")/.wctb-build-seconds" 2>/dev/null) || normal=
+	sanitized=$(cat "$(dirname "$("$REPO/qemu-hw/build-qemu.sh" --sanitize)")/.wctb-build-seconds" 2>/dev/null) || sanitized=
+	if [[ -z $normal || -z $sanitized ]]; then
+		echo "ratio ASan / normal QEMU build    n/a (no recorded build times; run without --no-cold)"
+		return
+	fi
+	report "recorded build: QEMU" "" "$normal"
+	report "recorded build: QEMU ASan+UBSan" "" "$sanitized"
+	ratio "ratio ASan / normal QEMU build" "recorded build: QEMU ASan+UBSan" "recorded build: QEMU" "(printed)"
 }
 
 warm_noop() {
-	local i
 	"$REPO/run-vm.sh" --build-dir "$WORK/build" >>"$WORK/bench.log" 2>&1 ||
 		die "the VM run failed; see $WORK/bench.log"
-	for ((i = 0; i < REPEATS; i++)); do
-		time_cmd "$REPO/run-vm.sh" --build-dir "$WORK/build"
-	done | stats | sed 's/^/warm no-op run to verdict   /'
+	# shellcheck disable=SC2046
+	report "warm no-op run to verdict" "target <= 15 s (slow machine), <= 4 s (fast)" \
+		$(repeat "$REPEATS" "$REPO/run-vm.sh" --build-dir "$WORK/build")
+	# shellcheck disable=SC2046
+	report "bare boot (one boot, one program)" "" \
+		$(repeat "$REPEATS" "$REPO/run-vm.sh" --build-dir "$WORK/build" --iommu none --filter enumerate)
+	ratio "ratio main job / bare boot" "warm no-op run to verdict" "bare boot (one boot, one program)" "target <= 3"
 }
 
 # One-line code change in patch 0001 (a constant in vfio_main.c), in a
@@ -73,7 +123,7 @@ warm_noop() {
 # artifacts it made are removed afterwards.
 kernel_edit() {
 	local clone=$WORK/clone out=${WCTB_CACHE:-$HOME/.cache/wc-testbed}/kernel/out
-	local patch i value before
+	local patch i value before times=()
 	before=$(ls "$out" 2>/dev/null || true)
 	git clone -q "$REPO" "$clone"
 	patch=$(ls "$clone"/kernel-patches/0001-*.patch)
@@ -83,8 +133,9 @@ kernel_edit() {
 		value=$((1000 + 10#$(date +%N) % 100000))
 		sed -i "s|^+#define VFIO_MMAP_COOKIES_MAX\t\t[0-9]*|+#define VFIO_MMAP_COOKIES_MAX\t\t$value|" "$patch"
 		grep -q "COOKIES_MAX.*$value" "$patch" || die "the bench edit did not apply to $patch"
-		time_cmd "$clone/run-vm.sh" --build-dir "$WORK/build-clone"
-	done | stats | sed 's/^/one-line patch edit        /'
+		times+=("$(time_cmd "$clone/run-vm.sh" --build-dir "$WORK/build-clone")")
+	done
+	report "one-line patch edit to verdict" "target <= 60 s (slow machine)" "${times[@]}"
 	"$REPO/kernel-patches/build-kernel.sh" >>"$WORK/bench.log" 2>&1 || true
 	comm -13 <(echo "$before") <(ls "$out") | sed "s|^|$out/|" | xargs -r rm -rf
 }
@@ -107,16 +158,32 @@ boot_once() {
 }
 
 boot_times() {
-	local i
-	for ((i = 0; i < REPEATS; i++)); do boot_once; done |
-		stats | sed 's/^/boot to first test line    /'
+	local i times=()
+	for ((i = 0; i < REPEATS; i++)); do times+=("$(boot_once)"); done
+	report "boot to first test line" "" "${times[@]}"
+}
+
+# The boot stage (both boots and the whole suite) of run-vm.sh --timings.
+suite_time() {
+	"$REPO/run-vm.sh" --timings "$@" 2>&1 | tee -a "$WORK/bench.log" | awk '$1 == "boot" { print $2 }'
 }
 
 suite_times() {
-	local i
+	local i normal=() debug=()
+	"$REPO/run-vm.sh" --build-dir "$WORK/build-debug" --debug-kernel >>"$WORK/bench.log" 2>&1 ||
+		die "the debug-kernel run failed; see $WORK/bench.log"
 	for ((i = 0; i < REPEATS; i++)); do
-		"$REPO/run-vm.sh" --build-dir "$WORK/build" --timings 2>&1 | grep '^  boot' | awk '{print $2}'
-	done | stats | sed 's/^/2 boots + whole guest suite/'
+		normal+=("$(suite_time --build-dir "$WORK/build")")
+		debug+=("$(suite_time --build-dir "$WORK/build-debug" --debug-kernel)")
+	done
+	report "2 boots + whole suite" "" "${normal[@]}"
+	report "2 boots + whole suite, debug kernel" "" "${debug[@]}"
+	ratio "ratio debug / normal suite" "2 boots + whole suite, debug kernel" "2 boots + whole suite" "(printed)"
+}
+
+machine() {
+	printf '%s, %s cores, %s GiB, %s' "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" \
+		"$(nproc)" "$(free -g | awk '/Mem:/ {print $2}')" "$(. /etc/os-release && echo "$PRETTY_NAME")"
 }
 
 main() {
@@ -131,8 +198,8 @@ main() {
 	done
 	[[ $REPEATS =~ ^[1-9][0-9]*$ ]] || die "--repeats must be a positive number"
 	WORK=$(mktemp -d /tmp/wctb-bench.XXXXXX)
-	echo "wc-testbed bench, $(date -u +%Y-%m-%d), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; log: $WORK/bench.log"
-	((COLD == 0)) || cold_builds
+	echo "wc-testbed bench, $(date -u +%Y-%m-%d), $(machine); log: $WORK/bench.log"
+	if ((COLD)); then cold_builds; else recorded_builds; fi
 	warm_noop
 	kernel_edit
 	boot_times

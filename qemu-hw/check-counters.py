@@ -20,17 +20,26 @@ Anything else, or a request QMP refuses, is a mismatch (the run fails
 after the guest's own verdict).  WCTB_HOST_IGNORE_REQUESTS=1 in the environment
 makes it ignore them (a negative control: the guest must notice).
 
+It also owns the boot's deadline, which follows the guest's progress
+(see Watchdog): when the guest stops making progress it kills QEMU.
+
 Exit status: 0 all agree; 1 a mismatch (each printed); 2 nothing to check
-(no result, no counters line, QMP failed), with the reason.
+(no result, no counters line, QMP failed), with the reason; 3 the guest
+hung (no progress within its budget), QEMU killed, with where it hung.
 """
 import argparse
 import json
 import os
+import signal
 import socket
 import sys
+import threading
 import time
 
 PROG = "check-counters"
+BOOT_BUDGET = 120               # seconds, reference pace
+HOST_CALIBRATION_LOOPS = 100_000
+HOST_CALIBRATION_REF_S = 0.040  # what those loops take on the reference host
 
 
 class CheckError(Exception):
@@ -46,16 +55,28 @@ def parse_args(argv):
     p.add_argument("--results", required=True,
                    help="the results port's file (results.tap)")
     p.add_argument("--pid", type=int, required=True,
-                   help="the QEMU process (or its wrapper): stop waiting "
-                   "when it is gone")
+                   help="the QEMU process: stop waiting when it is gone, "
+                   "kill it when the guest stops making progress")
     p.add_argument("--device", default="/machine/peripheral/wctd",
                    help="QOM path of wc-testdev (default: %(default)s)")
     p.add_argument("--hotplug-bus", default="wctb-rp",
                    help="the slot (bus id) device_add plugs wc-testdev "
                    "into (default: %(default)s)")
-    p.add_argument("--timeout", type=float, default=600,
-                   help="seconds to wait for the result (default: %(default)s)")
-    return p.parse_args(argv)
+    p.add_argument("--boot-budget", type=float, default=BOOT_BUDGET,
+                   help="seconds at the reference pace from QEMU's start "
+                   "to the guest's first line, scaled by this host's pace "
+                   "and --slow-down (default: %(default)s)")
+    p.add_argument("--timeout", type=float, default=0,
+                   help="a hard limit in seconds for the whole boot on top "
+                   "of the progress watchdog (default: none)")
+    p.add_argument("--slow-down", type=float, default=1,
+                   help="run QEMU this many times slower than it could "
+                   "(SIGSTOP/SIGCONT duty cycle), to prove that the "
+                   "watchdog follows the guest's pace (default: 1, off)")
+    args = p.parse_args(argv)
+    if args.slow_down < 1:
+        p.error("--slow-down must be at least 1")
+    return args
 
 
 def alive(pid):
@@ -66,38 +87,154 @@ def alive(pid):
     return True
 
 
-def port_lines(path):
-    """The results port's complete "wctb-..." lines, as (key, rest)."""
-    lines = []
-    try:
-        with open(path, "rb") as f:
-            for raw in f:
-                if not raw.endswith(b"\n"):
-                    break               # the serial port is mid-line
-                line = raw.decode("utf-8", "replace").strip("\r\n")
-                if line.startswith("wctb-"):
-                    key, _, rest = line.partition(": ")
-                    lines.append((key, rest.strip()))
-    except FileNotFoundError:
-        pass
-    return lines
+class Port:
+    """The results port's file, read as the guest writes it: complete
+    lines only (the serial port may be mid-line), each once."""
+
+    def __init__(self, path):
+        self.path = path
+        self.offset = 0
+        self.partial = b""
+        self.lines = []
+
+    def read_new(self):
+        """The lines completed since the last call."""
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        self.offset += len(data)
+        *complete, self.partial = (self.partial + data).split(b"\n")
+        new = [raw.decode("utf-8", "replace").strip("\r") for raw in complete]
+        self.lines.extend(new)
+        return new
+
+    def wctb(self):
+        """The "wctb-..." lines so far, as (key, rest)."""
+        out = []
+        for line in self.lines:
+            if line.startswith("wctb-"):
+                key, _, rest = line.partition(": ")
+                out.append((key, rest.strip()))
+        return out
+
+    def report(self):
+        """The "wctb-..." lines by key (the last of each)."""
+        return dict(self.wctb())
+
+    def host_requests(self):
+        """The payloads of the "wctb-host:" lines, in order."""
+        return [rest for key, rest in self.wctb() if key == "wctb-host"]
 
 
-def report_lines(path):
-    """The results port's "wctb-..." lines, by key (the last of each)."""
-    return dict(port_lines(path))
+def fields(text):
+    """The NAME=VALUE words of @text, by name."""
+    return dict(w.partition("=")[::2] for w in text.split() if "=" in w)
 
 
-def host_requests(path):
-    """The payloads of the results port's "wctb-host:" lines, in order."""
-    return [rest for key, rest in port_lines(path) if key == "wctb-host"]
+def host_pace():
+    """How many times slower than the reference machine this host runs a
+    fixed piece of Python (>= 1; the median of 3 short runs)."""
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        total = 0
+        for i in range(HOST_CALIBRATION_LOOPS):
+            total += i * i % 7
+        times.append(time.perf_counter() - t0)
+    return max(1.0, sorted(times)[1] / HOST_CALIBRATION_REF_S)
+
+
+class Hung(Exception):
+    """The guest stopped making progress; the message says where."""
+
+
+class Watchdog:
+    """The deadline of one boot, moved by what the guest reports.
+
+    Until the guest's first line: the boot budget.  "wctb-pace: ...
+    idle=S" gives the idle allowance S (the guest's pace included).
+    "wctb-start: NAME budget=B": NAME may run B seconds, plus S for init
+    to report it.  Its "wctb-end:" and any line outside a step: S more
+    from that line.  --timeout, if given, caps it all.
+    """
+
+    def __init__(self, boot_budget, cap):
+        self.t0 = time.monotonic()
+        self.idle = None
+        self.step = None
+        self.deadline = self.t0 + boot_budget
+        self.why = (f"no line on the results port within the boot budget "
+                    f"of {boot_budget:.0f}s")
+        self.cap = self.t0 + cap if cap else None
+
+    def saw(self, line, now):
+        key, _, rest = line.partition(": ")
+        f = fields(rest)
+        if key in ("wctb-pace", "wctb-result"):
+            print(f"{PROG}: {key} after {now - self.t0:.2f}s", flush=True)
+        if key == "wctb-pace" and f.get("idle", "").isdigit():
+            self.idle = int(f["idle"])
+        if self.idle is None:
+            return      # still booting: the boot budget holds
+        if key == "wctb-start" and f.get("budget", "").isdigit():
+            name, budget = rest.split()[0], int(f["budget"])
+            self.step = name
+            self.deadline = now + budget + self.idle
+            self.why = (f"'{name}' ran past its budget of {budget}s "
+                        f"(+{self.idle}s for init to report it)")
+        elif key == "wctb-end" or self.step is None:
+            self.step = None
+            self.deadline = now + self.idle
+            self.why = (f"nothing on the results port for {self.idle}s "
+                        f"after '{line[:100]}'")
+
+    def check(self, now):
+        if self.cap is not None and now > self.cap:
+            raise Hung(f"the hard limit of --timeout "
+                       f"{self.cap - self.t0:.0f}s passed")
+        if now > self.deadline:
+            raise Hung(self.why)
+
+
+class Throttle(threading.Thread):
+    """Stops and continues QEMU so that it runs 1/FACTOR of the time."""
+
+    PERIOD = 0.1
+
+    def __init__(self, pid, factor):
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.run_for = self.PERIOD / factor
+        self.stopped = threading.Event()
+
+    def run(self):
+        try:
+            while not self.stopped.is_set():
+                os.kill(self.pid, signal.SIGSTOP)
+                self.stopped.wait(self.PERIOD - self.run_for)
+                os.kill(self.pid, signal.SIGCONT)
+                self.stopped.wait(self.run_for)
+        except ProcessLookupError:
+            pass
+
+    def stop(self):
+        self.stopped.set()
+        self.join()
+        try:
+            os.kill(self.pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
 
 
 class Host:
     """Runs the guest's requests over one QMP connection, opened on need."""
 
-    def __init__(self, args):
+    def __init__(self, args, port):
         self.args = args
+        self.port = port
         self.qmp = None
         self.done = 0
         self.failed = []                # requests QMP refused
@@ -141,7 +278,7 @@ class Host:
             time.sleep(0.05)
 
     def poll(self):
-        for request in host_requests(self.args.results)[self.done:]:
+        for request in self.port.host_requests()[self.done:]:
             self.done += 1
             if self.ignore:
                 print(f"{PROG}: ignoring the guest's request '{request}' "
@@ -159,17 +296,31 @@ class Host:
             print(f"{PROG}: ran the guest's request '{request}'", flush=True)
 
 
-def wait_for_result(args, host):
-    deadline = time.monotonic() + args.timeout
-    while time.monotonic() < deadline:
+def kill_qemu(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def wait_for_result(args, host, watchdog):
+    """The guest's report, once its "wctb-result:" line is in."""
+    while True:
+        now = time.monotonic()
+        for line in host.port.read_new():
+            watchdog.saw(line, now)
         host.poll()
-        lines = report_lines(args.results)
+        lines = host.port.report()
         if "wctb-result" in lines:
             return lines
         if not alive(args.pid):
             raise CheckError("QEMU ended before the guest reported a result")
+        try:
+            watchdog.check(now)
+        except Hung:
+            kill_qemu(args.pid)
+            raise
         time.sleep(0.02)
-    raise CheckError(f"no result after {args.timeout:.0f}s")
 
 
 def parse_values(text, what):
@@ -252,8 +403,8 @@ def quit_qemu(host):
             pass
 
 
-def check(args, host):
-    lines = wait_for_result(args, host)
+def check(args, host, watchdog):
+    lines = wait_for_result(args, host, watchdog)
     qmp = host.connection()
     try:
         device = read_device(qmp, args.device)
@@ -276,13 +427,28 @@ def check(args, host):
 
 def main(argv=None):
     args = parse_args(argv)
-    host = Host(args)
+    host = Host(args, Port(args.results))
+    pace = host_pace()
+    boot = args.boot_budget * pace * args.slow_down
+    print(f"{PROG}: host pace {pace:.2f}, boot budget {boot:.0f}s"
+          + (f", QEMU slowed down {args.slow_down:g}x"
+             if args.slow_down > 1 else ""), flush=True)
+    watchdog = Watchdog(boot, args.timeout)
+    throttle = Throttle(args.pid, args.slow_down)
+    if args.slow_down > 1:
+        throttle.start()
     try:
-        count, bad = check(args, host)
+        count, bad = check(args, host, watchdog)
+    except Hung as e:
+        print(f"{PROG}: the guest hung: {e}; QEMU killed")
+        return 3
     except (CheckError, OSError, ValueError) as e:
         print(f"{PROG}: cannot check: {e}")
         quit_qemu(host)
         return 2
+    finally:
+        if throttle.is_alive():
+            throttle.stop()
     for line in bad:
         print(f"{PROG}: MISMATCH {line}")
     if bad:

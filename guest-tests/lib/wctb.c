@@ -640,6 +640,33 @@ long wctb_meminfo_kib(const char *field)
 	return val;
 }
 
+double wctb_pace(void)
+{
+	const char *env = getenv("WCTB_PACE");
+	double pace = env ? strtod(env, NULL) : 1.0;
+
+	return pace >= 1.0 ? pace : 1.0;
+}
+
+int wctb_paced_seconds(int seconds)
+{
+	double paced = seconds * wctb_pace();
+
+	return (int)paced + (paced > (int)paced);
+}
+
+int wctb_depth_full(void)
+{
+	const char *env = getenv("WCTB_DEPTH");
+
+	return env && !strcmp(env, "full");
+}
+
+int wctb_depth_rounds(int quick, int full)
+{
+	return wctb_depth_full() ? full : quick;
+}
+
 int wctb_device_usable(int device, const struct wctb_regs *r, char *why,
 		       size_t len)
 {

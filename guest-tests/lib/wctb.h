@@ -238,4 +238,35 @@ int wctb_session_close(struct wctb_session *s, char *why, size_t len);
 /* Name of a WC_TESTDEV_MEMTYPE_* value, for messages. */
 const char *wctb_memtype_name(uint64_t type);
 
+/*
+ * The pace of this machine and the depth of this run, as init measured and
+ * chose them (it exports $WCTB_PACE and $WCTB_DEPTH to every program).
+ * wctb_pace() is how many times slower than the reference machine this
+ * guest runs (>= 1; 1 without init); every time limit of a test, the
+ * harness's per-case limit included, is a reference figure scaled by it,
+ * so that a slow host gets a slow pass and not a timeout.
+ */
+double wctb_pace(void);
+/* @seconds at the reference pace, scaled to this machine (rounded up). */
+int wctb_paced_seconds(int seconds);
+/* 1 when $WCTB_DEPTH is "full" (--all-tests), 0 for "quick" or unset. */
+int wctb_depth_full(void);
+/* @full rounds at full depth, @quick rounds otherwise. */
+int wctb_depth_rounds(int quick, int full);
+
+/*
+ * The harness's per-case limits (TEST_F's default of
+ * TEST_TIMEOUT_DEFAULT, TEST_F_TIMEOUT's argument) paced the same way.
+ * TEST() keeps its constant: its metadata is a static initializer.
+ */
+#ifdef TEST_F
+#undef TEST_F
+#define TEST_F(fixture_name, test_name) \
+	__TEST_F_IMPL(fixture_name, test_name, -1, \
+		      wctb_paced_seconds(TEST_TIMEOUT_DEFAULT))
+#undef TEST_F_TIMEOUT
+#define TEST_F_TIMEOUT(fixture_name, test_name, timeout) \
+	__TEST_F_IMPL(fixture_name, test_name, -1, wctb_paced_seconds(timeout))
+#endif
+
 #endif /* WCTB_H */

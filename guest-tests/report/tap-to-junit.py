@@ -26,6 +26,7 @@ NO_RESULT = ("the guest never reported a result: crash, panic or hang; "
 RESULT_RE = re.compile(r"^(not ok|ok)\s+(\d+)\b\s*(?:-\s+)?(.*)$")
 PLAN_RE = re.compile(r"^(TAP version \d+|1\.\.\d+)\b")
 RUN_RE = re.compile(r"^\s*RUN\s+(\S+)")
+END_RE = re.compile(r"^wctb-end: (\S+) seconds=([0-9.]+)")
 MESSAGE_RE = re.compile(r"Expected|failed", re.IGNORECASE)
 XML_INVALID_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -63,6 +64,7 @@ class Program:
     cases: list = field(default_factory=list)
     log: list = field(default_factory=list)     # all of its output
     other: list = field(default_factory=list)   # output of no subtest
+    seconds: float = 0.0                        # from its "wctb-end:" line
 
 
 @dataclass
@@ -171,7 +173,7 @@ def is_last_partial_line(lines, index, raw):
 def parse_tap(label, path, raw):
     """Parse the text @raw of TAP file @path into a Run."""
     run = Run(label)
-    started, chunk = False, []
+    started, chunk, seconds = False, [], {}
     lines = raw.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
@@ -181,7 +183,7 @@ def parse_tap(label, path, raw):
         if line.startswith("#"):
             (chunk if started else run.run_log).append(line)
         elif res:
-            prog = Program(res, log=chunk)
+            prog = Program(res, log=chunk, seconds=seconds.pop(res.name, 0.0))
             parse_program_log(prog)
             program_cases(prog)
             run.programs.append(prog)
@@ -190,8 +192,13 @@ def parse_tap(label, path, raw):
             started = True
         elif line.startswith("wctb-result:"):
             run.result_line = line
-        elif line.startswith(("wctb-ledger:", "wctb-counters:")):
+        elif line.startswith(("wctb-ledger:", "wctb-counters:", "wctb-pace:")):
             run.run_log.append(line)    # for run-vm.sh's host check
+        elif line.startswith("wctb-start:"):
+            pass                        # for the host's watchdog
+        elif END_RE.match(line):
+            m = END_RE.match(line)
+            seconds[m.group(1)] = float(m.group(2))
         elif line.startswith("wctb-host:"):
             chunk.append(line)          # a program's request to the host
         elif line.startswith("Bail out!"):
@@ -229,12 +236,13 @@ def counts(cases):
             sum(c.status == "skip" for c in cases))
 
 
-def add_suite(parent, name, classname, cases, other=()):
+def add_suite(parent, name, classname, cases, other=(), seconds=0.0):
     """Append one <testsuite> with its testcases; return its counts."""
     tests, failures, skipped = counts(cases)
     suite = ET.SubElement(parent, "testsuite", name=clean(name),
                           tests=str(tests), failures=str(failures),
-                          errors="0", skipped=str(skipped))
+                          errors="0", skipped=str(skipped),
+                          time=f"{seconds:.2f}")
     for case in cases:
         tc = ET.SubElement(suite, "testcase", classname=clean(classname),
                            name=clean(case.name))
@@ -271,12 +279,12 @@ def build_xml(runs, checks=()):
             totals[j] += n
     for run in runs:
         suites = [(f"{run.label}/{p.result.name}", f"{run.label}.{p.result.name}",
-                   p.cases, p.other)
+                   p.cases, p.other, p.seconds)
                   for p in run.programs]
         harness = harness_case(run)
         if harness:
             suites.append((f"{run.label}/harness", f"{run.label}.harness",
-                           [harness], ()))
+                           [harness], (), 0.0))
         for suite in suites:
             for j, n in enumerate(add_suite(root, *suite)):
                 totals[j] += n

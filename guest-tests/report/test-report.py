@@ -28,14 +28,18 @@ SKIP_REASON = ("VFIO_DEVICE_GET_MMAP_COOKIE not supported (Inappropriate "
 
 # A full run: 4 programs; one failing, one skipped and one timed-out program.
 FULL_TAP = f"""\
+wctb-pace: pace=1.00 idle=20 calibration-ms=38.2 depth=quick
 # wc-testdev at 0000:00:01.0 bound to vfio-pci
 TAP version 13
 1..4
+wctb-start: enumerate budget=120
 # TAP version 13
 # 1..2
 # ok 1 global.ids
 # ok 2 device.bar0_registers.bar_type_and_size
+wctb-end: enumerate seconds=0.42
 ok 1 enumerate
+wctb-start: sysfs-memtype budget=120
 wctb-host: device_del wctd
 # TAP version 13
 # 1..3
@@ -167,6 +171,12 @@ class TapToJunitTest(TempDirTest):
         self.assertEqual([c.get("name") for c in cases], ["vfio-legacy"])
         self.assertEqual(cases[0].find("failure").get("message"),
                          "TIMEOUT after 300 s")
+
+    def test_program_time_from_its_end_line(self):
+        root = self.full()
+        times = {s.get("name"): s.get("time") for s in root.iter("testsuite")}
+        self.assertEqual(times["patched/enumerate"], "0.42")
+        self.assertEqual(times["patched/vfio-legacy"], "0.00")
 
     def test_skipped_program_without_subtests(self):
         tc = self.case(self.full(), "patched/vfio-cookie@cdev-iommufd",

@@ -37,7 +37,7 @@ static void save_device(QPCIDevice *dev, int devfn, void *data)
 
 static void wc_start(WCTest *t, const char *extra)
 {
-    t->qts = qtest_initf("-machine pc -nodefaults "
+    t->qts = qtest_initf("-machine q35 -nodefaults "
                          "-device wc-testdev,id=wctd%s", extra);
     t->bus = qpci_new_pc(t->qts, NULL);
     t->dev = NULL;
