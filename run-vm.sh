@@ -485,14 +485,19 @@ run_all_tests() {
 	local status=0
 	log "running every test with meson test"
 	meson test -C "$BUILD_DIR/meson" --print-errorlogs --num-processes 1 || status=$?
-	summarize_meson_log
 	return "$status"
 }
 
-# One closing line a CI system can read: "N passed, N failed, N skipped".
+# One closing line a CI system can read: "N passed, N failed, N skipped",
+# after the seconds each meson test took.
 summarize_meson_log() {
 	local json=$BUILD_DIR/meson/meson-logs/testlog.json passed failed skipped
 	[[ -f $json ]] || return 0
+	python3 -c 'import json, sys
+print("meson tests (seconds):")
+for line in open(sys.argv[1]):
+    t = json.loads(line)
+    print(f"  {t[\"name\"]:<22} {t[\"duration\"]:8.1f}  {t[\"result\"]}")' "$json" || true
 	passed=$(grep -cE '"result": "(OK|EXPECTEDFAIL)"' "$json" || true)
 	failed=$(grep -cE '"result": "(FAIL|UNEXPECTEDPASS|TIMEOUT|ERROR)"' "$json" || true)
 	skipped=$(grep -c '"result": "SKIP"' "$json" || true)
@@ -552,10 +557,12 @@ main() {
 	stage guest build_guest
 	if ((ALL_TESTS)); then
 		local status=0
+		TIMINGS=1	# CI's log shows where the time went
 		stage tests run_all_tests || status=$?
 		[[ -z $JUNIT ]] || cp "$BUILD_DIR/meson/meson-logs/testlog.junit.xml" "$JUNIT" ||
 			log "warning: meson wrote no JUnit XML"
 		print_timings
+		summarize_meson_log
 		return "$status"
 	fi
 	if [[ -n $REPORT_DIR ]]; then
