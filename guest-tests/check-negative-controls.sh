@@ -88,7 +88,7 @@ expect() {
 }
 
 # qemu_of RUN: the pid of the QEMU that run-vm.sh process RUN
-# started (not its timeout(1) wrapper), once its guest is waiting
+# started, once its guest is waiting
 # (wctb.inject=hang: PID 1 says so on the results port, then waits).
 qemu_of() {
 	local run=$1 pidfile pid

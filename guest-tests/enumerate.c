@@ -3,7 +3,7 @@
  * wc-testdev enumerates as the spec says: ids, and BARs with the right
  * type, prefetchability and size, as the guest kernel's PCI core saw them.
  */
-#include "kselftest_harness.h"
+#include "wctb-harness.h"
 #include "wctb.h"
 
 /* include/linux/ioport.h (not uAPI) */

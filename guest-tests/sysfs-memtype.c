@@ -13,7 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "kselftest_harness.h"
+#include "wctb-harness.h"
 #include "wctb.h"
 
 #define LINE_OFF	0x2000	/* a 64-byte line inside BAR2 */

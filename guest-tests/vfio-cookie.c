@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "kselftest_harness.h"
+#include "wctb-harness.h"
 #include "wctb.h"
 
 #define PAGE		4096ul

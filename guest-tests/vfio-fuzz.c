@@ -38,7 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kselftest_harness.h"
+#include "wctb-harness.h"
 #include "wctb.h"
 #include "wctb-fixture.h"
 

@@ -8,7 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "kselftest_harness.h"
+#include "wctb-harness.h"
 #include "wctb.h"
 
 #define PATTERN_OFF	0x1000

@@ -24,7 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "kselftest_harness.h"
+#include "wctb-harness.h"
 #include "wctb.h"
 #include "wctb-fixture.h"
 

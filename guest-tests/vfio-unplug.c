@@ -30,7 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kselftest_harness.h"
+#include "wctb-harness.h"
 #include "wctb.h"
 #include "wctb-fixture.h"
 
@@ -40,9 +40,10 @@
 #define BAR2		WC_TESTDEV_BAR_PREF
 /*
  * acpiphp acts within milliseconds (pciehp would wait 5 s); the waits stay
- * generous for debug kernels yet keep the worst case of all three cases
- * well inside init's per-program budget.  Seconds at the reference pace:
- * a slower machine waits longer (wctb_paced_seconds()).
+ * generous for debug kernels.  Seconds at the reference pace (a slower
+ * machine waits longer, wctb_paced_seconds()): the hot-plug case's worst
+ * case, every wait timing out, is about 110 s, inside its harness limit
+ * below (init's 120 s per program cuts a run where every case times out).
  */
 #define REQUEST_S	30
 #define WAIT_S		20
@@ -489,7 +490,7 @@ static int request_eventfd(int device)
  * the file is closed the device leaves the bus.  device_add brings it
  * back, and it maps and combines again.
  */
-TEST_F_TIMEOUT(hotplug, unplug_with_live_mappings_then_readd, 200)
+TEST_F_TIMEOUT(hotplug, unplug_with_live_mappings_then_readd, 115)
 {
 	struct pollfd pfd = { .events = POLLIN };
 	struct writer *w = self->w;

@@ -52,23 +52,45 @@ tarball_hash() {
 	tail -1 "$memo"
 }
 
-# A git tree of the pristine tarball, tagged 'base', for one series.
+# The pristine tarball as one commit, tagged base-HASH, in a bare
+# repository that every series tree is a worktree of: the 140 MB tarball is
+# unpacked and hashed into git once, not once per series.
+readonly BASE_REPO=$CACHE/kernel/src/base.git
+
+base_repo() {
+	local base=$1 tmp
+	if [[ $(git --git-dir="$BASE_REPO" tag -l "base-${base:0:16}" 2>/dev/null) ]]; then
+		return
+	fi
+	log "unpacking $TARBALL into $BASE_REPO (once per tarball)"
+	rm -rf "$BASE_REPO" "$BASE_REPO.tmp"
+	tmp=$BASE_REPO.tmp
+	mkdir -p "$tmp"
+	tar -xf "$TARBALL" -C "$tmp" --strip-components=1 || die "unpacking $TARBALL failed"
+	git init -q --bare "$BASE_REPO"
+	# Debian's tree ignores everything in .gitignore, hence -f.
+	git --git-dir="$BASE_REPO" --work-tree="$tmp" add -Af . || die "git add failed in $tmp"
+	git --git-dir="$BASE_REPO" --work-tree="$tmp" -c user.name=wc-testbed \
+		-c user.email=wc-testbed@localhost commit -q -m "$(basename "$TARBALL") ${base:0:16}" ||
+		die "git commit failed in $tmp"
+	git --git-dir="$BASE_REPO" tag "base-${base:0:16}"
+	rm -rf "$tmp"
+}
+
+# A work tree of the pristine tarball (tag base-HASH), for one series.
 prepare_base_tree() {
 	local src=$1 base
 	base=$(tarball_hash)
-	if [[ -d $src/.git ]] && [[ $(git -C "$src" tag -l "base-${base:0:16}") ]]; then
+	if git -C "$src" rev-parse --git-dir >/dev/null 2>&1 &&
+		[[ $(git -C "$src" tag -l "base-${base:0:16}") ]]; then
 		return
 	fi
-	log "unpacking $TARBALL into $src (once per series and tarball)"
+	base_repo "$base"
+	log "checking out $src from $BASE_REPO"
 	rm -rf "$src"
-	mkdir -p "$src"
-	tar -xf "$TARBALL" -C "$src" --strip-components=1
-	git -C "$src" init -q
-	# Debian's tree ignores everything in .gitignore, hence -f.
-	git -C "$src" add -Af . || die "git add failed in $src"
-	git -C "$src" -c user.name=wc-testbed -c user.email=wc-testbed@localhost \
-		commit -q -m "linux-source-6.12 ${base:0:16}" || die "git commit failed in $src"
-	git -C "$src" tag "base-${base:0:16}"
+	git --git-dir="$BASE_REPO" worktree prune
+	git --git-dir="$BASE_REPO" worktree add -q --detach "$src" "base-${base:0:16}" >&2 ||
+		die "git worktree add $src failed"
 }
 
 # Check out the pristine tree (for applying patches one by one).
@@ -87,7 +109,7 @@ apply_series() {
 	local src=$1 base idx tree commit p
 	shift
 	base=base-$(tarball_hash | cut -c1-16)
-	idx=$src/.git/wctb-series-index
+	idx=$(git -C "$src" rev-parse --absolute-git-dir)/wctb-series-index
 	git -C "$src" am --abort >/dev/null 2>&1 || true
 	GIT_INDEX_FILE=$idx git -C "$src" read-tree "$base"
 	for p in "$@"; do

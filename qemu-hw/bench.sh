@@ -70,28 +70,35 @@ time_cmd() {
 	elapsed "$t0"
 }
 
-# repeat N CMD...: the seconds of N runs, one per line.
+# repeat N CMD...: the seconds of N runs in TIMES (in this shell, so that
+# a failing run stops the bench).
+TIMES=()
 repeat() {
-	local n=$1 i
+	local n=$1 i t
 	shift
-	for ((i = 0; i < n; i++)); do time_cmd "$@"; done
+	TIMES=()
+	for ((i = 0; i < n; i++)); do
+		t=$(time_cmd "$@") || exit 1
+		TIMES+=("$t")
+	done
 }
 
 cold_builds() {
 	local cache=$WORK/cold-cache t
 	mkdir -p "$cache/src"
 	cp "${WCTB_CACHE:-$HOME/.cache/wc-testbed}"/src/qemu_*.orig.tar.xz "$cache/src/" 2>/dev/null || true
-	t=$(time_cmd env WCTB_CACHE="$cache" "$REPO/qemu-hw/build-qemu.sh")
+	t=$(time_cmd env WCTB_CACHE="$cache" "$REPO/qemu-hw/build-qemu.sh") || exit 1
 	report "cold build: QEMU" "" "$t"
-	t=$(time_cmd env WCTB_CACHE="$cache" "$REPO/qemu-hw/build-qemu.sh" --sanitize)
+	t=$(time_cmd env WCTB_CACHE="$cache" "$REPO/qemu-hw/build-qemu.sh" --sanitize) || exit 1
 	report "cold build: QEMU ASan+UBSan" "" "$t"
-	t=$(time_cmd env WCTB_CACHE="$cache" "$REPO/kernel-patches/build-kernel.sh")
+	t=$(time_cmd env WCTB_CACHE="$cache" "$REPO/kernel-patches/build-kernel.sh") || exit 1
 	report "cold build: kernel" "" "$t"
 	rm -rf "$cache"
 	ratio "ratio ASan / normal QEMU build" "cold build: QEMU ASan+UBSan" "cold build: QEMU" "(printed)"
 }
 
-# Without cold builds: the build times the cached QEMU builds recorded.
+# Without cold builds: the build times the cached QEMU builds recorded
+# (both builds must exist; run-vm.sh --all-tests makes them).
 recorded_builds() {
 	local normal sanitized
 	normal=$(cat "$(dirname "$("$REPO/qemu-hw/build-qemu.sh")")/.wctb-build-seconds" 2>/dev/null) || normal=
@@ -108,12 +115,10 @@ recorded_builds() {
 warm_noop() {
 	"$REPO/run-vm.sh" --build-dir "$WORK/build" >>"$WORK/bench.log" 2>&1 ||
 		die "the VM run failed; see $WORK/bench.log"
-	# shellcheck disable=SC2046
-	report "warm no-op run to verdict" "target <= 15 s (slow machine), <= 4 s (fast)" \
-		$(repeat "$REPEATS" "$REPO/run-vm.sh" --build-dir "$WORK/build")
-	# shellcheck disable=SC2046
-	report "bare boot (one boot, one program)" "" \
-		$(repeat "$REPEATS" "$REPO/run-vm.sh" --build-dir "$WORK/build" --iommu none --filter enumerate)
+	repeat "$REPEATS" "$REPO/run-vm.sh" --build-dir "$WORK/build"
+	report "warm no-op run to verdict" "target <= 15 s (slow machine), <= 4 s (fast)" "${TIMES[@]}"
+	repeat "$REPEATS" "$REPO/run-vm.sh" --build-dir "$WORK/build" --iommu none --filter enumerate
+	report "bare boot (one boot, one program)" "" "${TIMES[@]}"
 	ratio "ratio main job / bare boot" "warm no-op run to verdict" "bare boot (one boot, one program)" "target <= 3"
 }
 
@@ -133,7 +138,7 @@ kernel_edit() {
 		value=$((1000 + 10#$(date +%N) % 100000))
 		sed -i "s|^+#define VFIO_MMAP_COOKIES_MAX\t\t[0-9]*|+#define VFIO_MMAP_COOKIES_MAX\t\t$value|" "$patch"
 		grep -q "COOKIES_MAX.*$value" "$patch" || die "the bench edit did not apply to $patch"
-		times+=("$(time_cmd "$clone/run-vm.sh" --build-dir "$WORK/build-clone")")
+		times+=("$(time_cmd "$clone/run-vm.sh" --build-dir "$WORK/build-clone")") || exit 1
 	done
 	report "one-line patch edit to verdict" "target <= 60 s (slow machine)" "${times[@]}"
 	"$REPO/kernel-patches/build-kernel.sh" >>"$WORK/bench.log" 2>&1 || true
@@ -165,7 +170,10 @@ boot_times() {
 
 # The boot stage (both boots and the whole suite) of run-vm.sh --timings.
 suite_time() {
-	"$REPO/run-vm.sh" --timings "$@" 2>&1 | tee -a "$WORK/bench.log" | awk '$1 == "boot" { print $2 }'
+	local out
+	out=$("$REPO/run-vm.sh" --timings "$@" 2>&1) || die "run-vm.sh --timings $* failed; see $WORK/bench.log"
+	echo "$out" >>"$WORK/bench.log"
+	awk '$1 == "boot" { print $2 }' <<<"$out"
 }
 
 suite_times() {
@@ -173,8 +181,8 @@ suite_times() {
 	"$REPO/run-vm.sh" --build-dir "$WORK/build-debug" --debug-kernel >>"$WORK/bench.log" 2>&1 ||
 		die "the debug-kernel run failed; see $WORK/bench.log"
 	for ((i = 0; i < REPEATS; i++)); do
-		normal+=("$(suite_time --build-dir "$WORK/build")")
-		debug+=("$(suite_time --build-dir "$WORK/build-debug" --debug-kernel)")
+		normal+=("$(suite_time --build-dir "$WORK/build")") || exit 1
+		debug+=("$(suite_time --build-dir "$WORK/build-debug" --debug-kernel)") || exit 1
 	done
 	report "2 boots + whole suite" "" "${normal[@]}"
 	report "2 boots + whole suite, debug kernel" "" "${debug[@]}"

@@ -43,7 +43,8 @@ is built next to it, in tests/qtest/wc-testdev-test.
 
   --cache DIR    cache root (default: \$WCTB_CACHE or ~/.cache/wc-testbed)
   --sanitize     build with AddressSanitizer and UBSan (for the device
-                 fuzzer), in a build directory of its own
+                 fuzzer, which runs it under qtest: without TCG), in a
+                 build directory of its own
   --print-src    print the prepared QEMU source directory instead
   --help         this text
 USAGE
@@ -175,7 +176,8 @@ main() {
 		case "$1" in
 		--cache) CACHE=${2:?--cache needs a directory}; shift ;;
 		--print-src) print_src=1 ;;
-		--sanitize) CONFIGURE_ARGS+=(--enable-asan --enable-ubsan) ;;
+		# The fuzzer drives the device through qtest: no TCG to build.
+		--sanitize) CONFIGURE_ARGS+=(--enable-asan --enable-ubsan --disable-tcg) ;;
 		-h | --help) usage; exit 0 ;;
 		*) usage >&2; die "unknown option '$1'" ;;
 		esac

@@ -166,8 +166,8 @@ class Watchdog:
         self.idle = None
         self.step = None
         self.deadline = self.t0 + boot_budget
-        self.why = (f"no line on the results port within the boot budget "
-                    f"of {boot_budget:.0f}s")
+        self.why = (f"no 'wctb-pace:' line (init's first) on the results "
+                    f"port within the boot budget of {boot_budget:.0f}s")
         self.cap = self.t0 + cap if cap else None
 
     def saw(self, line, now):
@@ -199,34 +199,56 @@ class Watchdog:
             raise Hung(self.why)
 
 
+class Qemu:
+    """The QEMU process, through a pidfd: signals never reach a process
+    that took over its pid after it ended."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        try:
+            self.fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            self.fd = None
+
+    def signal(self, sig):
+        if self.fd is None:
+            return
+        try:
+            signal.pidfd_send_signal(self.fd, sig)
+        except ProcessLookupError:
+            pass
+
+    def alive(self):
+        return self.fd is not None and alive(self.pid)
+
+
 class Throttle(threading.Thread):
-    """Stops and continues QEMU so that it runs 1/FACTOR of the time."""
+    """Stops and continues QEMU so that it runs 1/FACTOR of the time;
+    QEMU is always left running."""
 
     PERIOD = 0.1
 
-    def __init__(self, pid, factor):
+    def __init__(self, qemu, factor):
         super().__init__(daemon=True)
-        self.pid = pid
+        self.qemu = qemu
         self.run_for = self.PERIOD / factor
         self.stopped = threading.Event()
 
     def run(self):
         try:
             while not self.stopped.is_set():
-                os.kill(self.pid, signal.SIGSTOP)
+                self.qemu.signal(signal.SIGSTOP)
                 self.stopped.wait(self.PERIOD - self.run_for)
-                os.kill(self.pid, signal.SIGCONT)
+                self.qemu.signal(signal.SIGCONT)
                 self.stopped.wait(self.run_for)
-        except ProcessLookupError:
-            pass
+        finally:
+            self.qemu.signal(signal.SIGCONT)
 
     def stop(self):
         self.stopped.set()
-        self.join()
-        try:
-            os.kill(self.pid, signal.SIGCONT)
-        except ProcessLookupError:
-            pass
+        if self.is_alive():
+            self.join()
+        self.qemu.signal(signal.SIGCONT)
 
 
 class Host:
@@ -296,14 +318,7 @@ class Host:
             print(f"{PROG}: ran the guest's request '{request}'", flush=True)
 
 
-def kill_qemu(pid):
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
-def wait_for_result(args, host, watchdog):
+def wait_for_result(args, host, watchdog, qemu):
     """The guest's report, once its "wctb-result:" line is in."""
     while True:
         now = time.monotonic()
@@ -318,7 +333,7 @@ def wait_for_result(args, host, watchdog):
         try:
             watchdog.check(now)
         except Hung:
-            kill_qemu(args.pid)
+            qemu.signal(signal.SIGKILL)
             raise
         time.sleep(0.02)
 
@@ -403,8 +418,8 @@ def quit_qemu(host):
             pass
 
 
-def check(args, host, watchdog):
-    lines = wait_for_result(args, host, watchdog)
+def check(args, host, watchdog, qemu):
+    lines = wait_for_result(args, host, watchdog, qemu)
     qmp = host.connection()
     try:
         device = read_device(qmp, args.device)
@@ -434,11 +449,16 @@ def main(argv=None):
           + (f", QEMU slowed down {args.slow_down:g}x"
              if args.slow_down > 1 else ""), flush=True)
     watchdog = Watchdog(boot, args.timeout)
-    throttle = Throttle(args.pid, args.slow_down)
+    qemu = Qemu(args.pid)
+    throttle = Throttle(qemu, args.slow_down)
+    # Ended from outside (run-vm.sh interrupted): leave QEMU running, not
+    # stopped, so that its owner can end it.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: sys.exit(2))
     if args.slow_down > 1:
         throttle.start()
     try:
-        count, bad = check(args, host, watchdog)
+        count, bad = check(args, host, watchdog, qemu)
     except Hung as e:
         print(f"{PROG}: the guest hung: {e}; QEMU killed")
         return 3
@@ -447,8 +467,7 @@ def main(argv=None):
         quit_qemu(host)
         return 2
     finally:
-        if throttle.is_alive():
-            throttle.stop()
+        throttle.stop()
     for line in bad:
         print(f"{PROG}: MISMATCH {line}")
     if bad:

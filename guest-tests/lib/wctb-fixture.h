@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The kselftest fixture that the cookie tests share; include it after
- * kselftest_harness.h.  WCTB_SESSION_FIXTURE(name, need_cookies) defines
+ * wctb-harness.h.  WCTB_SESSION_FIXTURE(name, need_cookies) defines
  * FIXTURE(name) holding a struct wctb_session (see wctb.h), opened in
  * setup (SKIP without the cookie ioctl when @need_cookies) and closed in
  * teardown, which fails the case if the device is no longer usable or the

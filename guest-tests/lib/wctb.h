@@ -254,19 +254,4 @@ int wctb_depth_full(void);
 /* @full rounds at full depth, @quick rounds otherwise. */
 int wctb_depth_rounds(int quick, int full);
 
-/*
- * The harness's per-case limits (TEST_F's default of
- * TEST_TIMEOUT_DEFAULT, TEST_F_TIMEOUT's argument) paced the same way.
- * TEST() keeps its constant: its metadata is a static initializer.
- */
-#ifdef TEST_F
-#undef TEST_F
-#define TEST_F(fixture_name, test_name) \
-	__TEST_F_IMPL(fixture_name, test_name, -1, \
-		      wctb_paced_seconds(TEST_TIMEOUT_DEFAULT))
-#undef TEST_F_TIMEOUT
-#define TEST_F_TIMEOUT(fixture_name, test_name, timeout) \
-	__TEST_F_IMPL(fixture_name, test_name, -1, wctb_paced_seconds(timeout))
-#endif
-
 #endif /* WCTB_H */

@@ -75,6 +75,7 @@ class Run:
     result_line: str = ""
     bail_out: str = ""
     run_log: list = field(default_factory=list)
+    running: str = ""      # a "wctb-start:" step with no "wctb-end:" yet
 
 
 def parse_result(text):
@@ -195,10 +196,11 @@ def parse_tap(label, path, raw):
         elif line.startswith(("wctb-ledger:", "wctb-counters:", "wctb-pace:")):
             run.run_log.append(line)    # for run-vm.sh's host check
         elif line.startswith("wctb-start:"):
-            pass                        # for the host's watchdog
+            run.running = line.split()[1] if len(line.split()) > 1 else ""
         elif END_RE.match(line):
             m = END_RE.match(line)
             seconds[m.group(1)] = float(m.group(2))
+            run.running = ""
         elif line.startswith("wctb-host:"):
             chunk.append(line)          # a program's request to the host
         elif line.startswith("Bail out!"):
@@ -216,7 +218,10 @@ def parse_tap(label, path, raw):
 def harness_case(run):
     """A failing testcase when the run itself went wrong, else None."""
     if not run.result_line:
-        return Case("result", "fail", NO_RESULT, run.run_log)
+        why = NO_RESULT
+        if run.running:
+            why += f" (it was running '{run.running}')"
+        return Case("result", "fail", why, run.run_log)
     verdict = run.result_line.split()[1:2]
     any_failed = any(c.status == "fail" for p in run.programs for c in p.cases)
     if verdict != ["PASS"] and not any_failed:
@@ -265,7 +270,8 @@ def host_check_case(label, path, text):
     if any("agrees with the guest" in line for line in lines):
         return Case("counters", "pass", output=lines)
     why = next((line for line in lines if "MISMATCH" in line or
-                "cannot check" in line), f"no verdict in {path}")
+                "cannot check" in line or "the guest hung" in line),
+               f"no verdict in {path}")
     return Case("counters", "fail", why, lines)
 
 

@@ -69,6 +69,7 @@ TRUNCATED_TAP = ("TAP version 13\r\n1..2\r\n"
                  "# TAP version 13\r\n# 1..1\r\n"
                  "# #  RUN           a.b ...\r\n# #            OK  a.b\r\n"
                  "# ok 1 a.b\r\nnot ok 1 prog # exit code 2\r\n"
+                 "wctb-start: second budget=120\r\n"
                  "# half a line\x01\r\n")
 
 MEASURES = """\
@@ -203,6 +204,7 @@ class TapToJunitTest(TempDirTest):
                             "crash=" + self.write("crash.tap", TRUNCATED_TAP))
         tc = self.case(root, "crash/harness", "result")
         self.assertIn("never reported a result", tc.find("failure").get("message"))
+        self.assertIn("it was running 'second'", tc.find("failure").get("message"))
         self.assertIn("half a line", tc.find("failure").text)
         self.assertNotIn("\x01", tc.find("failure").text)
         # prog's only subtest passed, so its exit status fails on its own
@@ -229,6 +231,13 @@ class TapToJunitTest(TempDirTest):
         self.assertIn("MISMATCH ledger", failure.get("message"))
         self.assertEqual(root.get("tests"), str(2 * 7 + 2))
         self.assertEqual(root.get("failures"), str(2 * 2 + 1))
+        hung = self.write("hung.txt", "check-counters: host pace 1.00\n"
+                          "check-counters: the guest hung: 'vfio-cookie' ran "
+                          "past its budget of 120s; QEMU killed\n")
+        root = self.convert("c=" + self.write("c.tap", tap), "--host-check",
+                            "c=" + hung)
+        failure = self.case(root, "c/host-check", "counters").find("failure")
+        self.assertIn("ran past its budget", failure.get("message"))
 
     def test_bad_argument_and_missing_file(self):
         self.assert_user_error(run(TAP_TO_JUNIT, "-o", "x.xml", "nolabel"),
