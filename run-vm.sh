@@ -530,7 +530,7 @@ summarize_meson_log() {
 print("meson tests (seconds):")
 for line in open(sys.argv[1]):
     t = json.loads(line)
-    print(f"  {t[\"name\"]:<22} {t[\"duration\"]:8.1f}  {t[\"result\"]}")' "$json" || true
+    print("  %-38s %8.1f  %s" % (t["name"], t["duration"], t["result"]))' "$json" || true
 	passed=$(grep -cE '"result": "(OK|EXPECTEDFAIL)"' "$json" || true)
 	failed=$(grep -cE '"result": "(FAIL|UNEXPECTEDPASS|TIMEOUT|ERROR)"' "$json" || true)
 	skipped=$(grep -c '"result": "SKIP"' "$json" || true)

@@ -42,11 +42,11 @@
  * acpiphp acts within milliseconds (pciehp would wait 5 s); the waits stay
  * generous for debug kernels.  Seconds at the reference pace (a slower
  * machine waits longer, wctb_paced_seconds()): the hot-plug case's worst
- * case, every wait timing out, is about 110 s, inside its harness limit
+ * case, every wait timing out, is about 70 s, inside its harness limit
  * below (init's 120 s per program cuts a run where every case times out).
  */
-#define REQUEST_S	30
-#define WAIT_S		20
+#define REQUEST_S	10
+#define WAIT_S		10
 #define REQUEST_MS	(wctb_paced_seconds(REQUEST_S) * 1000)
 #define WAIT_MS		(wctb_paced_seconds(WAIT_S) * 1000)
 
@@ -490,7 +490,7 @@ static int request_eventfd(int device)
  * the file is closed the device leaves the bus.  device_add brings it
  * back, and it maps and combines again.
  */
-TEST_F_TIMEOUT(hotplug, unplug_with_live_mappings_then_readd, 115)
+TEST_F_TIMEOUT(hotplug, unplug_with_live_mappings_then_readd, 80)
 {
 	struct pollfd pfd = { .events = POLLIN };
 	struct writer *w = self->w;

@@ -28,7 +28,7 @@ SKIP_REASON = ("VFIO_DEVICE_GET_MMAP_COOKIE not supported (Inappropriate "
 
 # A full run: 4 programs; one failing, one skipped and one timed-out program.
 FULL_TAP = f"""\
-wctb-pace: pace=1.00 idle=20 calibration-ms=38.2 depth=quick
+wctb-pace: pace=1.00 idle=10 calibration-ms=38.2 runs=5 depth=quick
 # wc-testdev at 0000:00:01.0 bound to vfio-pci
 TAP version 13
 1..4
