@@ -79,7 +79,7 @@ usage error.
                        cases (growth loop, racing threads, fuzzer); the
                        vm-suite of --all-tests runs full
   --test-timeout SECS  budget of each guest program at the reference pace
-                       (default 60); the guest scales it by its measured
+                       (default 120); the guest scales it by its measured
                        pace, and the host's watchdog follows
   --timeout SECS       a hard limit for each boot on top of that watchdog
                        (default: none; the deadline follows the guest's
@@ -371,7 +371,7 @@ boot_budget() {
 # guest stops making progress, status 3; the guest holds after its result
 # until the checker has read the device over QMP and quit QEMU).
 boot_guest() {
-	local boot=$1 dir=$2 args pid
+	local boot=$1 dir=$2 args pid cpid
 	[[ -f $QBOOT ]] || die "$QBOOT missing; install qemu-system-data (.ci/setup-host.sh)"
 	mapfile -t args < <(qemu_args "$boot" "$dir")
 	printf '%q ' "$QEMU" "${args[@]}" >"$dir/qemu-cmdline.txt"
@@ -384,12 +384,16 @@ boot_guest() {
 	log "[$boot] booting the guest (console: $dir/console.log)"
 	"$QEMU" "${args[@]}" >"$dir/qemu-stdout.log" 2>"$dir/qemu-stderr.log" &
 	pid=$!
-	trap 'kill -KILL "$pid" 2>/dev/null' EXIT
 	"$REPO/qemu-hw/check-counters.py" --qmp "$dir/qmp.sock" \
 		--results "$dir/results.tap" --pid "$pid" --timeout "$TIMEOUT" \
 		--boot-budget "$(boot_budget)" --slow-down "$SLOW_DOWN" \
 		--hotplug-bus "$HOTPLUG_BUS" \
-		>"$dir/host-check.txt" 2>&1 || CHECK_STATUS=$?
+		>"$dir/host-check.txt" 2>&1 &
+	cpid=$!
+	# Ended from outside: the checker first (it continues a stopped QEMU),
+	# then QEMU.
+	trap 'kill -TERM "$cpid" 2>/dev/null; kill -CONT "$pid" 2>/dev/null; kill -KILL "$pid" 2>/dev/null' EXIT
+	wait "$cpid" || CHECK_STATUS=$?
 	# The checker quits QEMU; if it could not, end it (continued first, in
 	# case the checker died while QEMU was stopped by --slow-down).
 	if ! sleep_until_gone "$pid" 10; then
@@ -399,6 +403,7 @@ boot_guest() {
 	fi
 	wait "$pid" 2>/dev/null || QEMU_STATUS=$?
 	trap - EXIT
+	rm -f "$dir/qemu.pid"	# its pid may be another process's from now on
 }
 
 # sleep_until_gone PID SECS: 0 once PID has exited, 1 after SECS.
@@ -470,14 +475,18 @@ boot_and_judge() {
 	verdict "$boot" "$dir" 2>"$dir/verdict.txt"
 }
 
-# run-vm.sh itself interrupted or ended: no boot of it keeps running.
+# run-vm.sh itself interrupted or ended: no boot of it keeps running.  Each
+# boot's subshell ends its checker and QEMU (boot_guest's EXIT trap); a
+# QEMU whose subshell is already gone goes by its pidfile.
 stop_boots() {
-	local f
+	local f pid
 	((${#BOOT_PIDS[@]} == 0)) || kill -TERM "${BOOT_PIDS[@]}" 2>/dev/null || true
 	for f in "$LOG_DIR"/*/qemu.pid; do
 		[[ -s $f ]] || continue
-		kill -CONT "$(<"$f")" 2>/dev/null || true
-		kill -KILL "$(<"$f")" 2>/dev/null || true
+		pid=$(<"$f")
+		[[ $(cat "/proc/$pid/comm" 2>/dev/null) == qemu-system-x86 ]] || continue
+		kill -CONT "$pid" 2>/dev/null || true
+		kill -KILL "$pid" 2>/dev/null || true
 	done
 }
 
@@ -499,8 +508,8 @@ run_boots() {
 	for boot in $boots; do
 		boot_and_judge "$boot" "$LOG_DIR/$boot" &
 		pids+=($!)
+		BOOT_PIDS+=($!)
 	done
-	BOOT_PIDS=("${pids[@]}")
 	for boot in $boots; do
 		one=0
 		wait "${pids[0]}" || one=$?

@@ -254,7 +254,7 @@ static void set_pace(const struct options *o)
 {
 	double ms[CALIBRATION_RUNS] = { 0 }, total = 0, pace = o->pace;
 	char buf[32];
-	int i, n = 0;
+	int n = 0;
 
 	if (pace <= 0) {
 		while (n < CALIBRATION_RUNS && total < CALIBRATION_MAX_MS) {

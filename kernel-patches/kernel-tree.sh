@@ -53,44 +53,54 @@ tarball_hash() {
 }
 
 # The pristine tarball as one commit, tagged base-HASH, in a bare
-# repository that every series tree is a worktree of: the 140 MB tarball is
-# unpacked and hashed into git once, not once per series.
-readonly BASE_REPO=$CACHE/kernel/src/base.git
-
+# repository ($CACHE/kernel/src/base.git) that every series tree is a
+# worktree of: the 140 MB tarball is unpacked and hashed into git once,
+# not once per series.  Built aside and moved into place.
 base_repo() {
-	local base=$1 tmp
-	if [[ $(git --git-dir="$BASE_REPO" tag -l "base-${base:0:16}" 2>/dev/null) ]]; then
+	local base=$1 repo=$CACHE/kernel/src/base.git tmp
+	if [[ $(git --git-dir="$repo" tag -l "base-${base:0:16}" 2>/dev/null) ]]; then
 		return
 	fi
-	log "unpacking $TARBALL into $BASE_REPO (once per tarball)"
-	rm -rf "$BASE_REPO" "$BASE_REPO.tmp"
-	tmp=$BASE_REPO.tmp
-	mkdir -p "$tmp"
-	tar -xf "$TARBALL" -C "$tmp" --strip-components=1 || die "unpacking $TARBALL failed"
-	git init -q --bare "$BASE_REPO"
+	log "unpacking $TARBALL into $repo (once per tarball)"
+	tmp=$(mktemp -d "$CACHE/kernel/src/.base.XXXXXX")
+	mkdir "$tmp/tree"
+	tar -xf "$TARBALL" -C "$tmp/tree" --strip-components=1 || die "unpacking $TARBALL failed"
+	git init -q --bare "$tmp/git"
+	# No background repacks of 90,000 objects while the kernel builds.
+	git --git-dir="$tmp/git" config gc.auto 0
+	git --git-dir="$tmp/git" config maintenance.auto false
 	# Debian's tree ignores everything in .gitignore, hence -f.
-	git --git-dir="$BASE_REPO" --work-tree="$tmp" add -Af . || die "git add failed in $tmp"
-	git --git-dir="$BASE_REPO" --work-tree="$tmp" -c user.name=wc-testbed \
+	git --git-dir="$tmp/git" --work-tree="$tmp/tree" add -Af . || die "git add failed in $tmp/tree"
+	git --git-dir="$tmp/git" --work-tree="$tmp/tree" -c user.name=wc-testbed \
 		-c user.email=wc-testbed@localhost commit -q -m "$(basename "$TARBALL") ${base:0:16}" ||
-		die "git commit failed in $tmp"
-	git --git-dir="$BASE_REPO" tag "base-${base:0:16}"
+		die "git commit failed in $tmp/tree"
+	git --git-dir="$tmp/git" tag "base-${base:0:16}"
+	rm -f "$tmp/git/index"
+	rm -rf "$repo"
+	mv "$tmp/git" "$repo"
 	rm -rf "$tmp"
 }
 
 # A work tree of the pristine tarball (tag base-HASH), for one series.
+# Trees of an older cache layout (a .git of their own) are used as they
+# are.  Runs at the same time take turns (flock).
 prepare_base_tree() {
-	local src=$1 base
+	local src=$1 base repo=$CACHE/kernel/src/base.git
 	base=$(tarball_hash)
 	if git -C "$src" rev-parse --git-dir >/dev/null 2>&1 &&
 		[[ $(git -C "$src" tag -l "base-${base:0:16}") ]]; then
 		return
 	fi
+	mkdir -p "$CACHE/kernel/src"
+	exec {lock}>"$CACHE/kernel/src/.lock"
+	flock "$lock"
 	base_repo "$base"
-	log "checking out $src from $BASE_REPO"
+	log "checking out $src from $repo"
 	rm -rf "$src"
-	git --git-dir="$BASE_REPO" worktree prune
-	git --git-dir="$BASE_REPO" worktree add -q --detach "$src" "base-${base:0:16}" >&2 ||
+	git --git-dir="$repo" worktree prune
+	git --git-dir="$repo" worktree add -q --detach "$src" "base-${base:0:16}" >&2 ||
 		die "git worktree add $src failed"
+	exec {lock}>&-
 }
 
 # Check out the pristine tree (for applying patches one by one).

@@ -30,6 +30,7 @@ hung (no progress within its budget), QEMU killed, with where it hung.
 import argparse
 import json
 import os
+import select
 import signal
 import socket
 import sys
@@ -200,26 +201,40 @@ class Watchdog:
 
 
 class Qemu:
-    """The QEMU process, through a pidfd: signals never reach a process
-    that took over its pid after it ended."""
+    """The QEMU process, through a pidfd where the host has them: signals
+    never reach a process that took over its pid after it ended, and an
+    exited (even unreaped) QEMU counts as gone."""
 
     def __init__(self, pid):
         self.pid = pid
+        self.gone = False
         try:
             self.fd = os.pidfd_open(pid)
         except ProcessLookupError:
+            self.fd, self.gone = None, True
+        except OSError:             # no pidfds (old kernel, seccomp)
             self.fd = None
 
     def signal(self, sig):
-        if self.fd is None:
-            return
         try:
-            signal.pidfd_send_signal(self.fd, sig)
+            if self.fd is not None:
+                signal.pidfd_send_signal(self.fd, sig)
+            elif not self.gone:
+                os.kill(self.pid, sig)
         except ProcessLookupError:
-            pass
+            self.gone = True
 
     def alive(self):
-        return self.fd is not None and alive(self.pid)
+        if self.gone:
+            return False
+        if self.fd is not None:
+            return not select.select([self.fd], [], [], 0)[0]
+        return alive(self.pid)
+
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 class Throttle(threading.Thread):
@@ -245,10 +260,16 @@ class Throttle(threading.Thread):
             self.qemu.signal(signal.SIGCONT)
 
     def stop(self):
-        self.stopped.set()
-        if self.is_alive():
-            self.join()
-        self.qemu.signal(signal.SIGCONT)
+        # A second TERM must not cut this short: QEMU would stay stopped.
+        old = signal.pthread_sigmask(signal.SIG_BLOCK,
+                                     {signal.SIGTERM, signal.SIGHUP})
+        try:
+            self.stopped.set()
+            if self.is_alive():
+                self.join()
+            self.qemu.signal(signal.SIGCONT)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 class Host:
@@ -258,6 +279,7 @@ class Host:
         self.args = args
         self.port = port
         self.qmp = None
+        self.wait_budget = self.WAIT_BUDGET
         self.done = 0
         self.failed = []                # requests QMP refused
         self.unplugging = set()         # device_del sent, not yet re-added
@@ -288,9 +310,13 @@ class Host:
             raise CheckError(f"the guest asked for '{request}': the host "
                              "knows only device_del ID and device_add ID")
 
-    def wait_deleted(self, dev, seconds=60):
+    WAIT_BUDGET = 10        # seconds, until the guest's pace is known
+
+    def wait_deleted(self, dev):
         """The guest may see its device go before QEMU has finished the
-        unplug (the slot is powered off after the removal): wait for it."""
+        unplug (the slot is powered off after the removal): wait for it,
+        at most the guest's idle allowance (paced like its own waits)."""
+        seconds = self.wait_budget
         deadline = time.monotonic() + seconds
         while any(p["name"] == dev for p in self.connection().command(
                 "qom-list", path="/machine/peripheral")):
@@ -324,11 +350,12 @@ def wait_for_result(args, host, watchdog, qemu):
         now = time.monotonic()
         for line in host.port.read_new():
             watchdog.saw(line, now)
+        host.wait_budget = watchdog.idle or Host.WAIT_BUDGET
         host.poll()
         lines = host.port.report()
         if "wctb-result" in lines:
             return lines
-        if not alive(args.pid):
+        if not qemu.alive():
             raise CheckError("QEMU ended before the guest reported a result")
         try:
             watchdog.check(now)
@@ -455,9 +482,9 @@ def main(argv=None):
     # stopped, so that its owner can end it.
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: sys.exit(2))
-    if args.slow_down > 1:
-        throttle.start()
     try:
+        if args.slow_down > 1:
+            throttle.start()
         count, bad = check(args, host, watchdog, qemu)
     except Hung as e:
         print(f"{PROG}: the guest hung: {e}; QEMU killed")
@@ -466,8 +493,13 @@ def main(argv=None):
         print(f"{PROG}: cannot check: {e}")
         quit_qemu(host)
         return 2
+    except Exception as e:      # a bug here must not read as a mismatch
+        print(f"{PROG}: cannot check: internal error: {e!r}")
+        quit_qemu(host)
+        return 2
     finally:
         throttle.stop()
+        qemu.close()
     for line in bad:
         print(f"{PROG}: MISMATCH {line}")
     if bad:

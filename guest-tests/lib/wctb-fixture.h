@@ -10,7 +10,7 @@
 #ifndef WCTB_FIXTURE_H
 #define WCTB_FIXTURE_H
 
-#include "wctb.h"
+#include "wctb-harness.h"
 
 #define WCTB_SESSION_FIXTURE(name, need_cookies)			\
 FIXTURE(name) {								\
