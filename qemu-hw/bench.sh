@@ -178,8 +178,8 @@ suite_time() {
 
 suite_times() {
 	local i normal=() debug=()
-	"$REPO/run-vm.sh" --build-dir "$WORK/build-debug" --debug-kernel >>"$WORK/bench.log" 2>&1 ||
-		die "the debug-kernel run failed; see $WORK/bench.log"
+	"$REPO/run-vm.sh" --build-dir "$WORK/build-debug" --debug-kernel --build-only >>"$WORK/bench.log" 2>&1 ||
+		die "building for the debug-kernel run failed; see $WORK/bench.log"
 	for ((i = 0; i < REPEATS; i++)); do
 		normal+=("$(suite_time --build-dir "$WORK/build")") || exit 1
 		debug+=("$(suite_time --build-dir "$WORK/build-debug" --debug-kernel)") || exit 1
