@@ -48,7 +48,8 @@ usage error.
   --all-tests          run every test: host unit tests and the VM suite,
                        through 'meson test' (what CI runs)
   --build-only         build what is stale, then stop
-  --bench              run the loop benchmark (qemu-hw/bench.sh) and exit
+  --bench [ARGS]       run the loop benchmark (qemu-hw/bench.sh) with ARGS
+                       (e.g. --no-cold --repeats 1; see its --help) and exit
   --report DIR         measure every mapping of BAR2 (sysfs, VFIO fixed offset,
                        UC/WC cookies, 2 MiB WC) on each series (patched,
                        naive, none) and write DIR/report.md and report.svg
@@ -105,7 +106,7 @@ parse_args() {
 		case "$1" in
 		--all-tests) ALL_TESTS=1 ;;
 		--build-only) BUILD_ONLY=1 ;;
-		--bench) exec "$REPO/qemu-hw/bench.sh" ;;
+		--bench) shift; exec "$REPO/qemu-hw/bench.sh" "$@" ;;
 		--report) REPORT_DIR=${2:?--report needs a directory}; shift ;;
 		--junit) JUNIT=${2:?--junit needs a file name}; shift ;;
 		--series) SERIES=${2:?--series needs patched, naive or none}; shift ;;
