@@ -496,7 +496,7 @@ stop_boots() {
 # in boot order; the worst outcome wins (a boot ended by a signal counts
 # as a harness fault, 2).
 run_boots() {
-	local boot dir status=0 one pids=() boots
+	local boot status=0 one boots
 	boots=$(boot_configs)
 	for boot in $boots; do
 		mkdir -p "$LOG_DIR/$boot"
@@ -508,13 +508,12 @@ run_boots() {
 	trap 'stop_boots; exit 2' INT TERM HUP
 	for boot in $boots; do
 		boot_and_judge "$boot" "$LOG_DIR/$boot" &
-		pids+=($!)
 		BOOT_PIDS+=($!)
 	done
 	for boot in $boots; do
 		one=0
-		wait "${pids[0]}" || one=$?
-		pids=("${pids[@]:1}")
+		wait "${BOOT_PIDS[0]}" || one=$?
+		BOOT_PIDS=("${BOOT_PIDS[@]:1}")
 		cat "$LOG_DIR/$boot/verdict.txt" >&2
 		((one <= 3)) || one=2
 		((one <= status)) || status=$one
