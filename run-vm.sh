@@ -7,10 +7,13 @@ readonly REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export WCTB_CACHE=${WCTB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wc-testbed}
 readonly BIOS_DIRS=(/usr/share/qemu /usr/share/seabios)
 readonly QBOOT=/usr/share/qemu/qboot.rom
+readonly KNOWN_WARNINGS=$REPO/guest-tests/known-stock-warnings.txt
+readonly DEFAULT_KERNEL_BASE=7.3
 
 BUILD_DIR=$REPO/build
 HOTPLUG_BUS=wctb-rp
 SERIES=patched
+KERNEL_BASE=$DEFAULT_KERNEL_BASE
 KERNEL=
 LINUX_SRC=
 QEMU=
@@ -56,6 +59,10 @@ usage error.
   --junit FILE         also write the results as JUnit XML (the guest suite;
                        with --all-tests, meson's results of every test)
   --series NAME        kernel patch series: patched (default), naive, none
+  --kernel-base VERSION
+                       the kernel the series applies to: 7.3 (default) or
+                       6.12 (stock only: --series none); with --kernel,
+                       the uAPI headers the tests are built against
   --debug-kernel       build and boot the debug kernel (KASAN, lockdep,
                        DEBUG_VM, DEBUG_LIST, SLUB debug, kmemleak:
                        kernel-patches/config/debug.config); any report fails
@@ -110,6 +117,7 @@ parse_args() {
 		--report) REPORT_DIR=${2:?--report needs a directory}; shift ;;
 		--junit) JUNIT=${2:?--junit needs a file name}; shift ;;
 		--series) SERIES=${2:?--series needs patched, naive or none}; shift ;;
+		--kernel-base) KERNEL_BASE=${2:?--kernel-base needs a version, e.g. 6.12}; shift ;;
 		--debug-kernel) DEBUG_KERNEL=1 ;;
 		--kernel) KERNEL=${2:?--kernel needs a bzImage}; shift ;;
 		--linux-src) LINUX_SRC=${2:?--linux-src needs a directory}; shift ;;
@@ -138,6 +146,7 @@ validate_args() {
 	case "$SERIES" in patched | naive | none) ;; *) die "--series must be patched, naive or none, not '$SERIES'" ;; esac
 	case "$IOMMU" in intel | none | both) ;; *) die "--iommu must be intel, none or both, not '$IOMMU'" ;; esac
 	[[ -z $KERNEL || -z $LINUX_SRC ]] || die "--kernel and --linux-src exclude each other"
+	validate_kernel_base
 	[[ -z $KERNEL || -f $KERNEL ]] || die "--kernel $KERNEL: no such file"
 	[[ -z $LINUX_SRC || -d $LINUX_SRC ]] || die "--linux-src $LINUX_SRC: no such directory"
 	[[ -z $QEMU || -x $QEMU ]] || die "--qemu $QEMU: not an executable"
@@ -158,6 +167,41 @@ validate_args() {
 	for t in "${EXTRA_TESTS[@]}"; do
 		check_static_binary "$t"
 	done
+}
+
+# A base is a file of kernel-patches/bases/.  It picks the kernel of one
+# suite run; --all-tests and --report pick theirs per test.
+validate_kernel_base() {
+	[[ -f $REPO/kernel-patches/bases/$KERNEL_BASE ]] ||
+		die "--kernel-base must be one of: $(cd "$REPO/kernel-patches/bases" && printf '%s ' *)(not '$KERNEL_BASE')"
+	[[ $KERNEL_BASE != "$DEFAULT_KERNEL_BASE" ]] || return 0
+	[[ -z $LINUX_SRC ]] || die "--kernel-base and --linux-src exclude each other (your tree is its own base)"
+	if ((ALL_TESTS)) || [[ -n $REPORT_DIR ]]; then
+		die "--kernel-base applies to one suite run; --all-tests and --report choose the kernel of each test themselves"
+	fi
+}
+
+# The list of known stock-kernel warnings: every entry right after its
+# comment, every pattern a valid extended regular expression.
+check_known_warnings() {
+	local line prev='' n=0 status
+	while IFS= read -r line; do
+		n=$((n + 1))
+		if [[ -n $line && $line != '#'* ]]; then
+			[[ $prev == '#'* ]] ||
+				die "$KNOWN_WARNINGS:$n: an entry without a comment (which kernel, why, which upstream gap)"
+			status=0
+			grep -qE -- "$line" </dev/null 2>/dev/null || status=$?
+			((status < 2)) || die "$KNOWN_WARNINGS:$n: not a valid extended regular expression: $line"
+		fi
+		prev=$line
+	done <"$KNOWN_WARNINGS"
+}
+
+# Stock kernels (ours unpatched, or one we did not build) may log the
+# known warnings of KNOWN_WARNINGS; our series and the naive control not.
+stock_kernel() {
+	[[ $SERIES == none || -n $KERNEL || -n $LINUX_SRC ]]
 }
 
 check_static_binary() {
@@ -213,9 +257,10 @@ build_qemu() {
 		die "building QEMU with ASan and UBSan failed (see above)"
 }
 
-# Sets KERNEL_ART (headers, kselftest harness) and KERNEL (bzImage).
+# Sets KERNEL_ART (headers, kselftest harness, vfio-selftests/) and
+# KERNEL (bzImage).
 build_kernel() {
-	local args=(--series "$SERIES")
+	local args=(--series "$SERIES" --base "$KERNEL_BASE")
 	[[ -z $LINUX_SRC ]] || args=(--linux-src "$LINUX_SRC")
 	((!DEBUG_KERNEL)) || args+=(--debug)
 	[[ -z $KERNEL ]] || args+=(--headers-only)
@@ -263,6 +308,36 @@ stage_initramfs_tree() {
 	for t in "${EXTRA_TESTS[@]}"; do
 		cp "$t" "$root/tests/extra-$(basename "$t")"
 	done
+	# init applies the list only when the kernel line says stock.
+	mkdir -p "$root/etc/wctb"
+	cp "$KNOWN_WARNINGS" "$root/etc/wctb/known-stock-warnings.txt"
+	stage_vfio_selftests "$root/vfio-selftests"
+}
+
+# The upstream VFIO selftests of the kernel tree (build-kernel.sh), if it
+# has them; init runs them in the intel-iommu boot.
+stage_vfio_selftests() {
+	local dir=$1
+	[[ -d $KERNEL_ART/vfio-selftests ]] || return 0
+	mkdir -p "$dir"
+	cp "$KERNEL_ART"/vfio-selftests/* "$dir/"
+	strip --strip-debug "$dir"/* || die "strip failed on the VFIO selftests in $dir"
+}
+
+log_vfio_selftests() {
+	local dir=$1
+	if ! have_vfio_selftests; then
+		log "upstream VFIO selftests: none for this kernel (its tree has no tools/testing/selftests/vfio, or --kernel)"
+	elif [[ " $(boot_configs) " == *" iommu "* ]]; then
+		log "upstream VFIO selftests: $(find "$dir" -type f | wc -l) programs, run in the intel-iommu boot"
+	else
+		log "upstream VFIO selftests: not run (they need the intel-iommu boot, see --iommu)"
+	fi
+}
+
+# Whether this run's initramfs carries upstream VFIO selftests.
+have_vfio_selftests() {
+	[[ -n $(ls -A "$BUILD_DIR/initramfs.d/vfio-selftests" 2>/dev/null) ]]
 }
 
 # Rebuilt only when the content of the tree changed.
@@ -270,7 +345,9 @@ build_initramfs() {
 	local root=$BUILD_DIR/initramfs.d out=$BUILD_DIR/initramfs.cpio sum
 	((!SHELL_MODE)) || [[ -x /bin/busybox ]] ||
 		die "/bin/busybox missing; install busybox-static (.ci/setup-host.sh)"
+	check_known_warnings
 	stage_initramfs_tree "$root"
+	log_vfio_selftests "$root/vfio-selftests"
 	sum=$(cd "$root" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum)
 	if [[ -f $out && $(cat "$out.sum" 2>/dev/null) == "$sum" ]]; then
 		return
@@ -312,6 +389,7 @@ kernel_cmdline() {
 	cmdline+=" no_timer_check"
 	if [[ $boot == iommu ]]; then
 		cmdline+=" intel_iommu=on"
+		! have_vfio_selftests || cmdline+=" wctb.vfio-selftests=1"
 	else
 		cmdline+=" vfio.enable_unsafe_noiommu_mode=1"
 	fi
@@ -319,6 +397,7 @@ kernel_cmdline() {
 	cmdline+=" wctb.depth=$DEPTH"
 	[[ -z $FILTER ]] || cmdline+=" wctb.filter=$FILTER"
 	((USE_KVM)) || cmdline+=" wctb.memtypes=1"
+	! stock_kernel || cmdline+=" wctb.kernel=stock"
 	((!SHELL_MODE)) || cmdline+=" wctb.shell=1"
 	((SHELL_MODE)) || cmdline+=" wctb.hold=1"
 	[[ -z $APPEND ]] || cmdline+=" $APPEND"
@@ -434,12 +513,23 @@ host_check() {
 	return 2
 }
 
+# The known stock-kernel warnings a boot tolerated, never silently.
+report_tolerated() {
+	local boot=$1 line=$2 results=$3 n
+	n=$(sed -n 's/.* tolerated=\([0-9]*\).*/\1/p' <<<"$line")
+	((${n:-0} > 0)) || return 0
+	log "[$boot] $n known stock-kernel warning(s) tolerated ($(basename "$KNOWN_WARNINGS")):"
+	grep -a '^# known stock-kernel warning tolerated: ' "$results" | tr -d '\r' |
+		sort | uniq -c | sed "s/^/run-vm: [$boot]   /" >&2 || true
+}
+
 # Decide one boot's outcome from its results port, never from the console.
 verdict() {
 	local boot=$1 dir=$2 line
 	local results=$dir/results.tap console=$dir/console.log
 	line=$(grep -a '^wctb-result: ' "$results" 2>/dev/null | tail -1 | tr -d '\r') || true
 	grep -a -E '^(not )?ok [0-9]+ ' "$results" 2>/dev/null | tr -d '\r' | sed "s/^/[$boot] /" >&2 || true
+	report_tolerated "$boot" "$line" "$results"
 	if [[ $line == "wctb-result: PASS "* ]]; then
 		host_check "$boot" "$dir" || return $?
 		log "[$boot] PASS: ${line#wctb-result: PASS }"

@@ -4,6 +4,12 @@
 set -euo pipefail
 
 readonly BACKPORTS_LIST=/etc/apt/sources.list.d/wc-testbed-backports.sources
+# trixie-backports, for the Linux 7.3 source package only
+# (kernel-patches/bases/7.3): the pin gives every other package of the
+# suite priority -1, so nothing from trixie is ever installed or upgraded.
+readonly TRIXIE_LIST=/etc/apt/sources.list.d/wc-testbed-trixie-backports.sources
+readonly TRIXIE_PIN=/etc/apt/preferences.d/wc-testbed-trixie-backports
+readonly TRIXIE_PACKAGE=linux-source-7.3
 
 # Packages from bookworm main.
 readonly MAIN_PACKAGES=(
@@ -12,6 +18,8 @@ readonly MAIN_PACKAGES=(
 	libglib2.0-dev libfdt-dev libpixman-1-dev zlib1g-dev
 	flex bison bc libelf-dev libssl-dev cpio kmod rsync python3-ply
 	busybox-static qemu-system-data seabios lz4
+	# libuuid.a, which the kernel's VFIO selftests link statically
+	uuid-dev
 )
 # Packages that must come from bookworm-backports.
 readonly BACKPORTS_PACKAGES=(meson python3-pycotap linux-source-6.12)
@@ -30,7 +38,9 @@ usage() {
 Usage: $0 [--check] [--help]
 
 Prepare a Debian 12 host for wc-testbed: adds bookworm-backports (deb and
-deb-src) to apt if missing, then installs the build and runtime packages.
+deb-src) to apt if missing, and trixie-backports pinned so that only the
+Linux 7.3 source package can come from it (downloaded, never installed),
+then installs the build and runtime packages.
 
   --check   only report whether everything is installed and its commands
             are on PATH (exit 1 if not)
@@ -96,6 +106,34 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
 }
 
+# The trixie-backports source, and the pin that confines it to one package.
+has_trixie_source() {
+	[[ -r $TRIXIE_LIST && -r $TRIXIE_PIN ]] &&
+		grep -q "^Package: $TRIXIE_PACKAGE\$" "$TRIXIE_PIN"
+}
+
+add_trixie_source() {
+	log "adding trixie-backports as $TRIXIE_LIST, pinned to $TRIXIE_PACKAGE ($TRIXIE_PIN)"
+	cat >"$TRIXIE_PIN" <<PIN
+# wc-testbed: nothing from trixie-backports but the kernel source it
+# downloads (never installs) may come from this suite.
+Package: *
+Pin: release n=trixie-backports
+Pin-Priority: -1
+
+Package: $TRIXIE_PACKAGE
+Pin: release n=trixie-backports
+Pin-Priority: 50
+PIN
+	cat >"$TRIXIE_LIST" <<SRC
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: trixie-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+}
+
 # apt_install [-t SUITE] PACKAGE...: quiet, non-interactive, says what failed.
 apt_install() {
 	log "installing: $*"
@@ -134,19 +172,31 @@ main() {
 
 	local missing
 	mapfile -t missing < <(missing_packages)
-	if ((${#missing[@]} == 0)) && has_backports_sources && meson_new_enough; then
+	if ((${#missing[@]} == 0)) && has_backports_sources && has_trixie_source &&
+		meson_new_enough; then
 		commands_on_path
 		((check_only)) || log "host is ready"
 		exit 0
 	fi
 	if ((check_only)); then
-		log "missing: ${missing[*]:-(none)}; backports sources or meson >= 1.5 may be missing too"
+		log "missing: ${missing[*]:-(none)}; the backports or trixie-backports sources, or meson >= 1.5, may be missing too"
 		exit 1
 	fi
 	if ((EUID != 0)); then
 		die "not root. Run: sudo $(readlink -f "$0")"
 	fi
 	has_backports_sources || add_backports_sources
+	if ! has_trixie_source; then
+		add_trixie_source
+		# The 7.3 download needs the suite's index even when no package is missing.
+		((${#missing[@]})) || apt-get update -qq </dev/null ||
+			die "apt-get update failed; check access to deb.debian.org"
+	fi
+	if ((${#missing[@]} == 0)) && meson_new_enough; then
+		commands_on_path
+		log "host is ready"
+		exit 0
+	fi
 	((${#missing[@]})) || missing=(meson)
 	install_packages "${missing[@]}"
 	meson_new_enough || die "meson $(meson --version 2>/dev/null) is older than 1.5; install it from bookworm-backports"

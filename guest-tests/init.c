@@ -22,6 +22,14 @@
  *                       the heavy cases (growth, races, fuzzing)
  *   wctb.memtypes=1     the device sees memory types (TCG): the audit
  *                       ledger also claims UC writes, WC stores, bursts
+ *   wctb.kernel=stock   the kernel is stock (run-vm.sh --series none,
+ *                       --kernel, --linux-src): the tests tolerate the
+ *                       known warnings of KNOWN_WARNINGS, each reported
+ *                       and counted (tolerated=N in "wctb-result:")
+ *   wctb.vfio-selftests=1  also run the upstream VFIO selftests of
+ *                       VFIO_SELFTESTS_DIR (the intel-iommu boot; their
+ *                       library has no noiommu mode), as
+ *                       "selftests/vfio/NAME", with $VFIO_SELFTESTS_BDF
  *   wctb.hold=1         after the result, wait for the host to end the VM
  *                       (run-vm.sh reads the device's counters over QMP
  *                       first) instead of powering off
@@ -69,6 +77,9 @@
 #include "wctb.h"
 
 #define TESTS_DIR	"/tests"
+#define VFIO_SELFTESTS_DIR	"/vfio-selftests"
+#define VFIO_SELFTESTS_PREFIX	"selftests/vfio/"
+#define KNOWN_WARNINGS	"/etc/wctb/known-stock-warnings.txt"
 #define MAX_TESTS	128
 #define KSFT_SKIP_CODE	4
 
@@ -76,6 +87,8 @@ struct options {
 	int shell;
 	int hold;
 	int memtypes;	/* the device sees memory types (TCG, not KVM) */
+	int stock;	/* a stock kernel: known warnings are tolerated */
+	int vfio_selftests;	/* run VFIO_SELFTESTS_DIR too */
 	char inject[16];
 	char filter[128];
 	char depth[16];
@@ -166,6 +179,10 @@ static void parse_cmdline(struct options *o)
 			o->hold = 1;
 		else if (!strcmp(tok, "wctb.memtypes=1"))
 			o->memtypes = 1;
+		else if (!strncmp(tok, "wctb.kernel=", 12))
+			o->stock = !strcmp(tok + 12, "stock");
+		else if (!strncmp(tok, "wctb.vfio-selftests=", 20))
+			o->vfio_selftests = !strcmp(tok + 20, "1");
 		else if (!strncmp(tok, "wctb.filter=", 12))
 			snprintf(o->filter, sizeof(o->filter), "%s", tok + 12);
 		else if (!strncmp(tok, "wctb.inject=", 12))
@@ -288,13 +305,34 @@ static int prepare_device(void)
 		return -1;
 	}
 	setenv("WCTB_BDF", bdf, 1);
+	setenv("VFIO_SELFTESTS_BDF", bdf, 1);	/* the upstream selftests */
 	emit("# wc-testdev at %s bound to vfio-pci\n", bdf);
 	return 0;
 }
 
+/*
+ * On a stock kernel the tests tolerate the known warnings of
+ * KNOWN_WARNINGS (wctb_known_warning()); on any other kernel nothing,
+ * whatever the environment says.
+ */
+static void set_known_warnings(const struct options *o)
+{
+	unsetenv("WCTB_KNOWN_WARNINGS");
+	if (!o->stock)
+		return;
+	if (access(KNOWN_WARNINGS, R_OK)) {
+		emit("# stock kernel, but %s is missing: no warning is tolerated\n",
+		     KNOWN_WARNINGS);
+		return;
+	}
+	setenv("WCTB_KNOWN_WARNINGS", KNOWN_WARNINGS, 1);
+	emit("# stock kernel: the known warnings of %s are tolerated, "
+	     "each one reported\n", KNOWN_WARNINGS);
+}
+
 /* One run of a program: the program, and the VFIO path it uses. */
 struct test {
-	char *prog;
+	char exe[256];		/* its file */
 	const char *path;	/* WCTB_VFIO_PATH, or NULL */
 	char name[160];		/* its TAP name */
 };
@@ -311,7 +349,10 @@ static void resolve_vfio_paths(const char *bdf)
 
 	for (i = 0; i < 2; i++) {
 		if (i == 1 && !strcmp(vfio_path_names[0], "legacy-noiommu")) {
-			/* Linux 6.12 gives noiommu devices no cdev. */
+			/*
+			 * No cdev for noiommu devices: none in 6.12, none
+			 * in 7.3 without CONFIG_IOMMUFD_NOIOMMU (ours).
+			 */
 			emit("# VFIO path cdev: none for a noiommu device\n");
 			continue;
 		}
@@ -333,46 +374,78 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int add_test(const struct options *o, struct test *t, char *prog,
-		    int path)
+/* Program @prog of @dir, TAP name @prefix@prog[@path]. */
+static int add_test(const struct options *o, struct test *t, const char *dir,
+		    const char *prefix, const char *prog, int path)
 {
 	if (path < 0)
-		snprintf(t->name, sizeof(t->name), "%s", prog);
+		snprintf(t->name, sizeof(t->name), "%s%s", prefix, prog);
 	else
-		snprintf(t->name, sizeof(t->name), "%s@%s", prog,
+		snprintf(t->name, sizeof(t->name), "%s%s@%s", prefix, prog,
 			 vfio_path_names[path]);
 	if (o->filter[0] && fnmatch(o->filter, t->name, 0) &&
 	    fnmatch(o->filter, prog, 0))
 		return 0;
-	t->prog = prog;
+	snprintf(t->exe, sizeof(t->exe), "%s/%s", dir, prog);
 	t->path = path < 0 ? NULL : vfio_paths[path];
 	return 1;
+}
+
+/* The names of the programs in @dir, sorted; returns how many. */
+static int list_dir(const char *dir, char **names, int max)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d)) && n < max)
+		if (e->d_name[0] != '.' && e->d_type == DT_REG)
+			names[n++] = strdup(e->d_name);
+	closedir(d);
+	qsort(names, n, sizeof(*names), name_cmp);
+	return n;
+}
+
+/*
+ * The upstream VFIO selftests, after our own tests: in the intel-iommu
+ * boot only (wctb.vfio-selftests=1), each run once, on the device of
+ * $VFIO_SELFTESTS_BDF.
+ */
+static int list_vfio_selftests(const struct options *o, struct test *tests,
+			       int max)
+{
+	char *names[MAX_TESTS];
+	int n = list_dir(VFIO_SELFTESTS_DIR, names, MAX_TESTS), i, count = 0;
+
+	if (n && !o->vfio_selftests)
+		emit("# %d upstream VFIO selftests not run in this boot: their "
+		     "library has no noiommu mode\n", n);
+	for (i = 0; i < n && o->vfio_selftests && count < max; i++)
+		count += add_test(o, &tests[count], VFIO_SELFTESTS_DIR,
+				  VFIO_SELFTESTS_PREFIX, names[i], -1);
+	return count;
 }
 
 static int list_tests(const struct options *o, struct test *tests)
 {
 	char *names[MAX_TESTS];
-	DIR *d = opendir(TESTS_DIR);
-	struct dirent *e;
-	int n = 0, i, p, count = 0;
+	int n = list_dir(TESTS_DIR, names, MAX_TESTS), i, p, count = 0;
 
-	if (!d)
-		return 0;
-	while ((e = readdir(d)) && n < MAX_TESTS)
-		if (e->d_name[0] != '.')
-			names[n++] = strdup(e->d_name);
-	closedir(d);
-	qsort(names, n, sizeof(*names), name_cmp);
 	for (i = 0; i < n && count < MAX_TESTS - 2; i++) {
 		if (strncmp(names[i], "vfio-", 5)) {
-			count += add_test(o, &tests[count], names[i], -1);
+			count += add_test(o, &tests[count], TESTS_DIR, "",
+					  names[i], -1);
 			continue;
 		}
 		for (p = 0; p < 2; p++)
 			if (vfio_path_names[p][0])
-				count += add_test(o, &tests[count], names[i], p);
+				count += add_test(o, &tests[count], TESTS_DIR,
+						  "", names[i], p);
 	}
-	return count;
+	return count + list_vfio_selftests(o, tests + count,
+					   MAX_TESTS - 1 - count);
 }
 
 /*
@@ -421,6 +494,9 @@ static void kill_leftovers(pid_t pgid)
 		;
 }
 
+static int tolerated_warnings;	/* WCTB_TOLERATED lines of all programs */
+
+/* The program's output as TAP diagnostics; counts its WCTB_TOLERATED lines. */
 static void copy_log_as_comments(const char *log)
 {
 	char line[1024];
@@ -428,9 +504,38 @@ static void copy_log_as_comments(const char *log)
 
 	if (!f)
 		return;
-	while (fgets(line, sizeof(line), f))
+	while (fgets(line, sizeof(line), f)) {
 		emit("# %s%s", line, strchr(line, '\n') ? "" : "\n");
+		if (!strncmp(line, WCTB_TOLERATED, strlen(WCTB_TOLERATED)))
+			tolerated_warnings++;
+	}
 	fclose(f);
+}
+
+/*
+ * Why a program skipped, from its log: the text after the last "# SKIP"
+ * (a kselftest result or plan), else its last line of output.
+ */
+static void skip_reason(const char *log, char *why, size_t len)
+{
+	char line[1024], last[1024] = "", *s;
+	FILE *f = fopen(log, "r");
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		s = strstr(line, "# SKIP");
+		if (s) {
+			s += strlen("# SKIP");
+			snprintf(why, len, "%s", s + strspn(s, " \t"));
+		}
+		if (line[0])
+			snprintf(last, sizeof(last), "%s", line);
+	}
+	fclose(f);
+	if (!why[0])
+		snprintf(why, len, "%s", last);
 }
 
 enum verdict { PASS, FAIL, SKIP };
@@ -450,12 +555,14 @@ static void step_end(const char *name, double t0)
 static enum verdict run_test(const struct test *t, int timeout, char *why,
 			    size_t len)
 {
-	char path[512], log[512];
+	const char *path = t->exe;
+	char log[512], *c;
 	int status, timed_out, fd;
 	pid_t pid;
 
-	snprintf(path, sizeof(path), TESTS_DIR "/%s", t->prog);
 	snprintf(log, sizeof(log), "/tmp/%s.log", t->name);
+	for (c = log + strlen("/tmp/"); (c = strchr(c, '/')); )
+		*c = '-';	/* selftests/vfio/NAME */
 	pid = fork();
 	if (pid == 0) {
 		sigset_t none;
@@ -489,8 +596,10 @@ static enum verdict run_test(const struct test *t, int timeout, char *why,
 			 strsignal(WTERMSIG(status)));
 		return FAIL;
 	}
-	if (WEXITSTATUS(status) == KSFT_SKIP_CODE)
+	if (WEXITSTATUS(status) == KSFT_SKIP_CODE) {
+		skip_reason(log, why, len);
 		return SKIP;
+	}
 	if (WEXITSTATUS(status)) {
 		snprintf(why, len, "exit code %d", WEXITSTATUS(status));
 		return FAIL;
@@ -637,7 +746,7 @@ static enum verdict report_test(int i, const char *name, enum verdict v,
 	if (v == PASS)
 		emit("ok %d %s\n", i, name);
 	else if (v == SKIP)
-		emit("ok %d %s # SKIP\n", i, name);
+		emit("ok %d %s # SKIP%s%s\n", i, name, why[0] ? " " : "", why);
 	else
 		emit("not ok %d %s # %s\n", i, name, why);
 	return v;
@@ -659,6 +768,7 @@ static int run_all(const struct options *o)
 	kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
 	boot_findings = scan_kernel_log(boot, sizeof(boot));
 	resolve_vfio_paths(getenv("WCTB_BDF"));
+	set_known_warnings(o);
 	n = list_tests(o, tests);
 	emit("TAP version 13\n1..%d\n", n + 1);
 	for (i = 0; i < n; i++) {
@@ -679,9 +789,13 @@ static int run_all(const struct options *o)
 	snprintf(why, sizeof(why), "%s", boot);
 	counts[report_test(n + 1, "kernel-log", boot_findings ? FAIL : PASS,
 			   why, sizeof(why))]++;
-	emit("wctb-result: %s passed=%d failed=%d skipped=%d\n",
+	if (tolerated_warnings)
+		emit("# known stock-kernel warnings tolerated in this boot: %d "
+		     "(README: \"Known warnings of stock kernels\")\n",
+		     tolerated_warnings);
+	emit("wctb-result: %s passed=%d failed=%d skipped=%d tolerated=%d\n",
 	     n && !counts[FAIL] ? "PASS" : "FAIL", counts[PASS], counts[FAIL],
-	     counts[SKIP]);
+	     counts[SKIP], tolerated_warnings);
 	return counts[FAIL];
 }
 

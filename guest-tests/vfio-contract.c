@@ -100,14 +100,13 @@ TEST_F(contract, unknown_flags_are_einval)
 	};
 
 	NEED_COOKIES();
+	mc.flags = 1u << 0;
+	EXPECT_EQ(EINVAL, cookie_ioctl(self->s.v.device, &mc))
+		TH_LOG("flags must be 0 (no probe flag: REGION_INFO says)");
 	mc.flags = 1u << 1;
 	EXPECT_EQ(EINVAL, cookie_ioctl(self->s.v.device, &mc));
 	mc.flags = 1u << 31;
 	EXPECT_EQ(EINVAL, cookie_ioctl(self->s.v.device, &mc));
-	mc.flags = VFIO_MMAP_COOKIE_PROBE;
-	mc.mmap_flags = VFIO_MMAP_FLAG_WC;
-	EXPECT_EQ(EINVAL, cookie_ioctl(self->s.v.device, &mc))
-		TH_LOG("mmap_flags must be 0 with PROBE");
 }
 
 TEST_F(contract, unknown_mmap_flags_are_eopnotsupp)
@@ -155,25 +154,24 @@ TEST_F(contract, wc_on_non_prefetchable_bars_is_eopnotsupp)
 	EXPECT_EQ(0, request(self->s.v.device, BAR4, 0));
 }
 
-/* Probing creates nothing: a new file's first cookie offset stays free. */
-TEST_F(contract, probe_has_no_side_effects)
+/*
+ * REGION_INFO advertises the attributes (VFIO_REGION_INFO_CAP_MMAP_FLAGS)
+ * and creates nothing: a new file's first cookie offset stays free.
+ */
+TEST_F(contract, region_info_advertises_mmap_flags_and_creates_nothing)
 {
-	struct vfio_device_mmap_cookie mc = {
-		.argsz = sizeof(mc), .flags = VFIO_MMAP_COOKIE_PROBE,
-		.index = BAR2,
-	};
-	uint64_t first;
+	uint32_t supported = 0;
+	uint64_t first, size = 0;
 	int fd;
 
 	NEED_COOKIES();
 	ASSERT_EQ(0, wctb_vfio_reopen_device(&self->s.v));
 	fd = self->s.v.device;
-	EXPECT_EQ(0, cookie_ioctl(fd, &mc));
-	EXPECT_EQ(VFIO_MMAP_FLAG_WC, mc.mmap_flags);
-	EXPECT_EQ(self->s.size, mc.size);
-	EXPECT_EQ(0, mc.offset);
+	EXPECT_EQ(0, wctb_mmap_cookie(fd, BAR2, &supported, 1, NULL, &size));
+	EXPECT_EQ(VFIO_MMAP_FLAG_WC, supported);
+	EXPECT_EQ(self->s.size, size);
 	EXPECT_EQ(EINVAL, map_errno(fd, COOKIE_MIN, PAGE, RW, MAP_SHARED))
-		TH_LOG("a probe must not create a cookie");
+		TH_LOG("REGION_INFO must not create a cookie");
 	ASSERT_EQ(0, wctb_mmap_cookie(fd, BAR2, &(uint32_t){ 0 }, 0, &first,
 				      NULL));
 	EXPECT_EQ(COOKIE_MIN, first) TH_LOG("the probe used up a cookie");

@@ -5,9 +5,10 @@
  * whole and partial munmap(), mremap(), fork(), stores through live
  * mappings, closing and reopening device files and VFIO_DEVICE_RESET run
  * against a model of the contract: device files and their cookies, live
- * mappings and the memory type each holds on its BAR pages (x86: one type
- * per page at a time, held until all of a mapping is unmapped, by its fork
- * children too).  Every return value, errno and counter delta is checked
+ * mappings and the memory type each cookie mapping holds on its BAR pages
+ * (x86: one type per page at a time, held until all of a mapping is
+ * unmapped, by its fork children too), while fixed-offset mappings never
+ * conflict and take the type their page has at the time of the store.  Every return value, errno and counter delta is checked
  * against the model; the first mismatch fails with the seed and the
  * operation.  At the end all of BAR2 must map UC and WC again.
  *
@@ -24,8 +25,7 @@
  *     --append WCTB_FUZZ_SEED=$RANDOM
  *
  * A failure replays with the seed it printed on the same VFIO path: the
- * sequence depends on nothing else.  Never used: pread()/pwrite(), which
- * pin BAR2 uncached until the device closes.
+ * sequence depends on nothing else.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -78,6 +78,7 @@ struct mapping {
 	uint32_t bar;
 	uint64_t pg;
 	int wc, prot;
+	int fixed;			/* a fixed offset: holds no type */
 	unsigned int file;		/* id of the file it was made through */
 };
 
@@ -210,19 +211,42 @@ static struct cookie *cookie_at(struct fuzz *fz, struct dfile *f, uint64_t off)
 	return NULL;
 }
 
-/* Some mapping holds part of @t's range with the other memory type. */
+/* Some cookie mapping holds part of @t's range with the other type. */
 static int conflicts(struct fuzz *fz, const struct mapping *t)
+{
+	const struct mapping *m;
+	int i;
+
+	if (t->fixed)
+		return 0;
+	for (i = 0; i < MAX_MAPS; i++) {
+		m = &fz->maps[i];
+		if (m->used && !m->fixed && m->bar == t->bar && m->wc != t->wc &&
+		    m->pg < t->pg + t->npages && t->pg < m->pg + m->npages)
+			return 1;
+	}
+	return 0;
+}
+
+/* Page @pg of @bar is write-combining now: a WC cookie mapping holds it. */
+static int page_wc(struct fuzz *fz, uint32_t bar, uint64_t pg)
 {
 	const struct mapping *m;
 	int i;
 
 	for (i = 0; i < MAX_MAPS; i++) {
 		m = &fz->maps[i];
-		if (m->used && m->bar == t->bar && m->wc != t->wc &&
-		    m->pg < t->pg + t->npages && t->pg < m->pg + m->npages)
+		if (m->used && !m->fixed && m->wc && m->bar == bar &&
+		    m->pg <= pg && pg < m->pg + m->npages)
 			return 1;
 	}
 	return 0;
+}
+
+/* The type a store to page @page of @m arrives with. */
+static int store_wc(struct fuzz *fz, const struct mapping *m, unsigned int page)
+{
+	return m->fixed ? page_wc(fz, m->bar, m->pg + page) : m->wc;
 }
 
 /*
@@ -246,6 +270,7 @@ static int predict_mmap(struct fuzz *fz, struct dfile *f, uint64_t off,
 	} else {
 		if (!mappable(fz, off >> FIXED_SHIFT))
 			return EINVAL;
+		t->fixed = 1;
 		t->bar = off >> FIXED_SHIFT;
 		t->pg = (off & ((1ull << FIXED_SHIFT) - 1)) / PAGE;
 	}
@@ -314,16 +339,14 @@ static unsigned int pick_live_page(struct fuzz *fz, const struct mapping *m)
 static int predict_cookie(struct fuzz *fz, const struct req *r)
 {
 	const struct vfio_device_mmap_cookie *mc = &r->mc;
-	int probe = mc->flags & VFIO_MMAP_COOKIE_PROBE;
 
 	if (mc->argsz < sizeof(*mc))
 		return EINVAL;
 	if (mc->argsz > sizeof(*mc) && (r->tail[0] || r->tail[1]))
 		return E2BIG;
-	if ((mc->flags & ~VFIO_MMAP_COOKIE_PROBE) || (probe && mc->mmap_flags) ||
-	    !mappable(fz, mc->index))
+	if (mc->flags || !mappable(fz, mc->index))
 		return EINVAL;
-	if (!probe && (mc->mmap_flags & ~supported(mc->index)))
+	if (mc->mmap_flags & ~supported(mc->index))
 		return EOPNOTSUPP;
 	return 0;
 }
@@ -374,14 +397,7 @@ static int request_cookie(struct fuzz *fz, struct dfile *f, struct req *r)
 	got = ioctl(f->fd, VFIO_DEVICE_GET_MMAP_COOKIE, r) ? errno : 0;
 	if (check(fz, expected, got) || got)
 		return expected == got ? 0 : -1;
-	if (!(mc->flags & VFIO_MMAP_COOKIE_PROBE))
-		return learn_cookie(fz, f, mc);
-	if (mc->mmap_flags != supported(mc->index) || mc->offset ||
-	    mc->size != fz->pages[mc->index] * PAGE)
-		return fail(fz, "probe: mmap_flags %#x offset %#llx size %#llx",
-			    mc->mmap_flags, (unsigned long long)mc->offset,
-			    (unsigned long long)mc->size);
-	return 0;
+	return learn_cookie(fz, f, mc);
 }
 
 /* The cookie of @f for (@bar, @wc), asked for (again: it must not move). */
@@ -417,17 +433,14 @@ static int op_cookie(struct fuzz *fz)
 		if (chance(fz, 50))
 			r.tail[i] = 1 + below(fz, 255);
 	}
-	if (chance(fz, 15))
-		r.mc.flags = chance(fz, 70) ? VFIO_MMAP_COOKIE_PROBE : random_bit(fz);
+	if (chance(fz, 15))	/* bit 0 too: v1's probe flag is gone */
+		r.mc.flags = chance(fz, 30) ? 1 : random_bit(fz);
 	pick = below(fz, 100);
 	r.mc.index = pick < 70 ? common[below(fz, 5)] :
 		     pick < 90 ? below(fz, VFIO_PCI_NUM_REGIONS) : bad[below(fz, 3)];
 	pick = below(fz, 100);
-	if (r.mc.flags & VFIO_MMAP_COOKIE_PROBE)
-		r.mc.mmap_flags = pick < 85 ? 0 : VFIO_MMAP_FLAG_WC;
-	else
-		r.mc.mmap_flags = pick < 45 ? 0 : pick < 90 ? VFIO_MMAP_FLAG_WC :
-				  random_bit(fz);
+	r.mc.mmap_flags = pick < 45 ? 0 : pick < 90 ? VFIO_MMAP_FLAG_WC :
+			  random_bit(fz);
 	return request_cookie(fz, pick_file(fz), &r);
 }
 
@@ -675,7 +688,7 @@ static int op_store(struct fuzz *fz)
 		 line, page, MAP_ARGS(m));
 	wctb_reset_counters(&fz->s->regs);
 	wctb_store_line(p, val);
-	if (check_counters(fz, m->bar, m->wc) ||
+	if (check_counters(fz, m->bar, store_wc(fz, m, page)) ||
 	    check_line(fz, p, val, "the same mapping"))
 		return -1;
 	return check_elsewhere(fz, m, page, line, val);
@@ -720,14 +733,15 @@ static int op_fork(struct fuzz *fz)
 	struct mapping *m = pick_mapping(fz, STORABLE);
 	int done[2], go[2], hold, status, ret;
 	volatile uint8_t *p;
+	unsigned int page;
 	uint64_t val;
 	pid_t pid;
 	char c;
 
 	if (!m)
 		return SKIPPED;
-	p = m->addr + pick_live_page(fz, m) * PAGE;
-	p += below(fz, PAGE / 64) * 64;
+	page = pick_live_page(fz, m);
+	p = m->addr + page * PAGE + below(fz, PAGE / 64) * 64;
 	val = rnd(fz);
 	hold = chance(fz, 50);
 	describe(fz, "fork: the child stores through a mapping of " MAP_FMT "%s",
@@ -744,7 +758,7 @@ static int op_fork(struct fuzz *fz)
 	if (!ret && read(done[0], &c, 1) != 1)
 		ret = fail(fz, "the child died before its store");
 	if (!ret)
-		ret = check_counters(fz, m->bar, m->wc);
+		ret = check_counters(fz, m->bar, store_wc(fz, m, page));
 	if (!ret && hold)
 		ret = drop_while_child_holds(fz, m);
 	close(go[1]);			/* the child exits */

@@ -157,8 +157,9 @@ TEST_F(vfio_legacy, pwrite_reads_back_through_mmap)
 #define SZ_2M	(2ul << 20)
 
 /*
- * vfio-pci 6.12 faults a 2 MiB-aligned BAR mapping in as PMDs.  The large
- * page path must carry the memory type too: stores still arrive as UC-.
+ * vfio-pci (6.12, 7.3) faults a 2 MiB-aligned BAR mapping in as PMDs.  The
+ * large page path must carry the memory type too: stores still arrive as
+ * UC-.
  */
 TEST_F(vfio_legacy, pmd_mapping_arrives_as_uc_minus)
 {

@@ -17,11 +17,13 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "wctb-harness.h"
@@ -312,6 +314,74 @@ TEST_F(life, thousands_of_cookies_and_mappings_do_not_grow_memory)
 		limit = LEAK_FLOOR_KIB;
 	EXPECT_GT(limit, slab1 - slab0);
 	EXPECT_GT(4 * limit, avail0 - avail1);
+}
+
+/* Entries of the x86 PAT tree (debugfs), or -1. */
+static long pat_entries(void)
+{
+	FILE *f = fopen("/sys/kernel/debug/x86/pat_memtype_list", "r");
+	char line[256];
+	long n = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		n += !strncmp(line, "PAT:", 4);
+	fclose(f);
+	return n;
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+#define SAME_PAGE_MAPS	10000
+#define SAME_PAGE_BATCH	1000
+
+/*
+ * 10,000 live WC mappings of one page share one reservation: the PAT tree
+ * grows by a constant (one entry), not by one entry per mapping, and is
+ * back where it was once they are gone.  Prints the PAT entry counts and
+ * the mmap+munmap time of each batch of 1,000 (a figure, not asserted: it
+ * stays flat because no mapping walks the others).
+ */
+TEST_F(life, ten_thousand_mappings_of_one_page_add_one_pat_entry)
+{
+	static volatile uint8_t *maps[SAME_PAGE_MAPS];
+	double t0, first = 0, last = 0;
+	long before, live, after;
+	int i, j;
+
+	before = pat_entries();
+	if (before < 0)
+		SKIP(return, "no /sys/kernel/debug/x86/pat_memtype_list");
+	for (i = 0; i < SAME_PAGE_MAPS; i += SAME_PAGE_BATCH) {
+		t0 = now_ms();
+		for (j = i; j < i + SAME_PAGE_BATCH; j++) {
+			maps[j] = wctb_map(self->s.v.device, self->s.wc_off, PAGE);
+			ASSERT_NE(NULL, maps[j]) TH_LOG("mapping %d: %s", j, strerror(errno));
+		}
+		/* One more mapping and its munmap, timed with the batch. */
+		munmap((void *)wctb_map(self->s.v.device, self->s.wc_off, PAGE), PAGE);
+		last = now_ms() - t0;
+		if (!i)
+			first = last;
+	}
+	live = pat_entries();
+	EXPECT_EQ(1, line_type(self, maps[SAME_PAGE_MAPS - 1]));
+	for (i = 0; i < SAME_PAGE_MAPS; i++)
+		munmap((void *)maps[i], PAGE);
+	after = pat_entries();
+	printf("# wctb-pat: mappings=%d entries-before=%ld entries-live=%ld "
+	       "entries-after=%ld batch-ms-first=%.1f batch-ms-last=%.1f "
+	       "last/first=%.2f\n", SAME_PAGE_MAPS, before, live, after, first,
+	       last, first > 0 ? last / first : 0);
+	EXPECT_GE(1, live - before) TH_LOG("the PAT tree grew with the mappings");
+	EXPECT_EQ(before, after) TH_LOG("a reservation outlived its mappings");
 }
 
 struct racer {

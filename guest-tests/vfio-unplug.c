@@ -327,9 +327,10 @@ TEST_F(revoke, vfio_device_reset_under_writers)
 
 /*
  * For the log, not a check: whether a sysfs FLR zaps a live mapping.
- * vfio-pci 6.12 has no reset_prepare handler, so the PTE stays and stores
- * during the reset would reach a device with memory decode off (see
- * resets_under_writers() for why we cannot observe that here).
+ * Stock vfio-pci (6.12, 7.3) has no reset_prepare handler, so the PTE
+ * stays and stores during the reset would reach a device with memory
+ * decode off (see resets_under_writers() for why we cannot observe that
+ * here).
  */
 static void log_zap_by_sysfs_flr(struct __test_metadata *_metadata,
 				 struct _test_data_revoke *self)

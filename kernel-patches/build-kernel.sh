@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Build the guest kernel for wc-testbed: Debian's linux-source-6.12 plus a
-# patch series (or a user's own tree), tinyconfig + our config fragment.
+# Build the guest kernel for wc-testbed: Debian's Linux 7.3 (or 6.12) source
+# plus a patch series, or a user's own tree; tinyconfig + our fragment.
 # Prints the artifact directory (bzImage, headers/, selftests/) on stdout.
 set -euo pipefail
 
@@ -24,7 +24,12 @@ on stdout: bzImage, config, headers/usr/include, selftests/.
 
   --series NAME      patched (kernel-patches/series, default),
                      naive (kernel-patches/controls/naive-wc/series),
-                     none (plain linux-source-6.12)
+                     none (the stock kernel of the base)
+  --base VERSION     the kernel source: 7.3 (default; Debian's
+                     linux-source-7.3 from trixie-backports, fetched once
+                     into the cache) or 6.12 (linux-source-6.12, series
+                     none only); see kernel-patches/bases/.  A local copy:
+                     WCTB_LINUX_TARBALL=FILE or WCTB_LINUX_DEB=FILE
   --linux-src DIR    build this kernel tree as it is (out of tree, O=...),
                      with our config fragment merged; DIR is never modified
   --debug            the debug kernel: config/debug.config merged too
@@ -68,6 +73,36 @@ install_headers() {
 		die "make headers_install failed in $src"
 }
 
+# Upstream's VFIO selftests of the tree just built (tools/testing/selftests/
+# vfio), static, against its uAPI headers and tools/include, into
+# ART/vfio-selftests/ (run-vm.sh runs them in the intel-iommu boot).  A
+# tree without them (6.12) gets none.  Objects go to OUT, never to SRC.
+build_vfio_selftests() {
+	local src=$1 out=$2 art=$3 dir=$1/tools/testing/selftests/vfio
+	local obj=$2/vfio-selftests logfile=$2/vfio-selftests.log start n
+	if [[ ! -f $dir/Makefile ]]; then
+		log "no tools/testing/selftests/vfio in $src: no upstream VFIO selftests"
+		return 0
+	fi
+	[[ $(gcc -print-file-name=libuuid.a) == /* ]] ||
+		die "libuuid.a not found, which the VFIO selftests link statically; install uuid-dev (.ci/setup-host.sh)"
+	log "building the upstream VFIO selftests (log: $logfile)"
+	start=$SECONDS
+	rm -rf "$obj"	# no program of an earlier state of the tree stays
+	mkdir -p "$obj"
+	if ! CCACHE_DIR=$CACHE/ccache make -C "$dir" OUTPUT="$obj" -j"$JOBS" CC="ccache gcc" \
+		KHDR_INCLUDES="-isystem $out/headers-install/include" \
+		EXTRA_CFLAGS=-static LDFLAGS="-static -pthread" >"$logfile" 2>&1; then
+		grep -E 'error' "$logfile" | head -20 >&2 || tail -20 "$logfile" >&2
+		die "building the VFIO selftests of $src failed; full log in $logfile"
+	fi
+	mkdir -p "$art/vfio-selftests"
+	find "$obj" -maxdepth 1 -type f -executable -exec cp {} "$art/vfio-selftests/" \;
+	n=$(find "$art/vfio-selftests" -type f | wc -l)
+	((n > 0)) || die "the VFIO selftests build in $obj produced no program; log in $logfile"
+	log "built $n VFIO selftests in $((SECONDS - start)) s"
+}
+
 # Copy what the guest build needs into the artifact directory; with no
 # bzImage built, the artifact holds headers only (marked .headers).
 publish() {
@@ -81,6 +116,7 @@ publish() {
 	if ((!HEADERS_ONLY)); then
 		cp "$out/arch/x86/boot/bzImage" "$art.tmp/"
 		cp "$out/.config" "$art.tmp/config"
+		build_vfio_selftests "$src" "$out" "$art.tmp"
 		(cd "$art.tmp" && sha256sum bzImage config headers/include/linux/vfio.h >.complete)
 	fi
 	rm -rf "$art"
@@ -112,8 +148,8 @@ build_series() {
 	sfile=$(series_file "$SERIES")
 	mapfile -t patches < <(series_patches "$sfile")
 	key=$(input_key "${patches[@]}")
-	local variant=$SERIES
-	((!DEBUG)) || variant=$SERIES-debug
+	local variant=$KERNEL_BASE-$SERIES
+	((!DEBUG)) || variant=$variant-debug
 	art=$CACHE/kernel/out/$variant-$key
 	drop_if_corrupt "$art"
 	if [[ -f $art/.complete ]] || ((HEADERS_ONLY)) && [[ -f $art/.headers ]]; then
@@ -121,7 +157,7 @@ build_series() {
 		echo "$art"
 		return
 	fi
-	src=$CACHE/kernel/src/$SERIES
+	src=$(src_root)/$SERIES
 	out=$src/$BUILD_SUBDIR
 	prepare_base_tree "$src"
 	apply_series "$src" "${patches[@]}"
@@ -150,6 +186,7 @@ main() {
 	while (($#)); do
 		case "$1" in
 		--series) SERIES=${2:?--series needs a name}; shift ;;
+		--base) KERNEL_BASE=${2:?--base needs a version}; shift ;;
 		--linux-src) LINUX_SRC=${2:?--linux-src needs a directory}; shift ;;
 		--headers-only) HEADERS_ONLY=1 ;;
 		--debug) DEBUG=1 ;;
@@ -168,6 +205,7 @@ main() {
 	if [[ -n $LINUX_SRC ]]; then
 		build_user_tree
 	else
+		resolve_tarball
 		build_series
 	fi
 }

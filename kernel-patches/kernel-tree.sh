@@ -2,7 +2,12 @@
 # check-series.sh.  Source it after setting HERE (kernel-patches/); the
 # functions call log() and die(), which each script defines.
 
-readonly TARBALL=${WCTB_LINUX_TARBALL:-/usr/src/linux-source-6.12.tar.xz}
+# The kernel base: a file in bases/ names its Debian source package.
+# 7.3 is the default and the only base the series and the naive control
+# apply to; 6.12 is there for the stock-kernel matrix (--series none).
+KERNEL_BASE=${WCTB_KERNEL_BASE:-7.3}
+# Set by resolve_tarball: the base's tarball ($WCTB_LINUX_TARBALL wins).
+TARBALL=
 readonly FRAGMENT=$HERE/config/wc-testbed.config
 readonly DEBUG_FRAGMENT=$HERE/config/debug.config
 # The fragments merged on top of tinyconfig (build-kernel.sh --debug adds
@@ -16,6 +21,8 @@ BUILD_SUBDIR=wctb-build
 readonly BUILD_DIRS_PATTERN="/wctb-build*/"
 
 series_file() {
+	[[ $1 == none || $KERNEL_BASE == 7.3 ]] ||
+		die "series '$1' is written for Linux 7.3; on base $KERNEL_BASE only series none (the stock kernel) builds"
 	case "$1" in
 	patched) echo "$HERE/series" ;;
 	naive) echo "$HERE/controls/naive-wc/series" ;;
@@ -38,31 +45,107 @@ series_patches() {
 	done <"$file"
 }
 
-# Hash of the tarball, remembered by size and mtime (hashing 140 MB costs time).
+# One setting (KEY=VALUE line) of bases/$KERNEL_BASE, or nothing.
+base_setting() {
+	local file=$HERE/bases/$KERNEL_BASE
+	[[ -r $file ]] || die "unknown kernel base '$KERNEL_BASE'; the bases are: $(ls "$HERE/bases" | tr '\n' ' ')"
+	sed -n "s/^$1=//p" "$file"
+}
+
+sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+# Download the pinned .deb of the base (or take $WCTB_LINUX_DEB) and check it.
+fetch_deb() {
+	local dir=$1 pkg version suite want deb
+	pkg=$(base_setting package)
+	version=$(base_setting version)
+	suite=$(base_setting suite)
+	want=$(base_setting deb_sha256)
+	if [[ -n ${WCTB_LINUX_DEB:-} ]]; then
+		[[ -r $WCTB_LINUX_DEB ]] || die "WCTB_LINUX_DEB=$WCTB_LINUX_DEB: no such file"
+		deb=$WCTB_LINUX_DEB
+	else
+		log "downloading $pkg $version from $suite (once)"
+		(cd "$dir" && apt-get download -qq "$pkg=$version" </dev/null >&2) ||
+			die "apt-get download $pkg=$version failed. If .ci/setup-host.sh has run, the pinned version is gone from $suite ('apt-cache policy $pkg' lists what is there): update bases/$KERNEL_BASE, or point the build at a local copy with WCTB_LINUX_DEB=/path/to/${pkg}_${version}_all.deb or WCTB_LINUX_TARBALL=/path/to/$pkg.tar.xz"
+		deb=$(ls "$dir/${pkg}_"*.deb | head -1)
+	fi
+	if [[ $(sha256_of "$deb") != "$want" ]]; then
+		[[ -n ${WCTB_LINUX_DEB:-} ]] || rm -f "$deb"
+		die "$deb does not have the sha256 bases/$KERNEL_BASE pins ($want); it is not $pkg $version"
+	fi
+	echo "$deb"
+}
+
+# The base's tarball, fetched and checked once into $CACHE/src/linux-BASE.
+fetched_tarball() {
+	local dir=$CACHE/src/linux-$KERNEL_BASE member tarball deb
+	member=$(base_setting member)
+	tarball=$dir/$(basename "$member")
+	if [[ -f $tarball.verified ]]; then
+		echo "$tarball"
+		return
+	fi
+	mkdir -p "$dir"
+	deb=$(fetch_deb "$dir")
+	log "extracting $member from $(basename "$deb")"
+	dpkg-deb --fsys-tarfile "$deb" | tar -xO "./$member" >"$tarball.tmp" ||
+		die "$deb holds no $member; is it the right package?"
+	[[ $(sha256_of "$tarball.tmp") == "$(base_setting tarball_sha256)" ]] ||
+		die "$member in $deb does not have the sha256 bases/$KERNEL_BASE pins"
+	mv "$tarball.tmp" "$tarball"
+	[[ -n ${WCTB_LINUX_DEB:-} ]] || rm -f "$dir"/*.deb
+	touch "$tarball.verified"
+	echo "$tarball"
+}
+
+# Sets TARBALL for the base: $WCTB_LINUX_TARBALL, the installed package's
+# tarball, or the pinned download.
+resolve_tarball() {
+	local installed
+	if [[ -n ${WCTB_LINUX_TARBALL:-} ]]; then
+		TARBALL=$WCTB_LINUX_TARBALL
+		[[ -r $TARBALL ]] || die "WCTB_LINUX_TARBALL=$TARBALL: no such file"
+		return
+	fi
+	installed=$(base_setting installed)
+	if [[ -n $installed ]]; then
+		TARBALL=$installed
+		[[ -r $TARBALL ]] || die "$TARBALL not found; install $(base_setting package) (run .ci/setup-host.sh)"
+		return
+	fi
+	TARBALL=$(fetched_tarball)
+}
+
+# Hash of the tarball, remembered by size and mtime (hashing 160 MB costs time).
 tarball_hash() {
-	local stamp memo=$CACHE/kernel/tarball.sha256
-	[[ -r $TARBALL ]] || die "$TARBALL not found; install linux-source-6.12 (run .ci/setup-host.sh)"
-	stamp=$(stat -c '%s %Y' "$TARBALL")
+	local stamp memo=$CACHE/kernel/tarball-$KERNEL_BASE.sha256
+	[[ -n $TARBALL ]] || resolve_tarball
+	stamp="$TARBALL $(stat -c '%s %Y' "$TARBALL")"
 	if [[ -r $memo && $(head -1 "$memo") == "$stamp" ]]; then
 		tail -1 "$memo"
 		return
 	fi
 	mkdir -p "$(dirname "$memo")"
-	printf '%s\n%s\n' "$stamp" "$(sha256sum "$TARBALL" | cut -d' ' -f1)" >"$memo"
+	printf '%s\n%s\n' "$stamp" "$(sha256_of "$TARBALL")" >"$memo"
 	tail -1 "$memo"
 }
 
+# Where the kernel trees of the base live.
+src_root() { echo "$CACHE/kernel/src/$KERNEL_BASE"; }
+
 # The pristine tarball as one commit, tagged base-HASH, in a bare
-# repository ($CACHE/kernel/src/base.git) that every series tree is a
-# worktree of: the 140 MB tarball is unpacked and hashed into git once,
-# not once per series.  Built aside and moved into place.
+# repository (src_root/base.git) that every series tree of the base is a
+# worktree of: the tarball is unpacked and hashed into git once, not once
+# per series.  Built aside and moved into place.
 base_repo() {
-	local base=$1 repo=$CACHE/kernel/src/base.git tmp
+	local base=$1 repo tmp
+	repo=$(src_root)/base.git
 	if [[ $(git --git-dir="$repo" tag -l "base-${base:0:16}" 2>/dev/null) ]]; then
 		return
 	fi
 	log "unpacking $TARBALL into $repo (once per tarball)"
-	tmp=$(mktemp -d "$CACHE/kernel/src/.base.XXXXXX")
+	tmp=$(mktemp -d "$(src_root)/.base.XXXXXX")
 	mkdir "$tmp/tree"
 	tar -xf "$TARBALL" -C "$tmp/tree" --strip-components=1 || die "unpacking $TARBALL failed"
 	git init -q --bare "$tmp/git"
@@ -82,17 +165,17 @@ base_repo() {
 }
 
 # A work tree of the pristine tarball (tag base-HASH), for one series.
-# Trees of an older cache layout (a .git of their own) are used as they
-# are.  Runs at the same time take turns (flock).
+# Runs at the same time take turns (flock).
 prepare_base_tree() {
-	local src=$1 base repo=$CACHE/kernel/src/base.git
+	local src=$1 base repo
+	repo=$(src_root)/base.git
 	base=$(tarball_hash)
 	if git -C "$src" rev-parse --git-dir >/dev/null 2>&1 &&
 		[[ $(git -C "$src" tag -l "base-${base:0:16}") ]]; then
 		return
 	fi
-	mkdir -p "$CACHE/kernel/src"
-	exec {lock}>"$CACHE/kernel/src/.lock"
+	mkdir -p "$(src_root)"
+	exec {lock}>"$(src_root)/.lock"
 	flock "$lock"
 	base_repo "$base"
 	log "checking out $src from $repo"
@@ -124,7 +207,7 @@ apply_series() {
 	GIT_INDEX_FILE=$idx git -C "$src" read-tree "$base"
 	for p in "$@"; do
 		GIT_INDEX_FILE=$idx git -C "$src" apply --cached --whitespace=nowarn "$p" ||
-			die "$(basename "$p") does not apply to linux-source-6.12 after the patches before it"
+			die "$(basename "$p") does not apply to Linux $KERNEL_BASE ($(basename "$TARBALL")) after the patches before it"
 	done
 	tree=$(GIT_INDEX_FILE=$idx git -C "$src" write-tree)
 	commit=$(git -C "$src" -c user.name=wc-testbed -c user.email=wc-testbed@localhost \

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -522,20 +523,50 @@ const char *wctb_memtype_name(uint64_t type)
 	return type < sizeof(names) / sizeof(names[0]) ? names[type] : "invalid";
 }
 
+/* What REGION_INFO says of region @index for cookie mappings. */
+static int region_mmap_flags(int device, unsigned int index,
+			     uint32_t *mmap_flags, uint64_t *size)
+{
+	union {
+		struct vfio_region_info info;
+		char buf[4096];
+	} u = { .info = { .argsz = sizeof(u), .index = index } };
+	const struct vfio_info_cap_header *hdr;
+	uint32_t off;
+
+	if (ioctl(device, VFIO_DEVICE_GET_REGION_INFO, &u.info))
+		return -errno;
+	if (!(u.info.flags & VFIO_REGION_INFO_FLAG_MMAP) || !u.info.size)
+		return -EINVAL;
+	*mmap_flags = 0;
+	if (size)
+		*size = (u.info.size + 4095) & ~4095ull;
+	if (!(u.info.flags & VFIO_REGION_INFO_FLAG_CAPS))
+		return 0;
+	for (off = u.info.cap_offset; off && off + sizeof(*hdr) <= sizeof(u);
+	     off = hdr->next) {
+		hdr = (const void *)(u.buf + off);
+		if (hdr->id == VFIO_REGION_INFO_CAP_MMAP_FLAGS)
+			*mmap_flags = ((const struct vfio_region_info_cap_mmap_flags *)hdr)->flags;
+		if (hdr->next <= off)
+			break;
+	}
+	return 0;
+}
+
 int wctb_mmap_cookie(int device, unsigned int index, uint32_t *mmap_flags,
 		     int probe, uint64_t *offset, uint64_t *size)
 {
 	struct vfio_device_mmap_cookie mc = {
 		.argsz = sizeof(mc),
-		.flags = probe ? VFIO_MMAP_COOKIE_PROBE : 0,
 		.index = index,
 		.mmap_flags = probe ? 0 : *mmap_flags,
 	};
 
+	if (probe)
+		return region_mmap_flags(device, index, mmap_flags, size);
 	if (ioctl(device, VFIO_DEVICE_GET_MMAP_COOKIE, &mc))
 		return -errno;
-	if (probe)
-		*mmap_flags = mc.mmap_flags;
 	if (offset)
 		*offset = mc.offset;
 	if (size)
@@ -582,6 +613,112 @@ int wctb_kernel_finding(const char *text)
 	return 0;
 }
 
+/* The known warnings of stock kernels, loaded once per process. */
+#define KNOWN_MAX	32
+
+struct known_warning {
+	regex_t re;
+	char name[160];		/* file:line: first line of its comment */
+};
+
+static struct known_warning known[KNOWN_MAX];
+static int known_count = -1;	/* -1: not loaded yet */
+
+/* "# text" is a comment line; returns its text, or NULL. */
+static const char *comment_text(const char *line)
+{
+	if (line[0] != '#')
+		return NULL;
+	line++;
+	return line + strspn(line, " \t");
+}
+
+/*
+ * Parse the list at @path into known[]; on any error report it and keep
+ * no entry at all, so that nothing is tolerated by mistake.
+ */
+static void load_known_warnings(const char *path)
+{
+	char line[512], title[128] = "";
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	const char *c;
+	FILE *f = fopen(path, "r");
+	int lineno = 0, n = 0, err = 0;
+
+	known_count = 0;
+	if (!f) {
+		fprintf(stderr, "known stock-kernel warnings: %s: %s; none tolerated\n",
+			path, strerror(errno));
+		return;
+	}
+	while (!err && fgets(line, sizeof(line), f)) {
+		lineno++;
+		line[strcspn(line, "\n")] = '\0';
+		c = comment_text(line);
+		if (c) {
+			if (!title[0])
+				snprintf(title, sizeof(title), "%s", c);
+			continue;
+		}
+		if (!line[0]) {		/* a blank line ends a comment */
+			title[0] = '\0';
+			continue;
+		}
+		if (!title[0] || n == KNOWN_MAX ||
+		    regcomp(&known[n].re, line, REG_EXTENDED | REG_NOSUB)) {
+			fprintf(stderr, "known stock-kernel warnings: %s:%d: %s; none tolerated\n",
+				path, lineno, !title[0] ? "an entry without a comment" :
+				n == KNOWN_MAX ? "too many entries" : "not a valid regular expression");
+			err = 1;
+			break;
+		}
+		snprintf(known[n].name, sizeof(known[n].name), "%s:%d: %s",
+			 base, lineno, title);
+		title[0] = '\0';
+		n++;
+	}
+	fclose(f);
+	if (err)
+		while (n)
+			regfree(&known[--n].re);
+	known_count = n;
+}
+
+const char *wctb_known_warning(const char *line)
+{
+	const char *path = getenv("WCTB_KNOWN_WARNINGS");
+	int i;
+
+	if (!path || !path[0])
+		return NULL;
+	if (known_count < 0)
+		load_known_warnings(path);
+	for (i = 0; i < known_count; i++)
+		if (!regexec(&known[i].re, line, 0, NULL, 0))
+			return known[i].name;
+	return NULL;
+}
+
+/*
+ * A known stock-kernel warning (never a bug report): say so in the test's
+ * output, where init finds and counts it, and return 1.
+ */
+static int tolerated(const char *text)
+{
+	char line[512];
+	const char *entry;
+
+	snprintf(line, sizeof(line), "%.*s", (int)strcspn(text, "\n"), text);
+	if (wctb_kernel_finding(line))
+		return 0;
+	entry = wctb_known_warning(line);
+	if (!entry)
+		return 0;
+	/* stderr: unbuffered, so it survives the harness's _exit(). */
+	fprintf(stderr, WCTB_TOLERATED "%s (%s)\n", line, entry);
+	return 1;
+}
+
 int wctb_kmsg_open(void)
 {
 	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
@@ -615,6 +752,8 @@ int wctb_kmsg_new(int fd, char *buf, size_t len)
 		if ((atoi(rec) & 7) > 4 && !wctb_kernel_finding(text))
 			continue;	/* notice, info, debug */
 		if (strstr(text, "vfio-noiommu device opened by user"))
+			continue;
+		if (tolerated(text))
 			continue;
 		count++;
 		if (used < len)

@@ -13,14 +13,13 @@
 #include "wc-testdev.h"
 
 /*
- * The mmap cookie uAPI of kernel-patches/; defined here too so that the
- * suite builds against kernels without it (the cookie tests then SKIP).
+ * The mmap cookie uAPI of kernel-patches/0001; defined here too so that
+ * the suite builds against kernels without it (the cookie tests SKIP).
  */
 #ifndef VFIO_DEVICE_GET_MMAP_COOKIE
 struct vfio_device_mmap_cookie {
 	__u32	argsz;
 	__u32	flags;
-#define VFIO_MMAP_COOKIE_PROBE		(1 << 0)
 	__u32	index;
 	__u32	mmap_flags;
 #define VFIO_MMAP_FLAG_WC		(1 << 0)
@@ -28,6 +27,14 @@ struct vfio_device_mmap_cookie {
 	__aligned_u64	size;
 };
 #define VFIO_DEVICE_GET_MMAP_COOKIE	_IO(VFIO_TYPE, VFIO_BASE + 22)
+#endif
+#ifndef VFIO_REGION_INFO_CAP_MMAP_FLAGS
+#define VFIO_REGION_INFO_CAP_MMAP_FLAGS		6
+struct vfio_region_info_cap_mmap_flags {
+	struct vfio_info_cap_header header;
+	__u32 flags;
+	__u32 reserved;
+};
 #endif
 
 /* Why cookie tests SKIP on kernels without the series. */
@@ -118,9 +125,11 @@ volatile uint8_t *wctb_map(int device, uint64_t off, size_t len);
 int wctb_set_memory_enable(int device, int on);
 
 /*
- * VFIO_DEVICE_GET_MMAP_COOKIE for region @index with @mmap_flags; with
- * @probe, *@mmap_flags returns what the region supports.  Returns 0 or
- * -errno; *@offset and *@size receive the cookie and its size.
+ * VFIO_DEVICE_GET_MMAP_COOKIE for region @index with @mmap_flags.  With
+ * @probe nothing is created: REGION_INFO says what the region accepts,
+ * *@mmap_flags from its VFIO_REGION_INFO_CAP_MMAP_FLAGS capability (0
+ * without one), *@size its size (-EINVAL if it cannot be mmapped).
+ * Returns 0 or -errno; *@offset and *@size receive the cookie and its size.
  */
 int wctb_mmap_cookie(int device, unsigned int index, uint32_t *mmap_flags,
 		     int probe, uint64_t *offset, uint64_t *size);
@@ -195,6 +204,21 @@ int wctb_kernel_finding(const char *text);
  */
 int wctb_kmsg_open(void);
 int wctb_kmsg_new(int fd, char *buf, size_t len);
+
+/*
+ * Known warnings of stock kernels (guest-tests/known-stock-warnings.txt,
+ * README "Known warnings of stock kernels").  init exports the list's path
+ * as $WCTB_KNOWN_WARNINGS only when the booted kernel is stock; then
+ * wctb_kmsg_new() does not count a warning-level record whose first line
+ * matches an entry (a bug report never counts as one) and prints
+ * WCTB_TOLERATED "LINE (ENTRY)" on stderr instead, which init shows as a
+ * TAP diagnostic and counts in its "wctb-result:" line.
+ * wctb_known_warning() returns the name of the entry @line matches
+ * ("known-stock-warnings.txt:29: Linux 7.3: ..."), or NULL: no list, no
+ * match, or a list that does not parse (reported once, nothing matches).
+ */
+#define WCTB_TOLERATED "known stock-kernel warning tolerated: "
+const char *wctb_known_warning(const char *line);
 
 /* One number from /proc/meminfo, in KiB ("Slab", "MemAvailable"), or -1. */
 long wctb_meminfo_kib(const char *field);

@@ -1,0 +1,255 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Userspace that never asks for a cookie sees exactly the stock kernel:
+ * fixed-offset mmap(), pread(), pwrite(), VFIO_DEVICE_IOEVENTFD and
+ * REGION_INFO give the stock result (success) in the scenarios where a
+ * write-combining mapping of the same BAR exists, made by root through
+ * sysfs resource2_wc, by a cookie in another process or in this one.  The
+ * fixture's teardown fails a case that left a kernel log line.
+ *
+ * Each case prints one "# wctb-scenario: NAME op=errno-name ..." line,
+ * with the memory type a store through the fixed offset arrived with (the
+ * type the page had at the time; that one may differ from stock, which
+ * cannot make a page write-combining).  The same program passes on the
+ * stock kernel, where cookies do not exist and the WC mappings are those
+ * that stock can make: comparing the lines of both runs is the table of
+ * README "Legacy behaviour, stock and patched".
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "wctb-harness.h"
+#include "wctb.h"
+#include "wctb-fixture.h"
+
+#define PAGE		4096ul
+#define AP		WC_TESTDEV_APERTURE_PREF
+#define BAR2		WC_TESTDEV_BAR_PREF
+#define FIXED2		((uint64_t)BAR2 << 40)
+#define LINE		0x80
+
+WCTB_SESSION_FIXTURE(stock, 0)
+
+/* What the legacy operations returned: 0 or an errno, per operation. */
+struct legacy {
+	int mmap, pread, pwrite, ioeventfd;
+	uint64_t type;		/* of a store through the fixed offset */
+};
+
+static const char *err_name(int e)
+{
+	return e ? strerrorname_np(e) ?: "?" : "0";
+}
+
+/*
+ * The legacy user: a whole-BAR fixed-offset mmap (as QEMU and DPDK map
+ * BARs) and a store through it at @page, then pread(), pwrite() and an
+ * ioeventfd at @page.
+ */
+static struct legacy legacy_ops(struct wctb_session *s, unsigned int page)
+{
+	struct vfio_device_ioeventfd ie = {
+		.argsz = sizeof(ie), .flags = VFIO_DEVICE_IOEVENTFD_32,
+		.offset = FIXED2 + page * PAGE + LINE, .data = 0x1234,
+	};
+	uint64_t off = FIXED2 + page * PAGE + LINE, val = 0x5a;
+	struct vfio_region_info info;
+	struct legacy r = { 0 };
+	volatile uint8_t *p;
+	int efd;
+
+	if (wctb_region_info(s->v.device, BAR2, &info)) {
+		r.mmap = errno;
+		return r;
+	}
+	p = mmap(NULL, info.size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 s->v.device, FIXED2);
+	if (p == MAP_FAILED) {
+		r.mmap = errno;
+	} else {
+		wctb_reset_counters(&s->regs);
+		wctb_store_line(p + page * PAGE + LINE, 0x100);
+		r.type = wctb_counter(&s->regs, AP, WC_TESTDEV_CNT_LAST_WRITE_TYPE);
+		munmap((void *)p, info.size);
+	}
+	r.pread = pread(s->v.device, &val, sizeof(val), off) == sizeof(val) ? 0 : errno;
+	r.pwrite = pwrite(s->v.device, &val, sizeof(val), off) == sizeof(val) ? 0 : errno;
+	efd = eventfd(0, EFD_CLOEXEC);
+	ie.fd = efd;
+	r.ioeventfd = ioctl(s->v.device, VFIO_DEVICE_IOEVENTFD, &ie) ? errno : 0;
+	if (!r.ioeventfd) {
+		ie.fd = -1;	/* remove it again */
+		if (ioctl(s->v.device, VFIO_DEVICE_IOEVENTFD, &ie))
+			r.ioeventfd = errno;
+	}
+	close(efd);
+	return r;
+}
+
+static void report(struct __test_metadata *_metadata, const char *name,
+		   const char *wc_by, const struct legacy *r)
+{
+	printf("# wctb-scenario: %s wc-mapping=%s mmap=%s pread=%s pwrite=%s "
+	       "ioeventfd=%s store-type=%s\n", name, wc_by, err_name(r->mmap),
+	       err_name(r->pread), err_name(r->pwrite), err_name(r->ioeventfd),
+	       r->mmap ? "-" : wctb_memtype_name(r->type));
+	fflush(stdout);
+	EXPECT_EQ(0, r->mmap) TH_LOG("fixed-offset mmap: %s", strerror(r->mmap));
+	EXPECT_EQ(0, r->pread) TH_LOG("pread: %s", strerror(r->pread));
+	EXPECT_EQ(0, r->pwrite) TH_LOG("pwrite: %s", strerror(r->pwrite));
+	EXPECT_EQ(0, r->ioeventfd) TH_LOG("ioeventfd: %s", strerror(r->ioeventfd));
+}
+
+/*
+ * A WC cookie mapping of BAR2's first two pages, asked for now, or NULL
+ * (and why).
+ */
+static volatile uint8_t *wc_cookie_map(struct wctb_session *s, const char **by)
+{
+	uint32_t flags = VFIO_MMAP_FLAG_WC;
+	volatile uint8_t *p;
+	uint64_t off;
+
+	*by = "none(no-cookies)";
+	if (!s->cookies || wctb_mmap_cookie(s->v.device, BAR2, &flags, 0, &off, NULL))
+		return NULL;
+	p = wctb_map(s->v.device, off, 2 * PAGE);
+	*by = p ? "cookie" : "none(mmap-failed)";
+	return p;
+}
+
+/*
+ * The session asked for cookies when it opened the device; a user that
+ * never asks for one starts from a device file opened afresh (the last
+ * close of the device ends everything a cookie request started).
+ */
+static void fresh_device_file(struct __test_metadata *_metadata,
+			      struct wctb_session *s)
+{
+	ASSERT_EQ(0, wctb_vfio_reopen_device(&s->v));
+}
+
+TEST_F(stock, no_wc_mapping)
+{
+	struct legacy r;
+
+	fresh_device_file(_metadata, &self->s);
+	r = legacy_ops(&self->s, 0);
+	report(_metadata, "no-wc-mapping", "none", &r);
+}
+
+/* Root maps resource2_wc first (stock may coerce it to UC- or not). */
+TEST_F(stock, root_maps_resource2_wc)
+{
+	volatile uint8_t *wc;
+	struct legacy r;
+	size_t size;
+
+	fresh_device_file(_metadata, &self->s);
+	wc = wctb_map_sysfs_resource(self->s.bdf, "resource2_wc", &size);
+	ASSERT_NE(NULL, wc) TH_LOG("resource2_wc: %s", strerror(errno));
+	wctb_store_line(wc + LINE, 0x200);
+	r = legacy_ops(&self->s, 0);
+	report(_metadata, "root-resource2_wc", "sysfs", &r);
+	munmap((void *)wc, size);
+}
+
+/* Another process holds a WC cookie mapping of the pages used. */
+TEST_F(stock, wc_cookie_mapping_in_another_process)
+{
+	int ready[2], done[2];
+	const char *by = "none(no-cookies)";
+	struct legacy r;
+	char c = 0;
+	pid_t pid;
+
+	fresh_device_file(_metadata, &self->s);
+	ASSERT_EQ(0, pipe(ready));
+	ASSERT_EQ(0, pipe(done));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		volatile uint8_t *p;
+
+		close(ready[0]);
+		close(done[1]);	/* else read() never sees EOF */
+		p = wc_cookie_map(&self->s, &by);
+		if (p)
+			wctb_store_line(p + LINE, 0x300);
+		c = p ? 'c' : 'n';
+		if (write(ready[1], &c, 1) != 1 || read(done[0], &c, 1) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	close(ready[1]);
+	close(done[0]);
+	ASSERT_EQ(1, read(ready[0], &c, 1));
+	if (c == 'c')
+		by = "cookie";
+	r = legacy_ops(&self->s, 0);
+	report(_metadata, "wc-cookie-other-process", by, &r);
+	close(done[1]);		/* the child exits */
+	ASSERT_EQ(pid, waitpid(pid, NULL, 0));
+	close(ready[0]);
+}
+
+/* This process holds a WC cookie mapping; the legacy user works next to it. */
+TEST_F(stock, wc_cookie_mapping_in_this_process)
+{
+	volatile uint8_t *wc;
+	const char *by;
+	struct legacy r;
+
+	fresh_device_file(_metadata, &self->s);
+	wc = wc_cookie_map(&self->s, &by);
+	r = legacy_ops(&self->s, 0);
+	report(_metadata, "wc-cookie-same-page", by, &r);
+	r = legacy_ops(&self->s, 3);
+	report(_metadata, "wc-cookie-other-page", by, &r);
+	if (wc)
+		munmap((void *)wc, 2 * PAGE);
+}
+
+/* After a WC mapping went away: pread first, then the rest. */
+TEST_F(stock, after_a_wc_mapping_is_gone)
+{
+	volatile uint8_t *wc;
+	const char *by;
+	struct legacy r;
+
+	fresh_device_file(_metadata, &self->s);
+	wc = wc_cookie_map(&self->s, &by);
+	if (wc)
+		munmap((void *)wc, 2 * PAGE);
+	r = legacy_ops(&self->s, 0);
+	report(_metadata, "after-wc-cookie-unmapped", by, &r);
+}
+
+/* REGION_INFO of BAR2 says what it said on the stock kernel. */
+TEST_F(stock, region_info_is_unchanged)
+{
+	struct vfio_region_info info;
+
+	fresh_device_file(_metadata, &self->s);
+	ASSERT_EQ(0, wctb_region_info(self->s.v.device, BAR2, &info));
+	printf("# wctb-scenario: region-info offset=%#llx size=%#llx flags=%#x "
+	       "(caps %s)\n", (unsigned long long)info.offset,
+	       (unsigned long long)info.size,
+	       info.flags & ~VFIO_REGION_INFO_FLAG_CAPS,
+	       info.flags & VFIO_REGION_INFO_FLAG_CAPS ? "yes" : "no");
+	EXPECT_EQ(FIXED2, info.offset);
+	EXPECT_LE(4 * PAGE, info.size);
+	EXPECT_EQ(VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE |
+		  VFIO_REGION_INFO_FLAG_MMAP,
+		  info.flags & ~VFIO_REGION_INFO_FLAG_CAPS)
+		TH_LOG("only the capability flag may be new");
+}
+
+TEST_HARNESS_MAIN
