@@ -15,6 +15,7 @@ HOTPLUG_BUS=wctb-rp
 SERIES=patched
 KERNEL_BASE=$DEFAULT_KERNEL_BASE
 KERNEL=
+USER_KERNEL=
 LINUX_SRC=
 QEMU=
 FILTER=
@@ -119,7 +120,7 @@ parse_args() {
 		--series) SERIES=${2:?--series needs patched, naive or none}; shift ;;
 		--kernel-base) KERNEL_BASE=${2:?--kernel-base needs a version, e.g. 6.12}; shift ;;
 		--debug-kernel) DEBUG_KERNEL=1 ;;
-		--kernel) KERNEL=${2:?--kernel needs a bzImage}; shift ;;
+		--kernel) KERNEL=${2:?--kernel needs a bzImage}; USER_KERNEL=$KERNEL; shift ;;
 		--linux-src) LINUX_SRC=${2:?--linux-src needs a directory}; shift ;;
 		--qemu) QEMU=${2:?--qemu needs a binary}; shift ;;
 		--filter) FILTER=${2:?--filter needs a pattern}; shift ;;
@@ -200,8 +201,10 @@ check_known_warnings() {
 
 # Stock kernels (ours unpatched, or one we did not build) may log the
 # known warnings of KNOWN_WARNINGS; our series and the naive control not.
+# The booted kernel is not ours: --series none, --kernel or --linux-src
+# (KERNEL is also set for our own builds, so the option counts, not it).
 stock_kernel() {
-	[[ $SERIES == none || -n $KERNEL || -n $LINUX_SRC ]]
+	[[ $SERIES == none || -n $USER_KERNEL || -n $LINUX_SRC ]]
 }
 
 check_static_binary() {

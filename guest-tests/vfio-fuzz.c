@@ -46,11 +46,16 @@
 #define COOKIE_MIN	(1ull << 62)
 #define FIXED_SHIFT	40		/* vfio-pci: offset = index << 40 */
 #define BAR0		WC_TESTDEV_BAR_REGS
+#define BAR1		WC_TESTDEV_BAR_MSIX
 #define BAR2		WC_TESTDEV_BAR_PREF
 #define BAR4		WC_TESTDEV_BAR_NONPREF
 #define RW		(PROT_READ | PROT_WRITE)
 #define MAX_FILES	4
-#define MAX_COOKIES	4		/* BAR0 UC, BAR2 UC and WC, BAR4 UC */
+/*
+ * One per (region, attributes) the device offers: BAR0, BAR1 (MSI-X),
+ * BAR2 and BAR4 uncached, BAR2 write-combining.
+ */
+#define MAX_COOKIES	5
 #define MAX_SEEN	32
 #define MAX_MAPS	32
 #define MAX_PAGES	8		/* longest mmap() the fuzzer asks for */
@@ -317,8 +322,9 @@ static struct mapping *pick_mapping(struct fuzz *fz, enum want want)
 		m = &fz->maps[i];
 		if (!m->used || !m->live ||
 		    (want == INTACT && m->live != all_pages(m->npages)) ||
-		    (want == STORABLE && (!(m->prot & PROT_WRITE) || m->bar == BAR0)))
-			continue;	/* BAR0 holds the registers */
+		    (want == STORABLE && (!(m->prot & PROT_WRITE) || m->bar == BAR0 ||
+					      m->bar == BAR1)))
+			continue;	/* the registers, the MSI-X table */
 		c[n++] = m;
 	}
 	return n ? c[below(fz, n)] : NULL;
@@ -380,6 +386,9 @@ static int learn_cookie(struct fuzz *fz, struct dfile *f,
 				    (unsigned long long)c.off,
 				    (unsigned long long)o->off);
 	}
+	if (f->ncookies == MAX_COOKIES)
+		return fail(fz, "more cookies than the device has regions and "
+			    "attribute sets (%d)", MAX_COOKIES);
 	f->cookies[f->ncookies++] = c;
 	remember_seen(fz, &c);
 	return 0;
@@ -465,6 +474,7 @@ static int map_checked(struct fuzz *fz, struct dfile *f, uint64_t off,
 		 (unsigned long long)off);
 	p = mmap(NULL, n * PAGE, t.prot, flags, f->fd, off);
 	got = p == MAP_FAILED ? errno : 0;
+
 	if (!got && expected)
 		munmap(p, n * PAGE);
 	if (check(fz, expected, got) || got)
@@ -877,7 +887,7 @@ static int fuzz_step(struct fuzz *fz, unsigned long *count)
 
 static int fuzz_init(struct fuzz *fz, struct wctb_session *s)
 {
-	static const uint32_t bars[] = { BAR0, BAR2, BAR4 };
+	static const uint32_t bars[] = { BAR0, BAR1, BAR2, BAR4 };
 	struct vfio_device_info info = { .argsz = sizeof(info) };
 	const char *seed = getenv("WCTB_FUZZ_SEED");
 	struct vfio_region_info region;
@@ -888,10 +898,11 @@ static int fuzz_init(struct fuzz *fz, struct wctb_session *s)
 	fz->s = s;
 	fz->seed = seed && *seed ? strtoull(seed, NULL, 0) : 1;
 	fz->rng = (fz->seed + 1) * 0x9e3779b97f4a7c15ull ?: 1;
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 4; i++) {
 		if (wctb_region_info(s->v.device, bars[i], &region))
 			return -1;
-		fz->pages[bars[i]] = (region.size + PAGE - 1) / PAGE;
+		if (region.flags & VFIO_REGION_INFO_FLAG_MMAP)
+			fz->pages[bars[i]] = (region.size + PAGE - 1) / PAGE;
 	}
 	fz->can_reset = !ioctl(s->v.device, VFIO_DEVICE_GET_INFO, &info) &&
 			(info.flags & VFIO_DEVICE_FLAGS_RESET);

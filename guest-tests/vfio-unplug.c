@@ -274,6 +274,37 @@ static int sysfs_flr(struct _test_data_revoke *self)
 }
 
 /*
+ * An FLR as a guest driver starts it (pcie_flr()): Initiate Function
+ * Level Reset written to the Device Control register of the PCIe
+ * capability, through the config region.  vfio-pci resets the device from
+ * inside that config write, with its memory lock held.
+ */
+static int config_space_flr(struct _test_data_revoke *self)
+{
+	uint64_t cfg = (uint64_t)VFIO_PCI_CONFIG_REGION_INDEX << 40;
+	int fd = self->s.v.device, guard = 48;
+	uint8_t ptr = 0, id;
+	uint16_t ctl;
+
+	if (pread(fd, &ptr, 1, cfg + 0x34) != 1)
+		return -errno;
+	while (ptr && guard--) {
+		if (pread(fd, &id, 1, cfg + ptr) != 1)
+			return -errno;
+		if (id == 0x10)		/* PCI_CAP_ID_EXP */
+			break;
+		if (pread(fd, &ptr, 1, cfg + ptr + 1) != 1)
+			return -errno;
+	}
+	if (!ptr || id != 0x10)
+		return -ENODEV;
+	if (pread(fd, &ctl, 2, cfg + ptr + 8) != 2)
+		return -errno;
+	ctl |= 0x8000;			/* PCI_EXP_DEVCTL_BCR_FLR */
+	return pwrite(fd, &ctl, 2, cfg + ptr + 8) == 2 ? 0 : -errno;
+}
+
+/*
  * Three resets while both writers store: no writer faults or stalls, and
  * the mappings keep their types afterwards.  VFIO_DEVICE_RESET zaps the
  * mappings and holds faults off until the reset is done; a sysfs FLR
@@ -323,6 +354,12 @@ TEST_F(revoke, vfio_device_reset_under_writers)
 	if (!(info.flags & VFIO_DEVICE_FLAGS_RESET))
 		SKIP(return, "the device offers no reset method to vfio-pci");
 	resets_under_writers(_metadata, self, vfio_reset, "VFIO_DEVICE_RESET");
+}
+
+TEST_F(revoke, config_space_flr_under_writers)
+{
+	resets_under_writers(_metadata, self, config_space_flr,
+			     "config space FLR");
 }
 
 /*

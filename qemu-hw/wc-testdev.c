@@ -22,6 +22,8 @@
 #include "qemu/module.h"
 #include "qemu/bswap.h"
 #include "qapi/error.h"
+#include "hw/pci/msi.h"
+#include "hw/pci/msix.h"
 #include "hw/pci/pci_device.h"
 #include "hw/pci/pcie.h"
 #include "hw/qdev-properties.h"
@@ -57,6 +59,7 @@ struct WCTestDevState {
     MemoryRegion regs;
     uint64_t scratch;
     uint32_t wc_lines;          /* property; 0 turns the WC model off */
+    uint8_t msix_bar;           /* property: BAR of the MSI-X table */
     WCModel wc;
     WCTestDevAperture ap[WC_TESTDEV_NUM_APERTURES];
 };
@@ -64,6 +67,15 @@ struct WCTestDevState {
 /* Where the capabilities live in configuration space. */
 #define WC_TESTDEV_PM_CAP_OFFSET   0x40
 #define WC_TESTDEV_PCIE_CAP_OFFSET 0x80
+
+/*
+ * MSI and MSI-X, for drivers and tests that set up interrupts; the device
+ * itself never raises one.  The MSI-X table and PBA take BAR1 of their
+ * own, or with msix-bar=2 the last two pages of the prefetchable aperture,
+ * so that tests can see what a kernel offers for a BAR that holds them.
+ */
+#define WC_TESTDEV_MSIX_VECTORS    4
+#define WC_TESTDEV_MSIX_PAGE       0x1000
 
 static const char *const wc_testdev_counter_names[WC_TESTDEV_NUM_COUNTERS] =
     WC_TESTDEV_COUNTER_NAMES;
@@ -419,6 +431,46 @@ static bool wc_testdev_init_pm(PCIDevice *pdev, Error **errp)
     return true;
 }
 
+static int wc_testdev_init_msix(WCTestDevState *s, Error **errp)
+{
+    PCIDevice *pdev = PCI_DEVICE(s);
+    WCTestDevAperture *ap = &s->ap[WC_TESTDEV_APERTURE_PREF];
+
+    switch (s->msix_bar) {
+    case WC_TESTDEV_BAR_MSIX:
+        return msix_init_exclusive_bar(pdev, WC_TESTDEV_MSIX_VECTORS,
+                                       WC_TESTDEV_BAR_MSIX, errp);
+    case WC_TESTDEV_BAR_PREF:
+        if (ap->size < 4 * WC_TESTDEV_MSIX_PAGE) {
+            error_setg(errp, "msix-bar=2 needs bar2-size of 16 KiB or more");
+            return -EINVAL;
+        }
+        return msix_init(pdev, WC_TESTDEV_MSIX_VECTORS,
+                         &ap->mr, WC_TESTDEV_BAR_PREF,
+                         ap->size - 2 * WC_TESTDEV_MSIX_PAGE,
+                         &ap->mr, WC_TESTDEV_BAR_PREF,
+                         ap->size - WC_TESTDEV_MSIX_PAGE, 0, errp);
+    default:
+        error_setg(errp, "msix-bar must be 1 (a BAR of its own) or 2 (the "
+                   "end of the prefetchable aperture), got %u", s->msix_bar);
+        return -EINVAL;
+    }
+}
+
+static bool wc_testdev_init_irqs(WCTestDevState *s, Error **errp)
+{
+    PCIDevice *pdev = PCI_DEVICE(s);
+
+    if (msi_init(pdev, 0, 1, true, false, errp) < 0) {
+        return false;
+    }
+    if (wc_testdev_init_msix(s, errp) < 0) {
+        msi_uninit(pdev);
+        return false;
+    }
+    return true;
+}
+
 static void wc_testdev_realize(PCIDevice *pdev, Error **errp)
 {
     WCTestDevState *s = WC_TESTDEV(pdev);
@@ -461,10 +513,22 @@ static void wc_testdev_realize(PCIDevice *pdev, Error **errp)
                      PCI_BASE_ADDRESS_SPACE_MEMORY |
                      PCI_BASE_ADDRESS_MEM_TYPE_64,
                      &s->ap[WC_TESTDEV_APERTURE_NONPREF].mr);
+    if (!wc_testdev_init_irqs(s, errp)) {
+        pcie_cap_exit(pdev);
+    }
 }
 
 static void wc_testdev_exit(PCIDevice *pdev)
 {
+    WCTestDevState *s = WC_TESTDEV(pdev);
+
+    if (s->msix_bar == WC_TESTDEV_BAR_MSIX) {
+        msix_uninit_exclusive_bar(pdev);
+    } else {
+        msix_uninit(pdev, &s->ap[WC_TESTDEV_APERTURE_PREF].mr,
+                    &s->ap[WC_TESTDEV_APERTURE_PREF].mr);
+    }
+    msi_uninit(pdev);
     pcie_cap_exit(pdev);
 }
 
@@ -540,6 +604,8 @@ static const Property wc_testdev_properties[] = {
     DEFINE_PROP_SIZE("bar4-size", WCTestDevState,
                      ap[WC_TESTDEV_APERTURE_NONPREF].size, 4 * MiB),
     DEFINE_PROP_UINT32("wc-lines", WCTestDevState, wc_lines, 4),
+    DEFINE_PROP_UINT8("msix-bar", WCTestDevState, msix_bar,
+                      WC_TESTDEV_BAR_MSIX),
 };
 
 static void wc_testdev_class_init(ObjectClass *klass, void *data)

@@ -18,6 +18,7 @@
 
 /* BAR numbers */
 #define WC_TESTDEV_BAR_REGS         0   /* 32-bit MMIO, registers */
+#define WC_TESTDEV_BAR_MSIX         1   /* 32-bit MMIO, MSI-X table and PBA */
 #define WC_TESTDEV_BAR_PREF         2   /* 64-bit prefetchable aperture */
 #define WC_TESTDEV_BAR_NONPREF      4   /* 64-bit non-prefetchable aperture */
 
