@@ -106,10 +106,17 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
 }
 
-# The trixie-backports source, and the pin that confines it to one package.
+# The version kernel-patches/bases/7.3 pins.
+trixie_version() {
+	sed -n 's/^version=//p' "$(dirname "$(readlink -f "$0")")/../kernel-patches/bases/7.3"
+}
+
+# The trixie-backports source, the pin that confines it to one package,
+# and its apt index (a cheap check: a warm run pays for it).
 has_trixie_source() {
 	[[ -r $TRIXIE_LIST && -r $TRIXIE_PIN ]] &&
-		grep -q "^Package: $TRIXIE_PACKAGE\$" "$TRIXIE_PIN"
+		grep -q "^Package: $TRIXIE_PACKAGE\$" "$TRIXIE_PIN" &&
+		compgen -G "/var/lib/apt/lists/*_dists_trixie-backports_*Packages*" >/dev/null
 }
 
 add_trixie_source() {
@@ -185,12 +192,22 @@ main() {
 	if ((EUID != 0)); then
 		die "not root. Run: sudo $(readlink -f "$0")"
 	fi
-	has_backports_sources || add_backports_sources
+	local sources_changed=0
+	if ! has_backports_sources; then
+		add_backports_sources
+		sources_changed=1
+	fi
 	if ! has_trixie_source; then
-		add_trixie_source
-		# The 7.3 download needs the suite's index even when no package is missing.
-		((${#missing[@]})) || apt-get update -qq </dev/null ||
-			die "apt-get update failed; check access to deb.debian.org"
+		[[ -r $TRIXIE_LIST && -r $TRIXIE_PIN ]] || add_trixie_source
+		sources_changed=1
+	fi
+	# New sources need their index even when no package is missing (the
+	# QEMU source and the Linux 7.3 .deb are downloaded from them).
+	if ((sources_changed && ${#missing[@]} == 0)); then
+		log "apt-get update"
+		apt-get update -qq </dev/null || die "apt-get update failed; check access to deb.debian.org"
+		apt-cache show "$TRIXIE_PACKAGE=$(trixie_version)" >/dev/null 2>&1 ||
+			die "trixie-backports has no $TRIXIE_PACKAGE $(trixie_version); update kernel-patches/bases/7.3 to a version 'apt-cache policy $TRIXIE_PACKAGE' lists"
 	fi
 	if ((${#missing[@]} == 0)) && meson_new_enough; then
 		commands_on_path

@@ -273,35 +273,55 @@ static int sysfs_flr(struct _test_data_revoke *self)
 	return ret;
 }
 
+/* Offset of the PCIe capability in config space, or -errno. */
+static int pcie_cap(int fd, uint64_t cfg)
+{
+	uint8_t ptr = 0, id = 0;
+	int guard = 48;
+
+	if (pread(fd, &ptr, 1, cfg + 0x34) != 1)
+		return -errno;
+	for (ptr &= ~3; ptr && guard--; ptr &= ~3) {
+		if (pread(fd, &id, 1, cfg + ptr) != 1)
+			return -errno;
+		if (id == 0x10)		/* PCI_CAP_ID_EXP */
+			return ptr;
+		if (pread(fd, &ptr, 1, cfg + ptr + 1) != 1)
+			return -errno;
+	}
+	return -ENODEV;
+}
+
 /*
  * An FLR as a guest driver starts it (pcie_flr()): Initiate Function
  * Level Reset written to the Device Control register of the PCIe
  * capability, through the config region.  vfio-pci resets the device from
- * inside that config write, with its memory lock held.
+ * inside that config write, with its memory lock held, and does not
+ * report the outcome: the device's scratch register, which a reset
+ * clears, tells whether one happened (-EIO if not).
  */
 static int config_space_flr(struct _test_data_revoke *self)
 {
 	uint64_t cfg = (uint64_t)VFIO_PCI_CONFIG_REGION_INDEX << 40;
-	int fd = self->s.v.device, guard = 48;
-	uint8_t ptr = 0, id;
+	volatile uint64_t *scratch = (volatile uint64_t *)
+		(self->s.regs.base + WC_TESTDEV_REG_SCRATCH);
+	int fd = self->s.v.device, cap = pcie_cap(fd, cfg);
+	uint32_t devcap;
 	uint16_t ctl;
 
-	if (pread(fd, &ptr, 1, cfg + 0x34) != 1)
+	if (cap < 0)
+		return cap;
+	if (pread(fd, &devcap, 4, cfg + cap + 4) != 4)
 		return -errno;
-	while (ptr && guard--) {
-		if (pread(fd, &id, 1, cfg + ptr) != 1)
-			return -errno;
-		if (id == 0x10)		/* PCI_CAP_ID_EXP */
-			break;
-		if (pread(fd, &ptr, 1, cfg + ptr + 1) != 1)
-			return -errno;
-	}
-	if (!ptr || id != 0x10)
-		return -ENODEV;
-	if (pread(fd, &ctl, 2, cfg + ptr + 8) != 2)
+	if (!(devcap & (1u << 28)))	/* PCI_EXP_DEVCAP_FLR */
+		return -EOPNOTSUPP;
+	if (pread(fd, &ctl, 2, cfg + cap + 8) != 2)
 		return -errno;
+	*scratch = 0x5a5a;
 	ctl |= 0x8000;			/* PCI_EXP_DEVCTL_BCR_FLR */
-	return pwrite(fd, &ctl, 2, cfg + ptr + 8) == 2 ? 0 : -errno;
+	if (pwrite(fd, &ctl, 2, cfg + cap + 8) != 2)
+		return -errno;
+	return *scratch == 0 ? 0 : -EIO;
 }
 
 /*

@@ -29,7 +29,8 @@ on stdout: bzImage, config, headers/usr/include, selftests/.
                      linux-source-7.3 from trixie-backports, fetched once
                      into the cache) or 6.12 (linux-source-6.12, series
                      none only); see kernel-patches/bases/.  A local copy:
-                     WCTB_LINUX_TARBALL=FILE or WCTB_LINUX_DEB=FILE
+                     WCTB_LINUX_TARBALL_7_3=FILE or WCTB_LINUX_DEB_7_3=FILE
+                     (one variable per base: _6_12 for 6.12)
   --linux-src DIR    build this kernel tree as it is (out of tree, O=...),
                      with our config fragment merged; DIR is never modified
   --debug            the debug kernel: config/debug.config merged too
@@ -144,9 +145,11 @@ build_tree() {
 }
 
 build_series() {
-	local sfile patches key art src out
+	local sfile list patches key art src out
 	sfile=$(series_file "$SERIES")
-	mapfile -t patches < <(series_patches "$sfile")
+	list=$(series_patches "$sfile") || exit "$?"
+	mapfile -t patches <<<"$list"
+	[[ -n $list ]] || patches=()
 	key=$(input_key "${patches[@]}")
 	local variant=$KERNEL_BASE-$SERIES
 	((!DEBUG)) || variant=$variant-debug

@@ -142,10 +142,12 @@ main() {
 		shift
 	done
 	command -v ccache >/dev/null || die "ccache not found; run .ci/setup-host.sh"
-	local sfile patches key report status=0
+	local sfile list patches key report status=0
 	resolve_tarball
 	sfile=$(series_file "$SERIES")
-	mapfile -t patches < <(series_patches "$sfile")
+	list=$(series_patches "$sfile") || exit "$?"
+	mapfile -t patches <<<"$list"
+	[[ -n $list ]] || patches=()
 	((${#patches[@]})) || die "series $SERIES has no patches"
 	key=$( (tarball_hash; sha256sum "$FRAGMENT" "${BASH_SOURCE[0]}" "$HERE/kernel-tree.sh" \
 		"${patches[@]}" | cut -d' ' -f1) | sha256sum | cut -c1-16)

@@ -6,7 +6,7 @@
 # 7.3 is the default and the only base the series and the naive control
 # apply to; 6.12 is there for the stock-kernel matrix (--series none).
 KERNEL_BASE=${WCTB_KERNEL_BASE:-7.3}
-# Set by resolve_tarball: the base's tarball ($WCTB_LINUX_TARBALL wins).
+# Set by resolve_tarball: the base's tarball.
 TARBALL=
 readonly FRAGMENT=$HERE/config/wc-testbed.config
 readonly DEBUG_FRAGMENT=$HERE/config/debug.config
@@ -54,58 +54,80 @@ base_setting() {
 
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
 
-# Download the pinned .deb of the base (or take $WCTB_LINUX_DEB) and check it.
+# A local copy of the base's source, from the environment:
+# WCTB_LINUX_<DEB|TARBALL>_<base, dots as underscores>, e.g.
+# WCTB_LINUX_TARBALL_7_3 (one variable per base, so that a 7.3 tarball
+# never builds the 6.12 kernel of the matrix).
+local_source() {
+	local var=WCTB_LINUX_$1_${KERNEL_BASE//./_}
+	echo "${!var:-}"
+}
+
+# Download the pinned .deb of the base into @dir (or take the local copy)
+# and check it; prints its path.
 fetch_deb() {
-	local dir=$1 pkg version suite want deb
+	local dir=$1 pkg version suite want deb local_deb
 	pkg=$(base_setting package)
 	version=$(base_setting version)
 	suite=$(base_setting suite)
 	want=$(base_setting deb_sha256)
-	if [[ -n ${WCTB_LINUX_DEB:-} ]]; then
-		[[ -r $WCTB_LINUX_DEB ]] || die "WCTB_LINUX_DEB=$WCTB_LINUX_DEB: no such file"
-		deb=$WCTB_LINUX_DEB
+	local_deb=$(local_source DEB)
+	if [[ -n $local_deb ]]; then
+		[[ -r $local_deb ]] || die "WCTB_LINUX_DEB_${KERNEL_BASE//./_}=$local_deb: no such file"
+		deb=$local_deb
 	else
 		log "downloading $pkg $version from $suite (once)"
 		(cd "$dir" && apt-get download -qq "$pkg=$version" </dev/null >&2) ||
-			die "apt-get download $pkg=$version failed. If .ci/setup-host.sh has run, the pinned version is gone from $suite ('apt-cache policy $pkg' lists what is there): update bases/$KERNEL_BASE, or point the build at a local copy with WCTB_LINUX_DEB=/path/to/${pkg}_${version}_all.deb or WCTB_LINUX_TARBALL=/path/to/$pkg.tar.xz"
-		deb=$(ls "$dir/${pkg}_"*.deb | head -1)
+			die "apt-get download $pkg=$version failed: the apt index may be stale or lack $suite (run .ci/setup-host.sh, or apt-get update), or the pinned version is gone from $suite ('apt-cache policy $pkg' lists what is there; update bases/$KERNEL_BASE).  A local copy: WCTB_LINUX_DEB_${KERNEL_BASE//./_}=/path/to/${pkg}_${version}_all.deb or WCTB_LINUX_TARBALL_${KERNEL_BASE//./_}=/path/to/$pkg.tar.xz"
+		# apt-get download names the file after the version, ':' as %3a.
+		deb=$dir/${pkg}_${version//:/%3a}_all.deb
+		[[ -f $deb ]] || die "apt-get download left no $deb"
 	fi
 	if [[ $(sha256_of "$deb") != "$want" ]]; then
-		[[ -n ${WCTB_LINUX_DEB:-} ]] || rm -f "$deb"
+		[[ -n $local_deb ]] || rm -f "$deb"
 		die "$deb does not have the sha256 bases/$KERNEL_BASE pins ($want); it is not $pkg $version"
 	fi
 	echo "$deb"
 }
 
-# The base's tarball, fetched and checked once into $CACHE/src/linux-BASE.
+# The base's tarball, fetched and checked once into $CACHE/src/linux-BASE;
+# the memo names the sha256 it was checked against, so a new pin in
+# bases/ fetches again.  Runs at the same time take turns (flock).
 fetched_tarball() {
-	local dir=$CACHE/src/linux-$KERNEL_BASE member tarball deb
+	local dir=$CACHE/src/linux-$KERNEL_BASE member tarball deb want lock
 	member=$(base_setting member)
+	want=$(base_setting tarball_sha256)
 	tarball=$dir/$(basename "$member")
-	if [[ -f $tarball.verified ]]; then
+	mkdir -p "$dir"
+	exec {lock}>"$dir/.lock"
+	flock "$lock"
+	if [[ -f $tarball && $(cat "$tarball.verified" 2>/dev/null) == "$want" ]]; then
+		exec {lock}>&-
 		echo "$tarball"
 		return
 	fi
-	mkdir -p "$dir"
-	deb=$(fetch_deb "$dir")
+	rm -f "$tarball.verified"
+	deb=$(fetch_deb "$dir") || exit 1
 	log "extracting $member from $(basename "$deb")"
 	dpkg-deb --fsys-tarfile "$deb" | tar -xO "./$member" >"$tarball.tmp" ||
 		die "$deb holds no $member; is it the right package?"
-	[[ $(sha256_of "$tarball.tmp") == "$(base_setting tarball_sha256)" ]] ||
+	[[ $(sha256_of "$tarball.tmp") == "$want" ]] ||
 		die "$member in $deb does not have the sha256 bases/$KERNEL_BASE pins"
 	mv "$tarball.tmp" "$tarball"
-	[[ -n ${WCTB_LINUX_DEB:-} ]] || rm -f "$dir"/*.deb
-	touch "$tarball.verified"
+	[[ -n $(local_source DEB) ]] || rm -f "$deb"
+	echo "$want" >"$tarball.verified"
+	exec {lock}>&-
 	echo "$tarball"
 }
 
-# Sets TARBALL for the base: $WCTB_LINUX_TARBALL, the installed package's
+# Sets TARBALL for the base: its local tarball, the installed package's
 # tarball, or the pinned download.
 resolve_tarball() {
-	local installed
-	if [[ -n ${WCTB_LINUX_TARBALL:-} ]]; then
-		TARBALL=$WCTB_LINUX_TARBALL
-		[[ -r $TARBALL ]] || die "WCTB_LINUX_TARBALL=$TARBALL: no such file"
+	local installed local_tarball
+	local_tarball=$(local_source TARBALL)
+	if [[ -n $local_tarball ]]; then
+		TARBALL=$local_tarball
+		[[ -r $TARBALL ]] || die "WCTB_LINUX_TARBALL_${KERNEL_BASE//./_}=$TARBALL: no such file"
 		return
 	fi
 	installed=$(base_setting installed)
@@ -114,20 +136,21 @@ resolve_tarball() {
 		[[ -r $TARBALL ]] || die "$TARBALL not found; install $(base_setting package) (run .ci/setup-host.sh)"
 		return
 	fi
-	TARBALL=$(fetched_tarball)
+	TARBALL=$(fetched_tarball) || exit 1
 }
 
 # Hash of the tarball, remembered by size and mtime (hashing 160 MB costs time).
 tarball_hash() {
-	local stamp memo=$CACHE/kernel/tarball-$KERNEL_BASE.sha256
+	local stamp hash memo=$CACHE/kernel/tarball-$KERNEL_BASE.sha256
 	[[ -n $TARBALL ]] || resolve_tarball
-	stamp="$TARBALL $(stat -c '%s %Y' "$TARBALL")"
+	stamp="$TARBALL $(stat -c '%s %Y' "$TARBALL")" || die "cannot stat $TARBALL"
 	if [[ -r $memo && $(head -1 "$memo") == "$stamp" ]]; then
 		tail -1 "$memo"
 		return
 	fi
 	mkdir -p "$(dirname "$memo")"
-	printf '%s\n%s\n' "$stamp" "$(sha256_of "$TARBALL")" >"$memo"
+	hash=$(sha256_of "$TARBALL") && [[ -n $hash ]] || die "cannot hash $TARBALL"
+	printf '%s\n%s\n' "$stamp" "$hash" >"$memo"
 	tail -1 "$memo"
 }
 

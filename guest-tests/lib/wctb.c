@@ -543,10 +543,11 @@ static int region_mmap_flags(int device, unsigned int index,
 		*size = (u.info.size + 4095) & ~4095ull;
 	if (!(u.info.flags & VFIO_REGION_INFO_FLAG_CAPS))
 		return 0;
-	for (off = u.info.cap_offset; off && off + sizeof(*hdr) <= sizeof(u);
+	for (off = u.info.cap_offset;
+	     off && off + sizeof(struct vfio_region_info_cap_mmap_flags) <= sizeof(u);
 	     off = hdr->next) {
 		hdr = (const void *)(u.buf + off);
-		if (hdr->id == VFIO_REGION_INFO_CAP_MMAP_FLAGS)
+		if (hdr->id == VFIO_REGION_INFO_CAP_MMAP_FLAGS && hdr->version == 1)
 			*mmap_flags = ((const struct vfio_region_info_cap_mmap_flags *)hdr)->flags;
 		if (hdr->next <= off)
 			break;
@@ -811,21 +812,35 @@ int wctb_device_usable(int device, const struct wctb_regs *r, char *why,
 {
 	struct vfio_region_info info;
 	volatile uint64_t *line;
-	uint64_t uc;
+	uint32_t flags = 0;
+	uint64_t uc, off;
+	int ret, i, cookie;
 	uint8_t *p;
-	int ret, i;
 
 	ret = wctb_region_info(device, VFIO_PCI_BAR2_REGION_INDEX, &info);
 	if (ret) {
 		snprintf(why, len, "REGION_INFO: %s", strerror(-ret));
 		return -1;
 	}
-	/* All of it: EBUSY if some page is still held write-combining. */
-	p = mmap(NULL, info.size, PROT_READ | PROT_WRITE, MAP_SHARED, device,
-		 info.offset);
+	/*
+	 * All of it through a UC cookie of this file: EBUSY if some page is
+	 * still held write-combining (a fixed offset never conflicts, so
+	 * without cookies there is no hold to find).
+	 */
+	ret = wctb_mmap_cookie(device, VFIO_PCI_BAR2_REGION_INDEX, &flags, 0,
+			       &off, NULL);
+	cookie = !ret;
+	if (ret == -ENOTTY)
+		off = info.offset;
+	else if (ret) {
+		snprintf(why, len, "UC cookie of BAR2: %s", strerror(-ret));
+		return -1;
+	}
+	p = mmap(NULL, info.size, PROT_READ | PROT_WRITE, MAP_SHARED, device, off);
 	if (p == MAP_FAILED) {
-		snprintf(why, len, "legacy UC mmap of all of BAR2: %s",
-			 strerror(errno));
+		snprintf(why, len, "%s UC mmap of all of BAR2: %s%s",
+			 cookie ? "cookie" : "fixed-offset", strerror(errno),
+			 errno == EBUSY ? " (a write-combining hold leaked)" : "");
 		return -1;
 	}
 	line = (volatile uint64_t *)(p + info.size - 64);

@@ -224,9 +224,11 @@ const char *wctb_known_warning(const char *line);
 long wctb_meminfo_kib(const char *field);
 
 /*
- * The device still works: a legacy UC mapping of the last page of BAR2
- * stores a line that arrives as 8 UC writes and reads back.  Returns 0,
- * or -1 with a reason in @why.
+ * The device still works and holds no write-combining page: all of BAR2
+ * maps through a UC cookie of @device (EBUSY under any WC hold; the fixed
+ * offset on kernels without cookies), and a line stored in its last page
+ * arrives as 8 UC writes and reads back.  Returns 0, or -1 with a reason
+ * in @why.
  */
 int wctb_device_usable(int device, const struct wctb_regs *r, char *why,
 		       size_t len);
