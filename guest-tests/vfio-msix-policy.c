@@ -29,29 +29,15 @@ FIXTURE(msix) {
 	int table_bar;		/* the BAR the MSI-X table is in */
 };
 
-static int cfg_read(int device, unsigned int off, void *buf, size_t len)
-{
-	return pread(device, buf, len, CFG_OFF + off) == (ssize_t)len ? 0 : -1;
-}
-
 /* The BIR of the MSI-X capability, or -1 without one. */
 static int msix_table_bar(int device)
 {
-	uint8_t ptr, id;
+	int cap = wctb_config_cap(device, PCI_CAP_MSIX);
 	uint32_t table;
-	int guard = 48;
 
-	if (cfg_read(device, 0x34, &ptr, 1))
+	if (cap < 0 || pread(device, &table, 4, CFG_OFF + cap + 4) != 4)
 		return -1;
-	while (ptr && guard--) {
-		if (cfg_read(device, ptr, &id, 1))
-			return -1;
-		if (id == PCI_CAP_MSIX)
-			return cfg_read(device, ptr + 4, &table, 4) ? -1 : table & 7;
-		if (cfg_read(device, ptr + 1, &ptr, 1))
-			return -1;
-	}
-	return -1;
+	return table & 7;
 }
 
 FIXTURE_SETUP(msix)

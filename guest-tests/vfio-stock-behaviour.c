@@ -264,17 +264,30 @@ TEST_F(stock, wc_cookie_mapping_in_another_process)
 	close(ready[0]);
 }
 
+/*
+ * A fresh device file and a WC cookie mapping of it in this process
+ * (NULL on a kernel without cookies; a failure fails the case).
+ */
+static volatile uint8_t *fresh_file_with_wc(struct __test_metadata *_metadata,
+					    struct wctb_session *s, const char **by)
+{
+	volatile uint8_t *wc;
+	int err;
+
+	fresh_device_file(_metadata, s);
+	wc = wc_cookie_map(s, s->v.device, by, &err);
+	ASSERT_EQ(0, err) TH_LOG("WC cookie mapping: %s", strerror(err));
+	return wc;
+}
+
 /* This process holds a WC cookie mapping; the legacy user works next to it. */
 TEST_F(stock, wc_cookie_mapping_in_this_process)
 {
 	volatile uint8_t *wc;
 	const char *by;
 	struct legacy r;
-	int err;
 
-	fresh_device_file(_metadata, &self->s);
-	wc = wc_cookie_map(&self->s, self->s.v.device, &by, &err);
-	ASSERT_EQ(0, err) TH_LOG("WC cookie mapping: %s", strerror(err));
+	wc = fresh_file_with_wc(_metadata, &self->s, &by);
 	r = legacy_ops(&self->s, 0);
 	report(_metadata, "wc-cookie-same-page", by, &r, wc ? WC : UCM);
 	r = legacy_ops(&self->s, 3);
@@ -289,11 +302,8 @@ TEST_F(stock, after_a_wc_mapping_is_gone)
 	volatile uint8_t *wc;
 	const char *by;
 	struct legacy r;
-	int err;
 
-	fresh_device_file(_metadata, &self->s);
-	wc = wc_cookie_map(&self->s, self->s.v.device, &by, &err);
-	ASSERT_EQ(0, err) TH_LOG("WC cookie mapping: %s", strerror(err));
+	wc = fresh_file_with_wc(_metadata, &self->s, &by);
 	if (wc)
 		munmap((void *)wc, 2 * PAGE);
 	r = legacy_ops(&self->s, 0);

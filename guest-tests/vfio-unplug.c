@@ -273,25 +273,6 @@ static int sysfs_flr(struct _test_data_revoke *self)
 	return ret;
 }
 
-/* Offset of the PCIe capability in config space, or -errno. */
-static int pcie_cap(int fd, uint64_t cfg)
-{
-	uint8_t ptr = 0, id = 0;
-	int guard = 48;
-
-	if (pread(fd, &ptr, 1, cfg + 0x34) != 1)
-		return -errno;
-	for (ptr &= ~3; ptr && guard--; ptr &= ~3) {
-		if (pread(fd, &id, 1, cfg + ptr) != 1)
-			return -errno;
-		if (id == 0x10)		/* PCI_CAP_ID_EXP */
-			return ptr;
-		if (pread(fd, &ptr, 1, cfg + ptr + 1) != 1)
-			return -errno;
-	}
-	return -ENODEV;
-}
-
 /*
  * An FLR as a guest driver starts it (pcie_flr()): Initiate Function
  * Level Reset written to the Device Control register of the PCIe
@@ -305,7 +286,7 @@ static int config_space_flr(struct _test_data_revoke *self)
 	uint64_t cfg = (uint64_t)VFIO_PCI_CONFIG_REGION_INDEX << 40;
 	volatile uint64_t *scratch = (volatile uint64_t *)
 		(self->s.regs.base + WC_TESTDEV_REG_SCRATCH);
-	int fd = self->s.v.device, cap = pcie_cap(fd, cfg);
+	int fd = self->s.v.device, cap = wctb_config_cap(fd, 0x10);	/* PCI_CAP_ID_EXP */
 	uint32_t devcap;
 	uint16_t ctl;
 

@@ -508,6 +508,25 @@ int wctb_ptdump_line(const volatile void *va, char *line, size_t len)
 	return ret;
 }
 
+int wctb_config_cap(int device, uint8_t id)
+{
+	const uint64_t cfg = (uint64_t)VFIO_PCI_CONFIG_REGION_INDEX << 40;
+	uint8_t ptr = 0, got;
+	int guard = 48;		/* a config space holds at most 48 capabilities */
+
+	if (pread(device, &ptr, 1, cfg + 0x34) != 1)
+		return -errno;
+	for (ptr &= ~3; ptr && guard--; ptr &= ~3) {
+		if (pread(device, &got, 1, cfg + ptr) != 1)
+			return -errno;
+		if (got == id)
+			return ptr;
+		if (pread(device, &ptr, 1, cfg + ptr + 1) != 1)
+			return -errno;
+	}
+	return -ENODEV;
+}
+
 const char *wctb_memtype_name(uint64_t type)
 {
 	static const char *const names[] = {

@@ -261,6 +261,12 @@ int wctb_session_open(struct wctb_session *s, char *why, size_t len);
  */
 int wctb_session_close(struct wctb_session *s, char *why, size_t len);
 
+/*
+ * Offset of capability @id in @device's config space (read through the
+ * VFIO config region), or -errno (-ENODEV without one).
+ */
+int wctb_config_cap(int device, uint8_t id);
+
 /* Name of a WC_TESTDEV_MEMTYPE_* value, for messages. */
 const char *wctb_memtype_name(uint64_t type);
 
