@@ -8,6 +8,7 @@ export WCTB_CACHE=${WCTB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wc-testbed}
 readonly BIOS_DIRS=(/usr/share/qemu /usr/share/seabios)
 readonly QBOOT=/usr/share/qemu/qboot.rom
 readonly KNOWN_WARNINGS=$REPO/guest-tests/known-stock-warnings.txt
+readonly KNOWN_DIFFERENCES=$REPO/guest-tests/known-selftest-differences.txt
 readonly DEFAULT_KERNEL_BASE=7.3
 
 BUILD_DIR=$REPO/build
@@ -39,6 +40,7 @@ SLOW_DOWN=1
 declare -A STAGE_SECONDS=()
 BOOT_PIDS=()
 STAGES=()
+SELFTESTS_FROM=
 
 usage() {
 	cat <<USAGE
@@ -209,6 +211,22 @@ check_known_warnings() {
 	done <"$KNOWN_WARNINGS"
 }
 
+# The known selftest differences: every entry right after its comment,
+# in the form "KERNEL PROGRAM -T|-V|-F NAME" (an exclusion, nothing else).
+check_known_differences() {
+	local line prev='' n=0
+	while IFS= read -r line; do
+		n=$((n + 1))
+		if [[ -n $line && $line != '#'* ]]; then
+			[[ $prev == '#'* ]] ||
+				die "$KNOWN_DIFFERENCES:$n: an entry without a comment (which kernel, which case, why)"
+			[[ $line =~ ^[0-9]+\.[0-9]+\ [A-Za-z0-9_]+\ -[TVF]\ [A-Za-z0-9_]+$ ]] ||
+				die "$KNOWN_DIFFERENCES:$n: not 'KERNEL PROGRAM -T|-V|-F NAME' (e.g. '6.12 vfio_dma_mapping_test -T overflow'): $line"
+		fi
+		prev=$line
+	done <"$KNOWN_DIFFERENCES"
+}
+
 # Stock kernels (ours unpatched, or one we did not build) may log the
 # known warnings of KNOWN_WARNINGS; our series and the naive control not.
 # The booted kernel is stock, so the known warnings of stock kernels are
@@ -331,18 +349,28 @@ stage_initramfs_tree() {
 	# init applies the list only when the kernel line says stock.
 	mkdir -p "$root/etc/wctb"
 	cp "$KNOWN_WARNINGS" "$root/etc/wctb/known-stock-warnings.txt"
+	cp "$KNOWN_DIFFERENCES" "$root/etc/wctb/known-selftest-differences.txt"
 	stage_vfio_selftests "$root/vfio-selftests"
 }
 
-# The upstream VFIO selftests of the kernel tree (build-kernel.sh), if it
-# has them; init runs them in the intel-iommu boot.
+# The upstream VFIO selftests of the kernel tree (build-kernel.sh); for a
+# tree without them (6.12), those of stock $DEFAULT_KERNEL_BASE, with the
+# known differences of KNOWN_DIFFERENCES left out.  init runs them in the
+# intel-iommu boot.
 stage_vfio_selftests() {
-	local dir=$1
+	local dir=$1 src
 	# A --kernel bzImage has no tree of its own to build them from.
 	[[ -z $USER_KERNEL ]] || return 0
-	[[ -d $KERNEL_ART/vfio-selftests ]] || return 0
+	src=$KERNEL_ART/vfio-selftests
+	if [[ ! -d $src ]]; then
+		src=$("$REPO/kernel-patches/build-kernel.sh" --series none \
+			--base "$DEFAULT_KERNEL_BASE" --selftests-only)/vfio-selftests ||
+			die "building the upstream VFIO selftests of stock $DEFAULT_KERNEL_BASE failed (see above)"
+		SELFTESTS_FROM="stock $DEFAULT_KERNEL_BASE (this kernel's tree has none)"
+	fi
+	[[ -d $src ]] || return 0
 	mkdir -p "$dir"
-	cp "$KERNEL_ART"/vfio-selftests/* "$dir/"
+	cp "$src"/* "$dir/"
 	strip --strip-debug "$dir"/* || die "strip failed on the VFIO selftests in $dir"
 }
 
@@ -351,7 +379,7 @@ log_vfio_selftests() {
 	if ! have_vfio_selftests; then
 		log "upstream VFIO selftests: none for this kernel (its tree has no tools/testing/selftests/vfio, or --kernel)"
 	elif [[ " $(boot_configs) " == *" iommu "* ]]; then
-		log "upstream VFIO selftests: $(find "$dir" -type f | wc -l) programs, run in the intel-iommu boot"
+		log "upstream VFIO selftests: $(find "$dir" -type f | wc -l) programs${SELFTESTS_FROM:+ from $SELFTESTS_FROM}, run in the intel-iommu boot"
 	else
 		log "upstream VFIO selftests: not run (they need the intel-iommu boot, see --iommu)"
 	fi
@@ -368,6 +396,7 @@ build_initramfs() {
 	((!SHELL_MODE)) || [[ -x /bin/busybox ]] ||
 		die "/bin/busybox missing; install busybox-static (.ci/setup-host.sh)"
 	check_known_warnings
+	check_known_differences
 	stage_initramfs_tree "$root"
 	log_vfio_selftests "$root/vfio-selftests"
 	sum=$(cd "$root" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum)

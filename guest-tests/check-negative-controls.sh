@@ -42,6 +42,12 @@ reported (its output and the run's results.tap):
   stock warnings  --series none with the kernel not marked stock
                   (wctb.kernel=series): the same known warnings
                   fail the contract cases                         exit 1
+  runtime PM      WCTB_PM_STAY_AWAKE=1: vfio-runtime-pm keeps the
+                  device out of runtime suspend; its D3hot and
+                  wakeup checks fail                               exit 1
+  known diffs     stock 6.12 with wctb.known-differences=0: the
+                  upstream selftest cases the list leaves out fail
+                  (no stale entry)                                 exit 1
   lying guest     wctb.inject=lie: the guest reports a counter one
                   higher than it read; the host's QMP check fails  exit 1
   lost write      wctb.inject=lost-write: the audit claims a store
@@ -178,7 +184,7 @@ main() {
 	[[ -x $KERNEL_WARNING ]] || die "--kernel-warning must name the built kernel-warning program"
 	[[ -x $HANG ]] || die "--hang must name the built hang program"
 
-	echo "1..20"
+	echo "1..22"
 	expect "a failing guest test fails the run" 1 "$BUILD_DIR" \
 		'not ok 1 extra-always-fail # exit code 1' 'FAIL: passed=1 failed=1' -- \
 		--extra-test "$ALWAYS_FAIL" --filter 'extra-*'
@@ -227,6 +233,17 @@ main() {
 		'not ok [0-9]+ vfio-contract@legacy-noiommu # exit code 1' \
 		'kernel log during the test:' '# vfio-pci [0-9a-f:.]+: resetting' 'tolerated=0' -- \
 		--series none --iommu none --filter 'vfio-contract*' --append wctb.kernel=series
+	expect "a device kept out of runtime suspend fails the runtime PM checks" 1 "$BUILD_DIR" \
+		'not ok [0-9]+ pm.low_power_entry_revokes_and_exit_refaults_with_types' \
+		'not ok [0-9]+ pm.wakeup_eventfd_fires_when_the_device_is_used' \
+		"runtime_status stays 'active'" -- \
+		--iommu none --filter 'vfio-runtime-pm*' --append WCTB_PM_STAY_AWAKE=1
+	expect "stock 6.12 fails the upstream selftest cases its known differences leave out" 1 \
+		"$BUILD_DIR/stock-6.12" \
+		'not ok [0-9]+ vfio_dma_map_limit_test.vfio_type1_iommu.overflow' \
+		'not ok [0-9]+ selftests/vfio/vfio_dma_mapping_test # exit code 1' -- \
+		--series none --kernel-base 6.12 --iommu intel \
+		--filter 'selftests/vfio/vfio_dma_mapping_test' --append wctb.known-differences=0
 	expect "a guest that lies about a counter fails the run" 1 "$BUILD_DIR" \
 		'MISMATCH counters: guest says bar2-uc-writes=[0-9]+, the device counted' -- \
 		--iommu none --filter enumerate --append wctb.inject=lie

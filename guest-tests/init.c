@@ -29,7 +29,11 @@
  *   wctb.vfio-selftests=1  also run the upstream VFIO selftests of
  *                       VFIO_SELFTESTS_DIR (the intel-iommu boot; their
  *                       library has no noiommu mode), as
- *                       "selftests/vfio/NAME", with $VFIO_SELFTESTS_BDF
+ *                       "selftests/vfio/NAME", with $VFIO_SELFTESTS_BDF,
+ *                       less the cases KNOWN_DIFFERENCES lists for the
+ *                       running kernel (each reported)
+ *   wctb.known-differences=0  run those cases too (a negative control:
+ *                       the entries must still be needed)
  *   wctb.hold=1         after the result, wait for the host to end the VM
  *                       (run-vm.sh reads the device's counters over QMP
  *                       first) instead of powering off
@@ -69,6 +73,7 @@
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -80,6 +85,7 @@
 #define VFIO_SELFTESTS_DIR	"/vfio-selftests"
 #define VFIO_SELFTESTS_PREFIX	"selftests/vfio/"
 #define KNOWN_WARNINGS	"/etc/wctb/known-stock-warnings.txt"
+#define KNOWN_DIFFERENCES	"/etc/wctb/known-selftest-differences.txt"
 #define MAX_TESTS	128
 #define KSFT_SKIP_CODE	4
 
@@ -89,6 +95,7 @@ struct options {
 	int memtypes;	/* the device sees memory types (TCG, not KVM) */
 	int stock;	/* a stock kernel: known warnings are tolerated */
 	int vfio_selftests;	/* run VFIO_SELFTESTS_DIR too */
+	int known_differences;	/* apply KNOWN_DIFFERENCES (default 1) */
 	char inject[16];
 	char filter[128];
 	char depth[16];
@@ -164,6 +171,7 @@ static void parse_cmdline(struct options *o)
 	FILE *f = fopen("/proc/cmdline", "r");
 
 	o->timeout = DEFAULT_BUDGET;
+	o->known_differences = 1;
 	snprintf(o->depth, sizeof(o->depth), "quick");
 	if (!f || !fgets(buf, sizeof(buf), f)) {
 		if (f)
@@ -183,6 +191,8 @@ static void parse_cmdline(struct options *o)
 			o->stock = !strcmp(tok + 12, "stock");
 		else if (!strncmp(tok, "wctb.vfio-selftests=", 20))
 			o->vfio_selftests = !strcmp(tok + 20, "1");
+		else if (!strncmp(tok, "wctb.known-differences=", 23))
+			o->known_differences = strcmp(tok + 23, "0");
 		else if (!strncmp(tok, "wctb.filter=", 12))
 			snprintf(o->filter, sizeof(o->filter), "%s", tok + 12);
 		else if (!strncmp(tok, "wctb.inject=", 12))
@@ -335,6 +345,8 @@ struct test {
 	char exe[256];		/* its file */
 	const char *path;	/* WCTB_VFIO_PATH, or NULL */
 	char name[160];		/* its TAP name */
+	char args[160];		/* harness options: known kernel differences */
+	char notes[512];	/* what they leave out, and why */
 };
 
 /* The VFIO access paths, and their names in this boot ("legacy-type1"). */
@@ -374,6 +386,59 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Whether kernel release @release is @kernel ("6.12": 6.12.x, 6.12-rc1). */
+static int release_is(const char *release, const char *kernel)
+{
+	size_t n = strlen(kernel);
+
+	return !strncmp(release, kernel, n) &&
+	       (release[n] == '.' || release[n] == '-' || !release[n]);
+}
+
+/*
+ * The kselftest harness exclusions (-T TEST, -V VARIANT, -F FIXTURE) that
+ * KNOWN_DIFFERENCES lists for upstream selftest @prog on the running
+ * kernel, into t->args, and one note per entry (its comment's first line)
+ * into t->notes.  run-vm.sh checked the file's format.
+ */
+static void known_differences(struct test *t, const char *prog)
+{
+	char line[512], first[256] = "", kernel[32], name[64], opt[4], arg[64];
+	int in_comment = 0;
+	struct utsname u;
+	FILE *f;
+
+	t->args[0] = t->notes[0] = '\0';
+	f = fopen(KNOWN_DIFFERENCES, "r");
+	if (!f)
+		return;
+	if (uname(&u)) {
+		fclose(f);
+		return;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (line[0] == '#') {
+			if (!in_comment)
+				snprintf(first, sizeof(first), "%s", line + 1 +
+					 (line[1] == ' '));
+			in_comment = 1;
+			continue;
+		}
+		in_comment = 0;
+		if (sscanf(line, "%31s %63s %3s %63s", kernel, name, opt, arg) != 4 ||
+		    strcmp(name, prog) || !release_is(u.release, kernel))
+			continue;
+		snprintf(t->args + strlen(t->args), sizeof(t->args) - strlen(t->args),
+			 "%s%s %s", t->args[0] ? " " : "", opt, arg);
+		snprintf(t->notes + strlen(t->notes),
+			 sizeof(t->notes) - strlen(t->notes),
+			 "# known kernel difference on %s: %s %s %s left out: %s\n",
+			 kernel, prog, opt, arg, first);
+	}
+	fclose(f);
+}
+
 /* Program @prog of @dir, TAP name @prefix@prog[@path]. */
 static int add_test(const struct options *o, struct test *t, const char *dir,
 		    const char *prefix, const char *prog, int path)
@@ -388,6 +453,9 @@ static int add_test(const struct options *o, struct test *t, const char *dir,
 		return 0;
 	snprintf(t->exe, sizeof(t->exe), "%s/%s", dir, prog);
 	t->path = path < 0 ? NULL : vfio_paths[path];
+	t->args[0] = t->notes[0] = '\0';
+	if (!strcmp(prefix, VFIO_SELFTESTS_PREFIX) && o->known_differences)
+		known_differences(t, prog);
 	return 1;
 }
 
@@ -552,6 +620,21 @@ static void step_end(const char *name, double t0)
 	emit("wctb-end: %s seconds=%.2f\n", name, now_s() - t0);
 }
 
+/* exec @path with the space-separated options @args. */
+static void exec_with_args(const char *path, const char *args)
+{
+	char buf[sizeof(((struct test *)0)->args)], *argv[32], *tok, *save;
+	int n = 0;
+
+	snprintf(buf, sizeof(buf), "%s", args);
+	argv[n++] = (char *)path;
+	for (tok = strtok_r(buf, " ", &save); tok && n < 31;
+	     tok = strtok_r(NULL, " ", &save))
+		argv[n++] = tok;
+	argv[n] = NULL;
+	execv(path, argv);
+}
+
 static enum verdict run_test(const struct test *t, int timeout, char *why,
 			    size_t len)
 {
@@ -563,6 +646,8 @@ static enum verdict run_test(const struct test *t, int timeout, char *why,
 	snprintf(log, sizeof(log), "/tmp/%s.log", t->name);
 	for (c = log + strlen("/tmp/"); (c = strchr(c, '/')); )
 		*c = '-';	/* selftests/vfio/NAME */
+	if (t->notes[0])
+		emit("%s", t->notes);
 	pid = fork();
 	if (pid == 0) {
 		sigset_t none;
@@ -575,7 +660,7 @@ static enum verdict run_test(const struct test *t, int timeout, char *why,
 		dup2(fd, 2);
 		if (t->path)
 			setenv("WCTB_VFIO_PATH", t->path, 1);
-		execl(path, path, (char *)NULL);
+		exec_with_args(path, t->args);
 		fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
 		_exit(127);
 	}

@@ -9,7 +9,6 @@
  * Kernels without VFIO_DEVICE_GET_MMAP_COOKIE SKIP every test here.
  */
 #include <errno.h>
-#include <setjmp.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -322,28 +321,6 @@ TEST_F(cookie, same_request_returns_the_same_cookie)
 	EXPECT_EQ(0, self->uc_off % PAGE);
 }
 
-static sigjmp_buf sigbus_jmp;
-
-static void on_sigbus(int sig)
-{
-	siglongjmp(sigbus_jmp, 1);
-}
-
-/* 1 if storing to @p raises SIGBUS, 0 if the store goes through. */
-static int store_faults(volatile uint64_t *p)
-{
-	struct sigaction sa = { .sa_handler = on_sigbus }, old;
-	int faulted = 0;
-
-	sigaction(SIGBUS, &sa, &old);
-	if (sigsetjmp(sigbus_jmp, 1))
-		faulted = 1;
-	else
-		*p = 0x5a5a;
-	sigaction(SIGBUS, &old, NULL);
-	return faulted;
-}
-
 /*
  * Clearing memory enable zaps cookie mappings like fixed ones: accesses
  * fault with SIGBUS, and after re-enabling they refault with their type.
@@ -361,8 +338,8 @@ TEST_F(cookie, memory_disable_zaps_and_refaults_cookie_mappings)
 
 	wctb_regs_unmap(&self->regs);	/* BAR0 is zapped as well */
 	ASSERT_EQ(0, wctb_set_memory_enable(self->v.device, 0));
-	EXPECT_EQ(1, store_faults((volatile uint64_t *)(uc + LINE_OFF)));
-	EXPECT_EQ(1, store_faults((volatile uint64_t *)(wc + LINE_OFF)));
+	EXPECT_EQ(SIGBUS, wctb_access_signal((volatile uint64_t *)(uc + LINE_OFF), 1));
+	EXPECT_EQ(SIGBUS, wctb_access_signal((volatile uint64_t *)(wc + LINE_OFF), 1));
 	ASSERT_EQ(0, wctb_set_memory_enable(self->v.device, 1));
 	ASSERT_EQ(0, wctb_regs_map(&self->regs, self->v.device));
 

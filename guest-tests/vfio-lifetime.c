@@ -15,7 +15,6 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,29 +72,6 @@ static int line_type(struct _test_data_life *self, volatile uint8_t *p)
 	return -1;
 }
 
-static sigjmp_buf fault_jmp;
-
-static void on_fault(int sig)
-{
-	siglongjmp(fault_jmp, sig);
-}
-
-/* The signal a load from @p raises, or 0. */
-static int load_signal(volatile uint64_t *p)
-{
-	struct sigaction sa = { .sa_handler = on_fault }, old_segv, old_bus;
-	int sig;
-
-	sigaction(SIGSEGV, &sa, &old_segv);
-	sigaction(SIGBUS, &sa, &old_bus);
-	sig = sigsetjmp(fault_jmp, 1);
-	if (!sig)
-		(void)*p;
-	sigaction(SIGSEGV, &old_segv, NULL);
-	sigaction(SIGBUS, &old_bus, NULL);
-	return sig;
-}
-
 /*
  * munmap() of the middle page: the rest keeps combining, the hole
  * faults, the hole can be mapped WC again but not UC while the rest of
@@ -111,7 +87,7 @@ TEST_F(life, partial_munmap_keeps_the_rest_and_the_hold)
 	EXPECT_EQ(1, line_type(self, wc));
 	EXPECT_EQ(1, line_type(self, wc + 2 * PAGE));
 	/* mm behaviour, for completeness: the hole is unmapped. */
-	EXPECT_EQ(SIGSEGV, load_signal((volatile uint64_t *)(wc + PAGE)));
+	EXPECT_EQ(SIGSEGV, wctb_access_signal((volatile uint64_t *)(wc + PAGE), 0));
 	EXPECT_EQ(EBUSY, map_errno(self->s.v.device, self->s.uc_off + PAGE, PAGE))
 		TH_LOG("a partial munmap releases nothing");
 	again = wctb_map(self->s.v.device, self->s.wc_off + PAGE, PAGE);
@@ -287,7 +263,7 @@ TEST_F(life, thousands_of_cookies_and_mappings_do_not_grow_memory)
 	 * A debug kernel cannot measure slab growth (KASAN's quarantine) and
 	 * has kmemleak check the rounds instead: a hundred are enough for it.
 	 */
-	int debug = !access("/sys/kernel/debug/kmemleak", F_OK);
+	int debug = wctb_debug_kernel();
 	int loops = env ? atoi(env) : debug ? 100 : wctb_depth_rounds(1000, 10000);
 	int i, ret = 0;
 	int leak = getenv("WCTB_INJECT_LEAK") != NULL;
@@ -348,7 +324,8 @@ static double now_ms(void)
 #define SAME_PAGE_BATCH	1000
 
 /*
- * 10,000 live WC mappings of one page (2,000 at quick depth) share one
+ * 10,000 live WC mappings of one page (2,000 at quick depth, 500 on the
+ * debug kernel) share one
  * reservation: the PAT tree
  * grows by a constant (one entry), not by one entry per mapping, and is
  * back where it was once they are gone.  Prints the PAT entry counts and
@@ -358,7 +335,7 @@ static double now_ms(void)
 TEST_F(life, ten_thousand_mappings_of_one_page_add_one_pat_entry)
 {
 	static volatile uint8_t *maps[SAME_PAGE_MAPS];
-	int n = wctb_depth_rounds(2000, SAME_PAGE_MAPS);
+	int n = wctb_debug_kernel() ? 500 : wctb_depth_rounds(2000, SAME_PAGE_MAPS);
 	double t0, first = 0, last = 0;
 	long before, live, after;
 	int i, j;
@@ -476,7 +453,8 @@ TEST_F(life, threads_racing_requests_mappings_and_closes)
 
 	for (i = 0; i < 4; i++) {
 		r[i] = (struct racer){ .v = &self->s.v, .seed = 1000 + i,
-				       .rounds = wctb_depth_rounds(500, 2000) };
+				       .rounds = wctb_debug_kernel() ? 100 :
+						 wctb_depth_rounds(500, 2000) };
 		ASSERT_EQ(0, pthread_create(&t[i], NULL, race, &r[i]));
 	}
 	for (i = 0; i < 4; i++) {

@@ -469,6 +469,24 @@ static int readd_device(const char *bdf, char *why, size_t len)
 	return 0;
 }
 
+/*
+ * Open the re-added device.  The hot-plug thread may be probing vfio-pci
+ * for it at the same time as our drivers_probe (driver_override applies
+ * to both), and the driver link appears before probe() has registered the
+ * VFIO device and its group: retry until it has (paced).
+ */
+static int open_readded(struct wctb_vfio *v, const char *bdf)
+{
+	long end = now_ms() + (long)(10000 * wctb_pace());
+
+	while (wctb_vfio_open(v, bdf)) {
+		if (now_ms() > end)
+			return -1;
+		usleep(50000);
+	}
+	return 0;
+}
+
 FIXTURE_SETUP(hotplug)
 {
 	const char *bdf = wctb_device();
@@ -589,7 +607,7 @@ TEST_F_TIMEOUT(hotplug, unplug_with_live_mappings_then_readd, 95)
 
 	ASSERT_EQ(0, readd_device(self->bdf, why, sizeof(why))) TH_LOG("%s", why);
 	self->unplugged = 0;
-	ASSERT_EQ(0, wctb_vfio_open(&self->v, self->bdf)) TH_LOG("%s", self->v.why);
+	ASSERT_EQ(0, open_readded(&self->v, self->bdf)) TH_LOG("%s", self->v.why);
 	self->open = 1;
 	ASSERT_EQ(0, map_both(m, &self->v, 4 * PAGE))
 		TH_LOG("mapping the re-added BAR2: %s", strerror(errno));

@@ -10,6 +10,7 @@ source "$HERE/kernel-tree.sh"
 SERIES=patched
 LINUX_SRC=
 HEADERS_ONLY=0
+SELFTESTS_ONLY=0
 DEBUG=0
 JOBS=$(nproc)
 
@@ -38,6 +39,8 @@ on stdout: bzImage, config, headers/usr/include, selftests/.
                      kmemleak); cached separately, built in wctb-build-debug
   --headers-only     only install the uAPI headers and the kselftest
                      harness (for --kernel runs that still build tests)
+  --selftests-only   the headers and the tree's upstream VFIO selftests,
+                     no kernel (for a kernel whose tree has none: 6.12)
   --cache DIR        cache root (default: \$WCTB_CACHE or ~/.cache/wc-testbed)
   -j N               parallel jobs (default: $(nproc))
   --help             this text
@@ -114,10 +117,14 @@ publish() {
 	cp "$src/tools/testing/selftests/kselftest_harness.h" \
 		"$src/tools/testing/selftests/kselftest.h" "$art.tmp/selftests/"
 	touch "$art.tmp/.headers"
-	if ((!HEADERS_ONLY)); then
+	if ((SELFTESTS_ONLY)); then
+		build_vfio_selftests "$src" "$out" "$art.tmp"
+		touch "$art.tmp/.selftests"
+	elif ((!HEADERS_ONLY)); then
 		cp "$out/arch/x86/boot/bzImage" "$art.tmp/"
 		cp "$out/.config" "$art.tmp/config"
 		build_vfio_selftests "$src" "$out" "$art.tmp"
+		touch "$art.tmp/.selftests"
 		(cd "$art.tmp" && sha256sum bzImage config headers/include/linux/vfio.h >.complete)
 	fi
 	rm -rf "$art"
@@ -155,7 +162,8 @@ build_series() {
 	((!DEBUG)) || variant=$variant-debug
 	art=$CACHE/kernel/out/$variant-$key
 	drop_if_corrupt "$art"
-	if [[ -f $art/.complete ]] || ((HEADERS_ONLY)) && [[ -f $art/.headers ]]; then
+	if [[ -f $art/.complete ]] || ((HEADERS_ONLY)) && [[ -f $art/.headers ]] &&
+		{ ((!SELFTESTS_ONLY)) || [[ -f $art/.selftests ]]; }; then
 		log "up to date: $art"
 		echo "$art"
 		return
@@ -192,6 +200,7 @@ main() {
 		--base) KERNEL_BASE=${2:?--base needs a version}; shift ;;
 		--linux-src) LINUX_SRC=${2:?--linux-src needs a directory}; shift ;;
 		--headers-only) HEADERS_ONLY=1 ;;
+		--selftests-only) HEADERS_ONLY=1 SELFTESTS_ONLY=1 ;;
 		--debug) DEBUG=1 ;;
 		--cache) CACHE=${2:?--cache needs a directory}; shift ;;
 		-j) JOBS=${2:?-j needs a number}; shift ;;

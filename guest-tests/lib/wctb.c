@@ -6,6 +6,8 @@
 #include <inttypes.h>
 #include <libgen.h>
 #include <regex.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,7 +113,17 @@ int wctb_bind_vfio_pci(const char *bdf)
 		errno = EBUSY;
 		return -1;
 	}
-	return 0;
+	/*
+	 * With runtime PM (CONFIG_PM), vfio-pci lets a device nobody has
+	 * open go to D3hot, where it decodes no BAR: the sysfs resource files
+	 * and the counter audit between programs would see a dead device.
+	 * Keep it awake, as a VMM holding it would (vfio-runtime-pm allows
+	 * runtime suspend for its own cases).  No CONFIG_PM: no power/control.
+	 */
+	snprintf(path, sizeof(path), PCI_DEVICES "/%s/power/control", bdf);
+	if (access(path, F_OK))
+		return 0;
+	return wctb_write_attr(path, "on") ? -1 : 0;
 }
 
 volatile uint8_t *wctb_map(int device, uint64_t off, size_t len)
@@ -459,6 +471,33 @@ void wctb_store_line(volatile void *p, uint64_t seed)
 
 	for (i = 0; i < 8; i++)
 		q[i] = seed + i;
+}
+
+static sigjmp_buf access_jmp;
+
+static void on_access_signal(int sig)
+{
+	siglongjmp(access_jmp, sig);
+}
+
+int wctb_access_signal(volatile uint64_t *p, int store)
+{
+	struct sigaction sa = { .sa_handler = on_access_signal };
+	struct sigaction old_segv, old_bus;
+	int sig;
+
+	sigaction(SIGSEGV, &sa, &old_segv);
+	sigaction(SIGBUS, &sa, &old_bus);
+	sig = sigsetjmp(access_jmp, 1);
+	if (!sig) {
+		if (store)
+			*p = 0x5a5a5a5a5a5a5a5aull;
+		else
+			(void)*p;
+	}
+	sigaction(SIGSEGV, &old_segv, NULL);
+	sigaction(SIGBUS, &old_bus, NULL);
+	return sig;
 }
 
 int wctb_pat_memtype(uint64_t start, uint64_t end, char *type, size_t len)
@@ -824,6 +863,11 @@ int wctb_depth_full(void)
 int wctb_depth_rounds(int quick, int full)
 {
 	return wctb_depth_full() ? full : quick;
+}
+
+int wctb_debug_kernel(void)
+{
+	return !access("/sys/kernel/debug/kmemleak", F_OK);
 }
 
 int wctb_device_usable(int device, const struct wctb_regs *r, char *why,

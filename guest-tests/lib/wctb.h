@@ -51,8 +51,9 @@ const char *wctb_device(void);
 int wctb_write_attr(const char *path, const char *val);
 
 /*
- * Bind @bdf to vfio-pci (driver_override, then drivers_probe).  Returns 0,
- * or -1 with errno set.
+ * Bind @bdf to vfio-pci (driver_override, then drivers_probe) and keep it
+ * out of runtime suspend (power/control "on", where the kernel has
+ * runtime PM).  Returns 0, or -1 with errno set.
  */
 int wctb_bind_vfio_pci(const char *bdf);
 
@@ -161,6 +162,12 @@ void *wctb_map_sysfs_resource(const char *bdf, const char *file, size_t *size);
 
 /* Eight 8-byte stores covering the 64-byte line at @p. */
 void wctb_store_line(volatile void *p, uint64_t seed);
+
+/*
+ * The signal (SIGBUS, SIGSEGV) an 8-byte store (@store) or load at @p
+ * raises, or 0 when the access goes through.
+ */
+int wctb_access_signal(volatile uint64_t *p, int store);
 
 /*
  * The memory type the kernel's PAT bookkeeping records for physical range
@@ -285,5 +292,11 @@ int wctb_paced_seconds(int seconds);
 int wctb_depth_full(void);
 /* @full rounds at full depth, @quick rounds otherwise. */
 int wctb_depth_rounds(int quick, int full);
+/*
+ * 1 on the debug kernel (build-kernel.sh --debug: kmemleak's debugfs file
+ * exists).  Its checkers see a path the first time it runs, and each
+ * round costs some 30 times more there: stress loops run fewer rounds.
+ */
+int wctb_debug_kernel(void);
 
 #endif /* WCTB_H */
