@@ -11,6 +11,9 @@ CONFIGURE_ARGS=(
 	--target-list=x86_64-softmmu --without-default-features
 	--enable-tcg --enable-kvm --enable-fdt=system
 	--disable-install-blobs --disable-docs --python=/usr/bin/python3
+	# No DWARF for the VM runs (nobody debugs CI's QEMU; a smaller, faster
+	# build); the ASan build adds line tables back for its reports.
+	--disable-debug-info
 	# Only the devices the testbed uses (qemu-hw/wc-testbed.mak): q35, the
 	# IOMMU, the root port, wc-testdev.
 	--without-default-devices --with-devices-x86_64=wc-testbed
@@ -177,7 +180,7 @@ main() {
 		--cache) CACHE=${2:?--cache needs a directory}; shift ;;
 		--print-src) print_src=1 ;;
 		# The fuzzer drives the device through qtest: no TCG to build.
-		--sanitize) CONFIGURE_ARGS+=(--enable-asan --enable-ubsan --disable-tcg) ;;
+		--sanitize) CONFIGURE_ARGS+=(--enable-asan --enable-ubsan --disable-tcg --extra-cflags=-g1) ;;
 		-h | --help) usage; exit 0 ;;
 		*) usage >&2; die "unknown option '$1'" ;;
 		esac
