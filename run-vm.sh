@@ -27,6 +27,7 @@ QEMU_EXTRA=()
 SHELL_MODE=0
 USE_KVM=0
 IOMMU=both
+IOMMU_PATHS=both
 DEBUG_KERNEL=0
 TIMINGS=0
 ALL_TESTS=0
@@ -40,6 +41,7 @@ SLOW_DOWN=1
 declare -A STAGE_SECONDS=()
 BOOT_PIDS=()
 STAGES=()
+SELFTESTS=
 SELFTESTS_FROM=
 
 usage() {
@@ -89,6 +91,9 @@ usage error.
                        paths legacy-type1 and cdev-iommufd); none: no IOMMU,
                        VFIO in noiommu mode (legacy-noiommu, cdev-noiommu);
                        both (default): one boot of each
+  --iommu-paths PATHS  the VFIO access paths of the intel-iommu boot:
+                       both (default), legacy or cdev (vm-suite-debug runs
+                       cdev there, so its two boots take about as long)
   --kvm                use KVM instead of TCG (memory types then read as
                        unknown at the device)
   --depth DEPTH        quick (default) or full: round counts of the heavy
@@ -137,6 +142,7 @@ parse_args() {
 		--qemu-arg) QEMU_EXTRA+=("${2:?--qemu-arg needs an argument}"); shift ;;
 		--shell) SHELL_MODE=1 ;;
 		--iommu) IOMMU=${2:?--iommu needs intel, none or both}; shift ;;
+		--iommu-paths) IOMMU_PATHS=${2:?--iommu-paths needs both, legacy or cdev}; shift ;;
 		--kvm) USE_KVM=1 ;;
 		--timeout) TIMEOUT=${2:?--timeout needs seconds}; shift ;;
 		--depth) DEPTH=${2:?--depth needs quick or full}; shift ;;
@@ -154,6 +160,7 @@ parse_args() {
 validate_args() {
 	case "$SERIES" in patched | naive | none) ;; *) die "--series must be patched, naive or none, not '$SERIES'" ;; esac
 	case "$IOMMU" in intel | none | both) ;; *) die "--iommu must be intel, none or both, not '$IOMMU'" ;; esac
+	case "$IOMMU_PATHS" in both | legacy | cdev) ;; *) die "--iommu-paths must be both, legacy or cdev, not '$IOMMU_PATHS'" ;; esac
 	[[ -z $KERNEL || -z $LINUX_SRC ]] || die "--kernel and --linux-src exclude each other"
 	validate_kernel_base
 	[[ -z $KERNEL || -f $KERNEL ]] || die "--kernel $KERNEL: no such file"
@@ -295,6 +302,27 @@ build_qemu() {
 		die "building QEMU with ASan and UBSan failed (see above)"
 }
 
+# Sets SELFTESTS, the upstream VFIO selftests (tools/testing/selftests/
+# vfio) to run: those of the kernel's own tree (build-kernel.sh), and for
+# a base whose tree has none (6.12) those of stock $DEFAULT_KERNEL_BASE,
+# less the cases of KNOWN_DIFFERENCES (SELFTESTS_FROM says so).  A
+# --kernel bzImage has no tree to build them from, and a --linux-src tree
+# is built as it is: without its own, they run none.
+pick_vfio_selftests() {
+	SELFTESTS= SELFTESTS_FROM=
+	[[ -z $USER_KERNEL ]] || return 0
+	if [[ -d $KERNEL_ART/vfio-selftests ]]; then
+		SELFTESTS=$KERNEL_ART/vfio-selftests
+		return 0
+	fi
+	[[ -z $LINUX_SRC && $KERNEL_BASE != "$DEFAULT_KERNEL_BASE" ]] || return 0
+	SELFTESTS=$("$REPO/kernel-patches/build-kernel.sh" --series none \
+		--base "$DEFAULT_KERNEL_BASE" --selftests-only) ||
+		die "building the upstream VFIO selftests of stock $DEFAULT_KERNEL_BASE failed (see above)"
+	SELFTESTS=$SELFTESTS/vfio-selftests
+	SELFTESTS_FROM="stock $DEFAULT_KERNEL_BASE (the $KERNEL_BASE tree has none)"
+}
+
 # Sets KERNEL_ART (headers, kselftest harness, vfio-selftests/) and
 # KERNEL (bzImage).
 build_kernel() {
@@ -305,6 +333,7 @@ build_kernel() {
 	KERNEL_ART=$("$REPO/kernel-patches/build-kernel.sh" "${args[@]}") ||
 		die "building the kernel failed (see above)"
 	[[ -n $KERNEL ]] || KERNEL=$KERNEL_ART/bzImage
+	pick_vfio_selftests
 }
 
 build_guest() {
@@ -353,31 +382,20 @@ stage_initramfs_tree() {
 	stage_vfio_selftests "$root/vfio-selftests"
 }
 
-# The upstream VFIO selftests of the kernel tree (build-kernel.sh); for a
-# tree without them (6.12), those of stock $DEFAULT_KERNEL_BASE, with the
-# known differences of KNOWN_DIFFERENCES left out.  init runs them in the
-# intel-iommu boot.
+# Copies the upstream VFIO selftests that pick_vfio_selftests chose into
+# DIR; init runs them in the intel-iommu boot.
 stage_vfio_selftests() {
-	local dir=$1 src
-	# A --kernel bzImage has no tree of its own to build them from.
-	[[ -z $USER_KERNEL ]] || return 0
-	src=$KERNEL_ART/vfio-selftests
-	if [[ ! -d $src ]]; then
-		src=$("$REPO/kernel-patches/build-kernel.sh" --series none \
-			--base "$DEFAULT_KERNEL_BASE" --selftests-only)/vfio-selftests ||
-			die "building the upstream VFIO selftests of stock $DEFAULT_KERNEL_BASE failed (see above)"
-		SELFTESTS_FROM="stock $DEFAULT_KERNEL_BASE (this kernel's tree has none)"
-	fi
-	[[ -d $src ]] || return 0
-	mkdir -p "$dir"
-	cp "$src"/* "$dir/"
+	local dir=$1
+	[[ -n $SELFTESTS ]] || return 0
+	mkdir -p "$dir" && cp "$SELFTESTS"/* "$dir/" ||
+		die "copying the VFIO selftests of $SELFTESTS into $dir failed"
 	strip --strip-debug "$dir"/* || die "strip failed on the VFIO selftests in $dir"
 }
 
 log_vfio_selftests() {
 	local dir=$1
 	if ! have_vfio_selftests; then
-		log "upstream VFIO selftests: none for this kernel (its tree has no tools/testing/selftests/vfio, or --kernel)"
+		log "upstream VFIO selftests: none for this kernel (a --kernel bzImage, or a --linux-src tree without tools/testing/selftests/vfio)"
 	elif [[ " $(boot_configs) " == *" iommu "* ]]; then
 		log "upstream VFIO selftests: $(find "$dir" -type f | wc -l) programs${SELFTESTS_FROM:+ from $SELFTESTS_FROM}, run in the intel-iommu boot"
 	else
@@ -439,7 +457,7 @@ kernel_cmdline() {
 	# IO-APIC"), seen under --slow-down 4.
 	cmdline+=" no_timer_check"
 	if [[ $boot == iommu ]]; then
-		cmdline+=" intel_iommu=on"
+		cmdline+=" intel_iommu=on wctb.vfio-paths=$IOMMU_PATHS"
 		! have_vfio_selftests || cmdline+=" wctb.vfio-selftests=1"
 	else
 		cmdline+=" vfio.enable_unsafe_noiommu_mode=1"

@@ -32,6 +32,8 @@
  *                       "selftests/vfio/NAME", with $VFIO_SELFTESTS_BDF,
  *                       less the cases KNOWN_DIFFERENCES lists for the
  *                       running kernel (each reported)
+ *   wctb.vfio-paths=P   run the vfio-* programs through path P only:
+ *                       "legacy", "cdev" or "both" (default)
  *   wctb.known-differences=0  run those cases too (a negative control:
  *                       the entries must still be needed)
  *   wctb.hold=1         after the result, wait for the host to end the VM
@@ -96,6 +98,7 @@ struct options {
 	int stock;	/* a stock kernel: known warnings are tolerated */
 	int vfio_selftests;	/* run VFIO_SELFTESTS_DIR too */
 	int known_differences;	/* apply KNOWN_DIFFERENCES (default 1) */
+	char vfio_paths[16];	/* "legacy", "cdev" or "" (both) */
 	char inject[16];
 	char filter[128];
 	char depth[16];
@@ -191,8 +194,11 @@ static void parse_cmdline(struct options *o)
 			o->stock = !strcmp(tok + 12, "stock");
 		else if (!strncmp(tok, "wctb.vfio-selftests=", 20))
 			o->vfio_selftests = !strcmp(tok + 20, "1");
+		else if (!strncmp(tok, "wctb.vfio-paths=", 16))
+			snprintf(o->vfio_paths, sizeof(o->vfio_paths), "%s",
+				 strcmp(tok + 16, "both") ? tok + 16 : "");
 		else if (!strncmp(tok, "wctb.known-differences=", 23))
-			o->known_differences = strcmp(tok + 23, "0");
+			o->known_differences = strcmp(tok + 23, "0") != 0;
 		else if (!strncmp(tok, "wctb.filter=", 12))
 			snprintf(o->filter, sizeof(o->filter), "%s", tok + 12);
 		else if (!strncmp(tok, "wctb.inject=", 12))
@@ -353,13 +359,21 @@ struct test {
 static const char *const vfio_paths[] = { "legacy", "cdev" };
 static char vfio_path_names[2][32];
 
-/* Name each path by opening the device through it once. */
-static void resolve_vfio_paths(const char *bdf)
+/*
+ * Name each path by opening the device through it once; a path that
+ * wctb.vfio-paths= leaves out keeps no name, so nothing runs through it.
+ */
+static void resolve_vfio_paths(const struct options *o, const char *bdf)
 {
 	struct wctb_vfio v;
 	unsigned int i;
 
 	for (i = 0; i < 2; i++) {
+		if (o->vfio_paths[0] && strcmp(o->vfio_paths, vfio_paths[i])) {
+			emit("# VFIO path %s: left out (wctb.vfio-paths=%s)\n",
+			     vfio_paths[i], o->vfio_paths);
+			continue;
+		}
 		if (i == 1 && !strcmp(vfio_path_names[0], "legacy-noiommu")) {
 			/*
 			 * No cdev for noiommu devices: none in 6.12, none
@@ -429,6 +443,11 @@ static void known_differences(struct test *t, const char *prog)
 		if (sscanf(line, "%31s %63s %3s %63s", kernel, name, opt, arg) != 4 ||
 		    strcmp(name, prog) || !release_is(u.release, kernel))
 			continue;
+		if (strlen(t->args) + strlen(opt) + strlen(arg) + 3 > sizeof(t->args)) {
+			emit("# %s: too many known differences for %s; %s %s "
+			     "not applied\n", KNOWN_DIFFERENCES, prog, opt, arg);
+			continue;
+		}
 		snprintf(t->args + strlen(t->args), sizeof(t->args) - strlen(t->args),
 			 "%s%s %s", t->args[0] ? " " : "", opt, arg);
 		snprintf(t->notes + strlen(t->notes),
@@ -838,6 +857,23 @@ static enum verdict report_test(int i, const char *name, enum verdict v,
 }
 
 /*
+ * The device is awake before each program and before the audit, whatever
+ * the one before left (a re-added device, a program killed before its
+ * teardown restored power/control): otherwise the failure of one program
+ * would pass itself on to the next as a dead device.
+ */
+static int keep_awake(char *why, size_t len)
+{
+	const char *bdf = getenv("WCTB_BDF");
+
+	if (!bdf || !wctb_keep_awake(bdf))
+		return 0;
+	snprintf(why, len, "keeping %s out of runtime suspend (power/control "
+		 "\"on\", runtime_status \"active\"): %s", bdf, strerror(errno));
+	return -1;
+}
+
+/*
  * Every test, then "kernel-log": the kernel log of the boot and of what
  * ran outside the tests (the audit, a kmemleak scan) holds no finding.
  */
@@ -852,7 +888,7 @@ static int run_all(const struct options *o)
 
 	kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
 	boot_findings = scan_kernel_log(boot, sizeof(boot));
-	resolve_vfio_paths(getenv("WCTB_BDF"));
+	resolve_vfio_paths(o, getenv("WCTB_BDF"));
 	set_known_warnings(o);
 	n = list_tests(o, tests);
 	emit("TAP version 13\n1..%d\n", n + 1);
@@ -861,13 +897,18 @@ static int run_all(const struct options *o)
 
 		why[0] = '\0';
 		t0 = step_start(tests[i].name, budget);
-		v = run_test(&tests[i], budget, why, sizeof(why));
+		if (keep_awake(why, sizeof(why)))
+			v = FAIL;
+		else
+			v = run_test(&tests[i], budget, why, sizeof(why));
 		step_end(tests[i].name, t0);
 		counts[report_test(i + 1, tests[i].name, v, why, sizeof(why))]++;
 	}
 	if (n == 0)
 		emit("# no test matched '%s'\n", o->filter);
 	t0 = step_start("audit", wctb_paced_seconds(AUDIT_BUDGET));
+	if (keep_awake(why, sizeof(why)))
+		emit("# audit: %s\n", why);	/* the host's ledger check fails */
 	audit(o, getenv("WCTB_BDF"));
 	kmemleak_scan();
 	step_end("audit", t0);

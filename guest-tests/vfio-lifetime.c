@@ -324,8 +324,8 @@ static double now_ms(void)
 #define SAME_PAGE_BATCH	1000
 
 /*
- * 10,000 live WC mappings of one page (2,000 at quick depth, 500 on the
- * debug kernel) share one
+ * 10,000 live WC mappings of one page (2,000 at quick depth, one batch of
+ * 1,000 on the debug kernel) share one
  * reservation: the PAT tree
  * grows by a constant (one entry), not by one entry per mapping, and is
  * back where it was once they are gone.  Prints the PAT entry counts and
@@ -335,7 +335,8 @@ static double now_ms(void)
 TEST_F(life, ten_thousand_mappings_of_one_page_add_one_pat_entry)
 {
 	static volatile uint8_t *maps[SAME_PAGE_MAPS];
-	int n = wctb_debug_kernel() ? 500 : wctb_depth_rounds(2000, SAME_PAGE_MAPS);
+	int n = wctb_debug_kernel() ? SAME_PAGE_BATCH :
+		wctb_depth_rounds(2000, SAME_PAGE_MAPS);
 	double t0, first = 0, last = 0;
 	long before, live, after;
 	int i, j;

@@ -42,7 +42,7 @@
  * acpiphp acts within milliseconds (pciehp would wait 5 s); the waits stay
  * generous for debug kernels.  Seconds at the reference pace (a slower
  * machine waits longer, wctb_paced_seconds()): the hot-plug case's worst
- * case, every wait timing out, is about 80 s (teardown included), inside
+ * case, every wait timing out, is about 90 s (teardown included), inside
  * its harness limit below (init's 120 s per program cuts a run where
  * every case times out).
  */
@@ -477,7 +477,7 @@ static int readd_device(const char *bdf, char *why, size_t len)
  */
 static int open_readded(struct wctb_vfio *v, const char *bdf)
 {
-	long end = now_ms() + (long)(10000 * wctb_pace());
+	long end = now_ms() + WAIT_MS;
 
 	while (wctb_vfio_open(v, bdf)) {
 		if (now_ms() > end)

@@ -85,6 +85,8 @@ build_vfio_selftests() {
 	local src=$1 out=$2 art=$3 dir=$1/tools/testing/selftests/vfio
 	local obj=$2/vfio-selftests logfile=$2/vfio-selftests.log start n
 	if [[ ! -f $dir/Makefile ]]; then
+		((!SELFTESTS_ONLY)) ||
+			die "--selftests-only: $src has no tools/testing/selftests/vfio (the 7.3 base has them: --base 7.3)"
 		log "no tools/testing/selftests/vfio in $src: no upstream VFIO selftests"
 		return 0
 	fi
@@ -104,11 +106,14 @@ build_vfio_selftests() {
 	find "$obj" -maxdepth 1 -type f -executable -exec cp {} "$art/vfio-selftests/" \;
 	n=$(find "$art/vfio-selftests" -type f | wc -l)
 	((n > 0)) || die "the VFIO selftests build in $obj produced no program; log in $logfile"
+	touch "$art/.selftests"
 	log "built $n VFIO selftests in $((SECONDS - start)) s"
 }
 
-# Copy what the guest build needs into the artifact directory; with no
-# bzImage built, the artifact holds headers only (marked .headers).
+# Copy what the guest build needs into the artifact directory.  Markers:
+# .headers (always), .selftests (upstream VFIO selftests built), .complete
+# (bzImage too, with checksums); --headers-only and --selftests-only
+# artifacts stop short of .complete.
 publish() {
 	local src=$1 out=$2 art=$3
 	rm -rf "$art.tmp"
@@ -119,12 +124,10 @@ publish() {
 	touch "$art.tmp/.headers"
 	if ((SELFTESTS_ONLY)); then
 		build_vfio_selftests "$src" "$out" "$art.tmp"
-		touch "$art.tmp/.selftests"
 	elif ((!HEADERS_ONLY)); then
 		cp "$out/arch/x86/boot/bzImage" "$art.tmp/"
 		cp "$out/.config" "$art.tmp/config"
 		build_vfio_selftests "$src" "$out" "$art.tmp"
-		touch "$art.tmp/.selftests"
 		(cd "$art.tmp" && sha256sum bzImage config headers/include/linux/vfio.h >.complete)
 	fi
 	rm -rf "$art"
@@ -151,6 +154,20 @@ build_tree() {
 	install_headers "$src" "$out"
 }
 
+# Whether the cached artifact ART holds what this build mode needs.
+artifact_usable() {
+	local art=$1
+	if [[ -f $art/.complete ]]; then
+		return 0	# a full build has everything
+	elif ((SELFTESTS_ONLY)); then
+		[[ -f $art/.selftests ]]
+	elif ((HEADERS_ONLY)); then
+		[[ -f $art/.headers ]]
+	else
+		return 1
+	fi
+}
+
 build_series() {
 	local sfile list patches key art src out
 	sfile=$(series_file "$SERIES")
@@ -162,8 +179,7 @@ build_series() {
 	((!DEBUG)) || variant=$variant-debug
 	art=$CACHE/kernel/out/$variant-$key
 	drop_if_corrupt "$art"
-	if [[ -f $art/.complete ]] || ((HEADERS_ONLY)) && [[ -f $art/.headers ]] &&
-		{ ((!SELFTESTS_ONLY)) || [[ -f $art/.selftests ]]; }; then
+	if artifact_usable "$art"; then
 		log "up to date: $art"
 		echo "$art"
 		return

@@ -113,17 +113,32 @@ int wctb_bind_vfio_pci(const char *bdf)
 		errno = EBUSY;
 		return -1;
 	}
-	/*
-	 * With runtime PM (CONFIG_PM), vfio-pci lets a device nobody has
-	 * open go to D3hot, where it decodes no BAR: the sysfs resource files
-	 * and the counter audit between programs would see a dead device.
-	 * Keep it awake, as a VMM holding it would (vfio-runtime-pm allows
-	 * runtime suspend for its own cases).  No CONFIG_PM: no power/control.
-	 */
+	return wctb_keep_awake(bdf);
+}
+
+int wctb_keep_awake(const char *bdf)
+{
+	char path[256], status[32] = "";
+	FILE *f;
+
 	snprintf(path, sizeof(path), PCI_DEVICES "/%s/power/control", bdf);
 	if (access(path, F_OK))
 		return 0;
-	return wctb_write_attr(path, "on") ? -1 : 0;
+	if (wctb_write_attr(path, "on"))
+		return -1;
+	/* "on" resumes the device before the write returns. */
+	snprintf(path, sizeof(path), PCI_DEVICES "/%s/power/runtime_status", bdf);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%31s", status) != 1)
+		status[0] = '\0';
+	fclose(f);
+	if (strcmp(status, "active")) {
+		errno = EIO;
+		return -1;
+	}
+	return 0;
 }
 
 volatile uint8_t *wctb_map(int device, uint64_t off, size_t len)

@@ -58,6 +58,16 @@ int wctb_write_attr(const char *path, const char *val);
 int wctb_bind_vfio_pci(const char *bdf);
 
 /*
+ * Keep @bdf out of runtime suspend: power/control "on", then check that
+ * runtime_status reads "active".  With runtime PM (CONFIG_PM) vfio-pci
+ * lets a device nobody has open go to D3hot, where it decodes no BAR, and
+ * every probe (a re-added device) sets "auto" again; init calls this
+ * before each program and before its audit, as a VMM holding the device
+ * would.  0 (also without CONFIG_PM: no power/control), or -1 with errno.
+ */
+int wctb_keep_awake(const char *bdf);
+
+/*
  * Ask the host to act on the VM: writes "wctb-host: <request>" to the
  * results port, where run-vm.sh's checker (qemu-hw/check-counters.py)
  * runs it over QMP.  Requests: "device_del wctd", "device_add wctd".
@@ -165,7 +175,8 @@ void wctb_store_line(volatile void *p, uint64_t seed);
 
 /*
  * The signal (SIGBUS, SIGSEGV) an 8-byte store (@store) or load at @p
- * raises, or 0 when the access goes through.
+ * raises, or 0 when the access goes through.  Not thread-safe: it swaps
+ * the process's handlers and jumps through one static buffer.
  */
 int wctb_access_signal(volatile uint64_t *p, int store);
 
@@ -295,7 +306,7 @@ int wctb_depth_rounds(int quick, int full);
 /*
  * 1 on the debug kernel (build-kernel.sh --debug: kmemleak's debugfs file
  * exists).  Its checkers see a path the first time it runs, and each
- * round costs some 30 times more there: stress loops run fewer rounds.
+ * round costs some 34 times more there (the calibration pace): stress loops run fewer rounds.
  */
 int wctb_debug_kernel(void);
 
