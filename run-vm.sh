@@ -200,37 +200,37 @@ validate_kernel_base() {
 		die "--kernel-base $KERNEL_BASE: the series are written for $DEFAULT_KERNEL_BASE; add --series none for the stock $KERNEL_BASE kernel"
 }
 
-# The list of known stock-kernel warnings: every entry right after its
-# comment, every pattern a valid extended regular expression.
-check_known_warnings() {
-	local line prev='' n=0 status
+# A list in the format of known-stock-warnings.txt: every entry right
+# after its comment, and valid for CHECK (a function: entry -> 0 or a
+# reason on stdout).  WHY says what the comment must tell.
+check_list() {
+	local file=$1 why=$2 check=$3 line prev='' n=0 bad
 	while IFS= read -r line; do
 		n=$((n + 1))
 		if [[ -n $line && $line != '#'* ]]; then
-			[[ $prev == '#'* ]] ||
-				die "$KNOWN_WARNINGS:$n: an entry without a comment (which kernel, why, which upstream gap)"
-			status=0
-			grep -qE -- "$line" </dev/null 2>/dev/null || status=$?
-			((status < 2)) || die "$KNOWN_WARNINGS:$n: not a valid extended regular expression: $line"
+			[[ $prev == '#'* ]] || die "$file:$n: an entry without a comment ($why)"
+			bad=$("$check" "$line") || die "$file:$n: $bad: $line"
 		fi
 		prev=$line
-	done <"$KNOWN_WARNINGS"
+	done <"$file"
 }
 
-# The known selftest differences: every entry right after its comment,
-# in the form "KERNEL PROGRAM -T|-V|-F NAME" (an exclusion, nothing else).
-check_known_differences() {
-	local line prev='' n=0
-	while IFS= read -r line; do
-		n=$((n + 1))
-		if [[ -n $line && $line != '#'* ]]; then
-			[[ $prev == '#'* ]] ||
-				die "$KNOWN_DIFFERENCES:$n: an entry without a comment (which kernel, which case, why)"
-			[[ $line =~ ^[0-9]+\.[0-9]+\ [A-Za-z0-9_]+\ -[TVF]\ [A-Za-z0-9_]+$ ]] ||
-				die "$KNOWN_DIFFERENCES:$n: not 'KERNEL PROGRAM -T|-V|-F NAME' (e.g. '6.12 vfio_dma_mapping_test -T overflow'): $line"
-		fi
-		prev=$line
-	done <"$KNOWN_DIFFERENCES"
+# A known warning is a valid extended regular expression.
+known_warning_ok() {
+	local status=0
+	grep -qE -- "$1" </dev/null 2>/dev/null || status=$?
+	((status < 2)) || { echo "not a valid extended regular expression"; return 1; }
+}
+
+# A known selftest difference is "KERNEL PROGRAM -T|-V|-F NAME".
+known_difference_ok() {
+	[[ $1 =~ ^[0-9]+\.[0-9]+\ [A-Za-z0-9_]+\ -[TVF]\ [A-Za-z0-9_]+$ ]] ||
+		{ echo "not 'KERNEL PROGRAM -T|-V|-F NAME' (e.g. '6.12 vfio_dma_mapping_test -T overflow')"; return 1; }
+}
+
+check_known_lists() {
+	check_list "$KNOWN_WARNINGS" "which kernel, why, which upstream gap" known_warning_ok
+	check_list "$KNOWN_DIFFERENCES" "which kernel, which case, why" known_difference_ok
 }
 
 # Stock kernels (ours unpatched, or one we did not build) may log the
@@ -412,8 +412,7 @@ build_initramfs() {
 	local root=$BUILD_DIR/initramfs.d out=$BUILD_DIR/initramfs.cpio sum
 	((!SHELL_MODE)) || [[ -x /bin/busybox ]] ||
 		die "/bin/busybox missing; install busybox-static (.ci/setup-host.sh)"
-	check_known_warnings
-	check_known_differences
+	check_known_lists
 	stage_initramfs_tree "$root"
 	log_vfio_selftests "$root/vfio-selftests"
 	sum=$(cd "$root" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum)

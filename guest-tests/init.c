@@ -409,6 +409,36 @@ static int release_is(const char *release, const char *kernel)
 	       (release[n] == '.' || release[n] == '-' || !release[n]);
 }
 
+struct known_diff {
+	struct test *t;
+	const char *prog;
+	const char *release;
+};
+
+/* One entry of KNOWN_DIFFERENCES: applied when it names @prog and this kernel. */
+static int known_difference(void *ctx, int lineno, const char *title,
+			    const char *entry)
+{
+	struct known_diff *d = ctx;
+	struct test *t = d->t;
+	char kernel[32], name[64], opt[4], arg[64];
+
+	if (sscanf(entry, "%31s %63s %3s %63s", kernel, name, opt, arg) != 4 ||
+	    strcmp(name, d->prog) || !release_is(d->release, kernel))
+		return 0;
+	if (strlen(t->args) + strlen(opt) + strlen(arg) + 3 > sizeof(t->args)) {
+		emit("# %s:%d: too many known differences for %s; %s %s not "
+		     "applied\n", KNOWN_DIFFERENCES, lineno, d->prog, opt, arg);
+		return 0;
+	}
+	snprintf(t->args + strlen(t->args), sizeof(t->args) - strlen(t->args),
+		 "%s%s %s", t->args[0] ? " " : "", opt, arg);
+	snprintf(t->notes + strlen(t->notes), sizeof(t->notes) - strlen(t->notes),
+		 "# known kernel difference on %s: %s %s %s left out: %s\n",
+		 kernel, d->prog, opt, arg, title);
+	return 0;
+}
+
 /*
  * The kselftest harness exclusions (-T TEST, -V VARIANT, -F FIXTURE) that
  * KNOWN_DIFFERENCES lists for upstream selftest @prog on the running
@@ -417,45 +447,12 @@ static int release_is(const char *release, const char *kernel)
  */
 static void known_differences(struct test *t, const char *prog)
 {
-	char line[512], first[256] = "", kernel[32], name[64], opt[4], arg[64];
-	int in_comment = 0;
 	struct utsname u;
-	FILE *f;
+	struct known_diff d = { .t = t, .prog = prog, .release = u.release };
 
 	t->args[0] = t->notes[0] = '\0';
-	f = fopen(KNOWN_DIFFERENCES, "r");
-	if (!f)
-		return;
-	if (uname(&u)) {
-		fclose(f);
-		return;
-	}
-	while (fgets(line, sizeof(line), f)) {
-		line[strcspn(line, "\n")] = '\0';
-		if (line[0] == '#') {
-			if (!in_comment)
-				snprintf(first, sizeof(first), "%s", line + 1 +
-					 (line[1] == ' '));
-			in_comment = 1;
-			continue;
-		}
-		in_comment = 0;
-		if (sscanf(line, "%31s %63s %3s %63s", kernel, name, opt, arg) != 4 ||
-		    strcmp(name, prog) || !release_is(u.release, kernel))
-			continue;
-		if (strlen(t->args) + strlen(opt) + strlen(arg) + 3 > sizeof(t->args)) {
-			emit("# %s: too many known differences for %s; %s %s "
-			     "not applied\n", KNOWN_DIFFERENCES, prog, opt, arg);
-			continue;
-		}
-		snprintf(t->args + strlen(t->args), sizeof(t->args) - strlen(t->args),
-			 "%s%s %s", t->args[0] ? " " : "", opt, arg);
-		snprintf(t->notes + strlen(t->notes),
-			 sizeof(t->notes) - strlen(t->notes),
-			 "# known kernel difference on %s: %s %s %s left out: %s\n",
-			 kernel, prog, opt, arg, first);
-	}
-	fclose(f);
+	if (!uname(&u))
+		wctb_list_entries(KNOWN_DIFFERENCES, known_difference, &d);
 }
 
 /* Program @prog of @dir, TAP name @prefix@prog[@path]. */

@@ -117,23 +117,6 @@ FIXTURE_TEARDOWN(pm)
 }
 
 
-/* The first word of a power attribute of the device, "" if unreadable. */
-static const char *power_attr(const char *bdf, const char *attr, char *buf,
-			      size_t len)
-{
-	char path[256];
-	FILE *f;
-
-	snprintf(path, sizeof(path), PCI_DEVICES "/%s/%s", bdf, attr);
-	buf[0] = '\0';
-	f = fopen(path, "r");
-	if (f) {
-		if (fscanf(f, "%63s", buf) != 1)
-			buf[0] = '\0';
-		fclose(f);
-	}
-	return buf;
-}
 
 /*
  * Wait (paced) until runtime_status reads @status: pm_runtime_put() at
@@ -146,7 +129,7 @@ static int wait_runtime_status(const char *bdf, const char *status)
 	char buf[64];
 
 	while (tries-- > 0) {
-		if (!strcmp(power_attr(bdf, "power/runtime_status", buf,
+		if (!strcmp(wctb_sysfs_word(bdf, "power/runtime_status", buf,
 					sizeof(buf)), status))
 			return 1;
 		nanosleep(&nap, NULL);
@@ -221,9 +204,9 @@ static void expect_suspended(struct _test_data_pm *self,
 
 	EXPECT_TRUE(wait_runtime_status(self->s.bdf, "suspended"))
 		TH_LOG("runtime_status stays '%s'",
-		       power_attr(self->s.bdf, "power/runtime_status", buf,
+		       wctb_sysfs_word(self->s.bdf, "power/runtime_status", buf,
 				  sizeof(buf)));
-	EXPECT_STREQ("D3hot", power_attr(self->s.bdf, "power_state", buf,
+	EXPECT_STREQ("D3hot", wctb_sysfs_word(self->s.bdf, "power_state", buf,
 					 sizeof(buf)));
 }
 
@@ -236,9 +219,9 @@ static void assert_active(struct _test_data_pm *self,
 {
 	char buf[64];
 
-	ASSERT_STREQ("active", power_attr(self->s.bdf, "power/runtime_status",
+	ASSERT_STREQ("active", wctb_sysfs_word(self->s.bdf, "power/runtime_status",
 					  buf, sizeof(buf)));
-	ASSERT_STREQ("D0", power_attr(self->s.bdf, "power_state", buf,
+	ASSERT_STREQ("D0", wctb_sysfs_word(self->s.bdf, "power_state", buf,
 				      sizeof(buf)));
 }
 

@@ -116,10 +116,27 @@ int wctb_bind_vfio_pci(const char *bdf)
 	return wctb_keep_awake(bdf);
 }
 
+const char *wctb_sysfs_word(const char *bdf, const char *attr, char *buf,
+			    size_t len)
+{
+	char path[256], fmt[16];
+	FILE *f;
+
+	snprintf(path, sizeof(path), PCI_DEVICES "/%s/%s", bdf, attr);
+	snprintf(fmt, sizeof(fmt), "%%%zus", len - 1);
+	buf[0] = '\0';
+	f = fopen(path, "r");
+	if (f) {
+		if (fscanf(f, fmt, buf) != 1)
+			buf[0] = '\0';
+		fclose(f);
+	}
+	return buf;
+}
+
 int wctb_keep_awake(const char *bdf)
 {
-	char path[256], status[32] = "";
-	FILE *f;
+	char path[256], status[32];
 
 	snprintf(path, sizeof(path), PCI_DEVICES "/%s/power/control", bdf);
 	if (access(path, F_OK))
@@ -127,14 +144,8 @@ int wctb_keep_awake(const char *bdf)
 	if (wctb_write_attr(path, "on"))
 		return -1;
 	/* "on" resumes the device before the write returns. */
-	snprintf(path, sizeof(path), PCI_DEVICES "/%s/power/runtime_status", bdf);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	if (fscanf(f, "%31s", status) != 1)
-		status[0] = '\0';
-	fclose(f);
-	if (strcmp(status, "active")) {
+	if (strcmp(wctb_sysfs_word(bdf, "power/runtime_status", status,
+				   sizeof(status)), "active")) {
 		errno = EIO;
 		return -1;
 	}
@@ -707,25 +718,16 @@ static const char *comment_text(const char *line)
 	return line + strspn(line, " \t");
 }
 
-/*
- * Parse the list at @path into known[]; on any error report it and keep
- * no entry at all, so that nothing is tolerated by mistake.
- */
-static void load_known_warnings(const char *path)
+int wctb_list_entries(const char *path, wctb_list_fn fn, void *ctx)
 {
 	char line[512], title[128] = "";
-	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	const char *c;
 	FILE *f = fopen(path, "r");
-	int lineno = 0, n = 0, err = 0;
+	int lineno = 0, ret = 0;
 
-	known_count = 0;
-	if (!f) {
-		fprintf(stderr, "known stock-kernel warnings: %s: %s; none tolerated\n",
-			path, strerror(errno));
-		return;
-	}
-	while (!err && fgets(line, sizeof(line), f)) {
+	if (!f)
+		return -errno;
+	while (!ret && fgets(line, sizeof(line), f)) {
 		lineno++;
 		line[strcspn(line, "\n")] = '\0';
 		c = comment_text(line);
@@ -734,28 +736,61 @@ static void load_known_warnings(const char *path)
 				snprintf(title, sizeof(title), "%s", c);
 			continue;
 		}
-		if (!line[0]) {		/* a blank line ends a comment */
-			title[0] = '\0';
-			continue;
-		}
-		if (!title[0] || n == KNOWN_MAX ||
-		    regcomp(&known[n].re, line, REG_EXTENDED | REG_NOSUB)) {
-			fprintf(stderr, "known stock-kernel warnings: %s:%d: %s; none tolerated\n",
-				path, lineno, !title[0] ? "an entry without a comment" :
-				n == KNOWN_MAX ? "too many entries" : "not a valid regular expression");
-			err = 1;
-			break;
-		}
-		snprintf(known[n].name, sizeof(known[n].name), "%s:%d: %s",
-			 base, lineno, title);
-		title[0] = '\0';
-		n++;
+		if (line[0])
+			ret = fn(ctx, lineno, title, line);
+		title[0] = '\0';	/* an entry or a blank line ends a comment */
 	}
 	fclose(f);
-	if (err)
-		while (n)
-			regfree(&known[--n].re);
-	known_count = n;
+	return ret;
+}
+
+struct known_load {
+	const char *base;
+	int n;
+};
+
+/* One entry of the known-warnings list: 0, or 1 (stop) on a bad entry. */
+static int load_known_entry(void *ctx, int lineno, const char *title,
+			    const char *entry)
+{
+	struct known_load *l = ctx;
+	const char *why = !title[0] ? "an entry without a comment" :
+			  l->n == KNOWN_MAX ? "too many entries" : NULL;
+
+	if (!why && regcomp(&known[l->n].re, entry, REG_EXTENDED | REG_NOSUB))
+		why = "not a valid regular expression";
+	if (why) {
+		fprintf(stderr, "known stock-kernel warnings: %s:%d: %s; none tolerated\n",
+			l->base, lineno, why);
+		return 1;
+	}
+	snprintf(known[l->n].name, sizeof(known[l->n].name), "%s:%d: %s",
+		 l->base, lineno, title);
+	l->n++;
+	return 0;
+}
+
+/*
+ * Parse the list at @path into known[]; on any error report it and keep
+ * no entry at all, so that nothing is tolerated by mistake.
+ */
+static void load_known_warnings(const char *path)
+{
+	struct known_load l = {
+		.base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path,
+	};
+	int ret;
+
+	known_count = 0;
+	ret = wctb_list_entries(path, load_known_entry, &l);
+	if (ret) {
+		if (ret < 0)
+			fprintf(stderr, "known stock-kernel warnings: %s: %s; none tolerated\n",
+				path, strerror(-ret));
+		while (l.n)
+			regfree(&known[--l.n].re);
+	}
+	known_count = l.n;
 }
 
 const char *wctb_known_warning(const char *line)

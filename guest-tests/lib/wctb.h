@@ -238,6 +238,24 @@ int wctb_kmsg_new(int fd, char *buf, size_t len);
 #define WCTB_TOLERATED "known stock-kernel warning tolerated: "
 const char *wctb_known_warning(const char *line);
 
+/*
+ * The entries of a list in the format of known-stock-warnings.txt: each
+ * line that is neither blank nor a comment, with the first line of the
+ * comment right above it as its title ("" without one).  @fn returns 0 to
+ * go on, non-zero to stop; the result is that value, or -errno when @path
+ * cannot be read.
+ */
+typedef int (*wctb_list_fn)(void *ctx, int lineno, const char *title,
+			    const char *entry);
+int wctb_list_entries(const char *path, wctb_list_fn fn, void *ctx);
+
+/*
+ * The first word of /sys/bus/pci/devices/BDF/ATTR into @buf ("" if it
+ * cannot be read); returns @buf.
+ */
+const char *wctb_sysfs_word(const char *bdf, const char *attr, char *buf,
+			    size_t len);
+
 /* One number from /proc/meminfo, in KiB ("Slab", "MemAvailable"), or -1. */
 long wctb_meminfo_kib(const char *field);
 
