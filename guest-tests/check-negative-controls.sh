@@ -45,6 +45,8 @@ reported (its output and the run's results.tap):
   runtime PM      WCTB_PM_STAY_AWAKE=1: vfio-runtime-pm keeps the
                   device out of runtime suspend; its D3hot and
                   wakeup checks fail                               exit 1
+  no revocation   WCTB_PM_SKIP_ENTRY=1: LOW_POWER_ENTRY is skipped;
+                  the SIGBUS and nothing-arrives checks fail       exit 1
   known diffs     stock 6.12 with wctb.known-differences=0: the
                   upstream selftest cases the list leaves out fail
                   (no stale entry)                                 exit 1
@@ -184,7 +186,7 @@ main() {
 	[[ -x $KERNEL_WARNING ]] || die "--kernel-warning must name the built kernel-warning program"
 	[[ -x $HANG ]] || die "--hang must name the built hang program"
 
-	echo "1..22"
+	echo "1..23"
 	expect "a failing guest test fails the run" 1 "$BUILD_DIR" \
 		'not ok 1 extra-always-fail # exit code 1' 'FAIL: passed=1 failed=1' -- \
 		--extra-test "$ALWAYS_FAIL" --filter 'extra-*'
@@ -238,6 +240,12 @@ main() {
 		'not ok [0-9]+ pm.wakeup_eventfd_fires_when_the_device_is_used' \
 		"runtime_status stays 'active'" -- \
 		--iommu none --filter 'vfio-runtime-pm*' --append WCTB_PM_STAY_AWAKE=1
+	expect "mappings that low power does not revoke fail the runtime PM checks" 1 "$BUILD_DIR" \
+		'not ok [0-9]+ pm.low_power_entry_revokes_and_exit_refaults_with_types' \
+		'fixed offset \(UC-\) still maps the device in low power' \
+		'WC cookie still maps the device in low power' \
+		'stores in low power reached the device' -- \
+		--iommu none --filter 'vfio-runtime-pm*' --append WCTB_PM_SKIP_ENTRY=1
 	expect "stock 6.12 fails the upstream selftest cases its known differences leave out" 1 \
 		"$BUILD_DIR/stock-6.12" \
 		'not ok [0-9]+ vfio_dma_map_limit_test.vfio_type1_iommu.overflow' \

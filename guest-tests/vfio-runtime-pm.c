@@ -23,7 +23,9 @@
  * D3hot decodes no BAR anyway.
  * A kernel without CONFIG_PM has no power/control: SKIP.  Kernels without
  * the cookie series run the fixed-offset half.  WCTB_PM_STAY_AWAKE=1 (a
- * negative control) keeps "on": the device stays in D0 and the cases fail.
+ * negative control) keeps "on": the device stays in D0 and the cases fail;
+ * WCTB_PM_SKIP_ENTRY=1 (another) skips LOW_POWER_ENTRY itself: the
+ * revocation checks fail.
  */
 #include <errno.h>
 #include <signal.h>
@@ -56,6 +58,9 @@ static int feature_set(int device, uint32_t feature, const void *data,
 	uint64_t buf[4] = { 0 };
 	struct vfio_device_feature *f = (void *)buf;
 
+	/* Negative control: low power never entered, revocation must fail. */
+	if (feature == VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY && getenv("WCTB_PM_SKIP_ENTRY"))
+		return 0;
 	f->argsz = sizeof(*f) + len;
 	f->flags = VFIO_DEVICE_FEATURE_SET | feature;
 	if (len)

@@ -548,7 +548,7 @@ static int request_eventfd(int device)
  * the file is closed the device leaves the bus.  device_add brings it
  * back, and it maps and combines again.
  */
-TEST_F_TIMEOUT(hotplug, unplug_with_live_mappings_then_readd, 95)
+TEST_F_TIMEOUT(hotplug, unplug_with_live_mappings_then_readd, 110)
 {
 	struct pollfd pfd = { .events = POLLIN };
 	struct writer *w = self->w;
