@@ -57,7 +57,7 @@ usage error.
   --all-tests          run every test: host unit tests and the VM suite,
                        through 'meson test' (what CI runs)
   --build-only         build what is stale, then stop
-  --bench [ARGS]       run the loop benchmark (qemu-hw/bench.sh) with ARGS
+  --bench [ARGS]       run the loop benchmark (host/bench.sh) with ARGS
                        (e.g. --no-cold --repeats 1; see its --help) and exit
   --report DIR         measure every mapping of BAR2 (sysfs, VFIO fixed offset,
                        UC/WC cookies, 2 MiB WC) on each series (patched,
@@ -125,7 +125,7 @@ parse_args() {
 		case "$1" in
 		--all-tests) ALL_TESTS=1 ;;
 		--build-only) BUILD_ONLY=1 ;;
-		--bench) shift; exec "$REPO/qemu-hw/bench.sh" "$@" ;;
+		--bench) shift; exec "$REPO/host/bench.sh" "$@" ;;
 		--report) REPORT_DIR=${2:?--report needs a directory}; shift ;;
 		--junit) JUNIT=${2:?--junit needs a file name}; shift ;;
 		--series) SERIES=${2:?--series needs patched, naive or none}; shift ;;
@@ -523,7 +523,7 @@ boot_budget() {
 }
 
 # Boots the guest once; sets QEMU_STATUS and CHECK_STATUS
-# (qemu-hw/check-counters.py: it owns the deadline, killing QEMU when the
+# (host/check-counters.py: it owns the deadline, killing QEMU when the
 # guest stops making progress, status 3; the guest holds after its result
 # until the checker has read the device over QMP and quit QEMU).
 boot_guest() {
@@ -540,7 +540,7 @@ boot_guest() {
 	log "[$boot] booting the guest (console: $dir/console.log)"
 	"$QEMU" "${args[@]}" >"$dir/qemu-stdout.log" 2>"$dir/qemu-stderr.log" &
 	pid=$!
-	"$REPO/qemu-hw/check-counters.py" --qmp "$dir/qmp.sock" \
+	"$REPO/host/check-counters.py" --qmp "$dir/qmp.sock" \
 		--results "$dir/results.tap" --pid "$pid" --timeout "$TIMEOUT" \
 		--boot-budget "$(boot_budget)" --slow-down "$SLOW_DOWN" \
 		--hotplug-bus "$HOTPLUG_BUS" \
@@ -722,7 +722,7 @@ write_junit() {
 			args+=(--host-check "$boot=$LOG_DIR/$boot/host-check.txt")
 	done
 	((${#args[@]})) || return 0
-	python3 "$REPO/guest-tests/report/tap-to-junit.py" --output "$LOG_DIR/junit.xml" "${args[@]}" ||
+	python3 "$REPO/host/tap-to-junit.py" --output "$LOG_DIR/junit.xml" "${args[@]}" ||
 		log "warning: writing JUnit XML failed"
 	[[ -z $JUNIT ]] || cp "$LOG_DIR/junit.xml" "$JUNIT"
 }
@@ -748,7 +748,7 @@ make_report() {
 		(($(wc -l <"$REPORT_DIR/measure-$series.txt") == 6)) ||
 			die "series $series: expected 6 measurements, got $REPORT_DIR/measure-$series.txt"
 	done
-	python3 "$REPO/guest-tests/report/make-report.py" --output-dir "$REPORT_DIR" \
+	python3 "$REPO/host/make-report.py" --output-dir "$REPORT_DIR" \
 		"$REPORT_DIR"/measure-{patched,naive,none}.txt ||
 		die "make-report.py failed on $REPORT_DIR/measure-*.txt"
 	log "report: $REPORT_DIR/report.md, $REPORT_DIR/report.svg"

@@ -56,7 +56,7 @@
  * program or step, "wctb-start: NAME budget=S" says how long it may run
  * (its reference budget times the pace); "wctb-end: NAME seconds=T"
  * follows with the time it took.  The host's watchdog
- * (qemu-hw/check-counters.py) allows each started step its budget plus
+ * (host/check-counters.py) allows each started step its budget plus
  * the idle allowance S, and anything else the idle allowance from the
  * last line, so a slow machine gets a slow pass and a hang ends the run
  * soon after the budget of the step that hung.

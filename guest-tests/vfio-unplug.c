@@ -12,7 +12,7 @@
  * it clears memory enable, so both writers take SIGBUS (not a hang, not an
  * oops), unmaps and closes.  The removal then finishes, the host adds the
  * device back and it works again.  The host acts on "wctb-host:" requests
- * (qemu-hw/check-counters.py); in run-vm.sh's --shell mode nobody answers
+ * (host/check-counters.py); in run-vm.sh's --shell mode nobody answers
  * and the hot-unplug case fails.
  */
 #include <errno.h>

@@ -2,7 +2,7 @@
 /*
  * Benchmark, not a test: guest MMIO store rate to every wc-testdev in the
  * VM, through its sysfs WC and UC mappings of BAR2.  Run by
- * qemu-hw/bench-mmio.sh with one device that models WC buffers and one that
+ * host/bench-mmio.sh with one device that models WC buffers and one that
  * only counts (wc-lines=0), so both figures come from the same run.
  * Prints one "bench:" line per device and mapping, the median of 5
  * interleaved rounds; WCTB_BENCH_SECONDS (kernel command line) sets the

@@ -69,7 +69,7 @@ int wctb_keep_awake(const char *bdf);
 
 /*
  * Ask the host to act on the VM: writes "wctb-host: <request>" to the
- * results port, where run-vm.sh's checker (qemu-hw/check-counters.py)
+ * results port, where run-vm.sh's checker (host/check-counters.py)
  * runs it over QMP.  Requests: "device_del wctd", "device_add wctd".
  * Returns 0 or -errno.  The host does not answer; the guest watches for
  * the effect (a device request, the device leaving or coming back).

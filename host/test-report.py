@@ -5,7 +5,7 @@
 Runs both scripts as subprocesses on small inline fixtures in a temporary
 directory and checks what they write.  Exit status 0 when every test passes.
 
-  python3 guest-tests/report/test-report.py [-v]
+  python3 host/test-report.py [-v]
 """
 
 import os

@@ -265,7 +265,7 @@ def add_suite(parent, name, classname, cases, other=(), seconds=0.0):
 
 
 def host_check_case(label, path, text):
-    """The host's QMP counter check of one boot (qemu-hw/check-counters.py)."""
+    """The host's QMP counter check of one boot (host/check-counters.py)."""
     lines = text.splitlines()
     if any("agrees with the guest" in line for line in lines):
         return Case("counters", "pass", output=lines)

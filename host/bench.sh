@@ -25,7 +25,7 @@ Measures, on this machine, and prints each figure with its target:
   debug suite     both boots + whole suite on the debug kernel; ratio
                   debug / normal suite (both warm, measured here)
   MMIO            guest stores per second, WC model on vs counting only
-                  (qemu-hw/bench-mmio.sh)
+                  (host/bench-mmio.sh)
 Work happens in a temporary clone and cache copies; the checkout and its
 cache are left as they were (the patched kernel tree is re-applied once).
 
@@ -212,8 +212,8 @@ main() {
 	kernel_edit
 	boot_times
 	suite_times
-	echo "MMIO stores per second (qemu-hw/bench-mmio.sh):"
-	"$REPO/qemu-hw/bench-mmio.sh" --build-dir "$WORK/build" 2>>"$WORK/bench.log" | sed 's/^/  /'
+	echo "MMIO stores per second (host/bench-mmio.sh):"
+	"$REPO/host/bench-mmio.sh" --build-dir "$WORK/build" 2>>"$WORK/bench.log" | sed 's/^/  /'
 }
 
 main "$@"

@@ -72,7 +72,7 @@ Prints TAP; exits non-zero if any control did not fail as it must.
 USAGE
 }
 
-die() { printf 'check-harness-faults: error: %s\n' "$*" >&2; exit 2; }
+die() { printf 'negative-controls: error: %s\n' "$*" >&2; exit 2; }
 
 # expect NAME STATUS DIR REGEX... -- run-vm.sh ARGS...: run-vm.sh with
 # build directory DIR must exit STATUS, and every REGEX must match its
