@@ -5,14 +5,11 @@ set -euo pipefail
 
 readonly REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export WCTB_CACHE=${WCTB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wc-testbed}
-readonly BIOS_DIRS=(/usr/share/qemu /usr/share/seabios)
-readonly QBOOT=/usr/share/qemu/qboot.rom
 readonly KNOWN_WARNINGS=$REPO/guest-tests/known-stock-warnings.txt
 readonly KNOWN_DIFFERENCES=$REPO/guest-tests/known-selftest-differences.txt
 readonly DEFAULT_KERNEL_BASE=7.3
 
 BUILD_DIR=$REPO/build
-HOTPLUG_BUS=wctb-rp
 SERIES=patched
 KERNEL_BASE=$DEFAULT_KERNEL_BASE
 KERNEL=
@@ -186,6 +183,40 @@ validate_args() {
 	done
 }
 
+# BUILD_DIR exists, is writable and is absolute from here on.
+ensure_build_dir() {
+	mkdir -p "$BUILD_DIR" 2>/dev/null && [[ -w $BUILD_DIR && -x $BUILD_DIR ]] ||
+		die "--build-dir $BUILD_DIR: cannot create it or write to it; pick a directory you can write (default: ./build)"
+	BUILD_DIR=$(cd "$BUILD_DIR" && pwd)
+}
+
+# A --qemu binary must be a QEMU that has wc-testdev.
+check_user_qemu() {
+	local devices
+	devices=$(timeout 20 "$QEMU" -machine none -nodefaults -device help 2>&1) ||
+		die "--qemu $QEMU: '$QEMU -device help' failed; is it a qemu-system-x86_64? ($(head -1 <<<"$devices"))"
+	grep -q '"wc-testdev"' <<<"$devices" ||
+		die "--qemu $QEMU: this QEMU has no wc-testdev device; build one with qemu-hw/build-qemu.sh, or drop --qemu"
+}
+
+# A --filter must match a program the initramfs carries (init matches
+# the same names with fnmatch(3)).
+check_filter() {
+	local root=$1 f name p
+	[[ -n $FILTER ]] || return 0
+	for f in "$root"/tests/* "$root"/vfio-selftests/*; do
+		[[ -f $f ]] || continue
+		name=${f##*/}
+		[[ $f != */vfio-selftests/* ]] || name=selftests/vfio/$name
+		# shellcheck disable=SC2053	# a glob, as init matches it
+		[[ $name == $FILTER || ${f##*/} == $FILTER ]] && return 0
+		[[ $name != vfio-* ]] || for p in legacy-type1 cdev-iommufd legacy-noiommu; do
+			[[ $name@$p != $FILTER ]] || return 0
+		done
+	done
+	die "--filter '$FILTER' matches no guest test; the tests are: $(cd "$root/tests" && printf '%s ' *)$(cd "$root" && [[ -d vfio-selftests ]] && printf 'selftests/vfio/%s ' $(ls vfio-selftests))"
+}
+
 # A base is a file of kernel-patches/bases/.  It picks the kernel of one
 # suite run; --all-tests and --report pick theirs per test.
 validate_kernel_base() {
@@ -291,6 +322,7 @@ build_qemu() {
 	QEMU_SRC=$("$REPO/qemu-hw/build-qemu.sh" --print-src) || die "preparing the QEMU source failed (see above)"
 	if [[ -n $QEMU ]] && ((!ALL_TESTS)); then
 		QEMU_BUILD=
+		check_user_qemu
 		return
 	fi
 	built=$("$REPO/qemu-hw/build-qemu.sh") || die "building QEMU failed (see above)"
@@ -414,6 +446,7 @@ build_initramfs() {
 		die "/bin/busybox missing; install busybox-static (.ci/setup-host.sh)"
 	check_known_lists
 	stage_initramfs_tree "$root"
+	check_filter "$root"
 	log_vfio_selftests "$root/vfio-selftests"
 	sum=$(cd "$root" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum)
 	if [[ -f $out && $(cat "$out.sum" 2>/dev/null) == "$sum" ]]; then
@@ -444,207 +477,39 @@ boot_configs() {
 	esac
 }
 
-kernel_cmdline() {
-	local boot=$1 cmdline="console=ttyS0 panic=-1 oops=panic loglevel=4"
-	# An emulated CPU on a busy host makes the clocksource watchdog
-	# complain (warnings, not bugs of the code under test): trust the TSC.
-	cmdline+=" tsc=reliable"
-	# ... and do not test the timer IRQ through the IO-APIC: on a slow or
-	# throttled host the test misses its window and, with interrupt
-	# remapping on, panics ("timer doesn't work through Interrupt-remapped
-	# IO-APIC"), seen under --slow-down 4.
-	cmdline+=" no_timer_check"
-	if [[ $boot == iommu ]]; then
-		cmdline+=" intel_iommu=on wctb.vfio-paths=$IOMMU_PATHS"
-		! have_vfio_selftests || cmdline+=" wctb.vfio-selftests=1"
-	else
-		cmdline+=" vfio.enable_unsafe_noiommu_mode=1"
-	fi
-	# The debug kernel pages with 4 levels: under -cpu max it would use 5
-	# (LA57), and Linux 7.3 with KASAN then reports a wild access when an
-	# interrupt lands while identify_cpu() has the boot CPU's feature bits
-	# cleared (pgtable_l5_enabled() reads false for that window, so KASAN
-	# judges a 5-level direct-map address by the 4-level layout).  Seen
-	# once in 17 debug boots, at 2 s, in __common_interrupt; upstream's, not
-	# the series'.  With 4 levels the debug suite also runs about 3 times
-	# faster under TCG.  The normal kernels keep 5 levels: both are tested.
-	((!DEBUG_KERNEL)) || cmdline+=" no5lvl"
-	[[ -z $TEST_TIMEOUT ]] || cmdline+=" wctb.timeout=$TEST_TIMEOUT"
-	cmdline+=" wctb.depth=$DEPTH"
-	[[ -z $FILTER ]] || cmdline+=" wctb.filter=$FILTER"
-	((USE_KVM)) || cmdline+=" wctb.memtypes=1"
-	! stock_kernel || cmdline+=" wctb.kernel=stock"
-	((!SHELL_MODE)) || cmdline+=" wctb.shell=1"
-	((SHELL_MODE)) || cmdline+=" wctb.hold=1"
-	[[ -z $APPEND ]] || cmdline+=" $APPEND"
-	echo "$cmdline"
+# vm_args BOOT DIR: host/vm.py's options for one boot of this run.
+vm_args() {
+	local boot=$1 dir=$2 a
+	a=(--qemu "$QEMU" --qemu-python "$QEMU_SRC/python" --kernel "$KERNEL"
+		--initrd "$BUILD_DIR/initramfs.cpio" --log-dir "$dir" --boot "$boot"
+		--depth "$DEPTH" --iommu-paths "$IOMMU_PATHS" --timeout "$TIMEOUT"
+		--slow-down "$SLOW_DOWN" --known-warnings "$(basename "$KNOWN_WARNINGS")")
+	((!USE_KVM)) || a+=(--kvm)
+	((!DEBUG_KERNEL)) || a+=(--debug-kernel)
+	! stock_kernel || a+=(--stock)
+	! have_vfio_selftests || a+=(--selftests)
+	((!SHELL_MODE)) || a+=(--shell)
+	[[ -z $FILTER ]] || a+=(--filter "$FILTER")
+	[[ -z $TEST_TIMEOUT ]] || a+=(--test-timeout "$TEST_TIMEOUT")
+	[[ -z $APPEND ]] || a+=(--append "$APPEND")
+	for q in "${QEMU_EXTRA[@]}"; do a+=("--qemu-arg=$q"); done
+	printf '%s\n' "${a[@]}"
 }
 
-qemu_args() {
-	local boot=$1 dir=$2
-	# 1 GiB: below 512 MiB of RAM the kernel turns THP (and so PMD faults) off.
-	local args=(-M q35 -m 1G -smp 1 -nodefaults -no-reboot -display none)
-	local d
-	for d in "${BIOS_DIRS[@]}"; do args+=(-L "$d"); done
-	# qboot (qemu-system-data) loads the kernel straight from fw_cfg:
-	# a few tenths of a second less than SeaBIOS per boot under TCG.
-	args+=(-bios "$QBOOT")
-	if ((USE_KVM)); then
-		args+=(-accel kvm -cpu host)
-	else
-		args+=(-accel tcg -cpu max)
-	fi
-	args+=(-kernel "$KERNEL" -initrd "$BUILD_DIR/initramfs.cpio")
-	args+=(-append "$(kernel_cmdline "$boot")")
-	# The IOMMU must come before the devices it translates for.  Interrupt
-	# remapping, or type1 and iommufd refuse the device (MSI isolation).
-	if [[ $boot == iommu ]]; then
-		((!USE_KVM)) || args+=(-M q35,kernel-irqchip=split)
-		args+=(-device intel-iommu,intremap=on)
-	fi
-	# wc-testdev sits in a hot-plug slot of its own, so that device_del
-	# and device_add from the checker reach the guest's vfio-pci.
-	args+=(-device "pcie-root-port,id=$HOTPLUG_BUS,chassis=1,slot=1")
-	args+=(-device "wc-testdev,id=wctd,bus=$HOTPLUG_BUS")
-	args+=(-qmp "unix:$dir/qmp.sock,server=on,wait=off" -pidfile "$dir/qemu.pid")
-	args+=("${QEMU_EXTRA[@]}")
-	if ((SHELL_MODE)); then
-		args+=(-serial mon:stdio -serial "file:$dir/results.tap")
-	else
-		args+=(-serial "file:$dir/console.log" -serial "file:$dir/results.tap")
-	fi
-	printf '%s\n' "${args[@]}"
-}
-
-# Reference seconds from QEMU's start to the guest's first line; the
-# checker scales them by the host's pace.  KASAN and friends boot slower.
-boot_budget() {
-	((DEBUG_KERNEL)) && echo 480 || echo 120
-}
-
-# Boots the guest once; sets QEMU_STATUS and CHECK_STATUS
-# (host/check-counters.py: it owns the deadline, killing QEMU when the
-# guest stops making progress, status 3; the guest holds after its result
-# until the checker has read the device over QMP and quit QEMU).
-boot_guest() {
-	local boot=$1 dir=$2 args pid cpid
-	[[ -f $QBOOT ]] || die "$QBOOT missing; install qemu-system-data (.ci/setup-host.sh)"
-	mapfile -t args < <(qemu_args "$boot" "$dir")
-	printf '%q ' "$QEMU" "${args[@]}" >"$dir/qemu-cmdline.txt"
-	QEMU_STATUS=0
-	CHECK_STATUS=0
-	if ((SHELL_MODE)); then
-		"$QEMU" "${args[@]}" || QEMU_STATUS=$?
-		return
-	fi
-	log "[$boot] booting the guest (console: $dir/console.log)"
-	"$QEMU" "${args[@]}" >"$dir/qemu-stdout.log" 2>"$dir/qemu-stderr.log" &
-	pid=$!
-	"$REPO/host/check-counters.py" --qmp "$dir/qmp.sock" \
-		--results "$dir/results.tap" --pid "$pid" --timeout "$TIMEOUT" \
-		--boot-budget "$(boot_budget)" --slow-down "$SLOW_DOWN" \
-		--hotplug-bus "$HOTPLUG_BUS" \
-		>"$dir/host-check.txt" 2>&1 &
-	cpid=$!
-	# Ended from outside: the checker first (it continues a stopped QEMU),
-	# then QEMU.
-	trap 'kill -TERM "$cpid" 2>/dev/null; kill -CONT "$pid" 2>/dev/null; kill -KILL "$pid" 2>/dev/null' EXIT
-	wait "$cpid" || CHECK_STATUS=$?
-	# The checker quits QEMU; if it could not, end it (continued first, in
-	# case the checker died while QEMU was stopped by --slow-down).
-	if ! sleep_until_gone "$pid" 10; then
-		kill -CONT "$pid" 2>/dev/null || true
-		kill "$pid" 2>/dev/null || true
-		sleep_until_gone "$pid" 5 || kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || QEMU_STATUS=$?
-	trap - EXIT
-	rm -f "$dir/qemu.pid"	# its pid may be another process's from now on
-}
-
-# sleep_until_gone PID SECS: 0 once PID has exited, 1 after SECS.
-sleep_until_gone() {
-	local pid=$1 i
-	for ((i = 0; i < $2 * 20; i++)); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.05
-	done
-	return 1
-}
-
-# The host's check of the guest's counters: 0 when they agree, 1 when
-# they disagree, 2 when nothing could be checked.
-host_check() {
-	local boot=$1 dir=$2
-	if ((CHECK_STATUS == 0)); then
-		log "[$boot] $(tail -1 "$dir/host-check.txt")"
-		return 0
-	fi
-	sed "s/^/run-vm: [$boot] /" "$dir/host-check.txt" >&2
-	if ((CHECK_STATUS == 1)); then
-		log "[$boot] FAIL: the device's counters (QMP) disagree with the guest's report"
-		return 1
-	fi
-	log "[$boot] FAIL: the host could not check the device's counters"
-	return 2
-}
-
-# The known stock-kernel warnings a boot tolerated, never silently.
-report_tolerated() {
-	local boot=$1 line=$2 results=$3 n
-	n=$(sed -n 's/.* tolerated=\([0-9]*\).*/\1/p' <<<"$line")
-	((${n:-0} > 0)) || return 0
-	log "[$boot] $n known stock-kernel warning(s) tolerated ($(basename "$KNOWN_WARNINGS")):"
-	grep -a '^# known stock-kernel warning tolerated: ' "$results" | tr -d '\r' |
-		sort | uniq -c | sed "s/^/run-vm: [$boot]   /" >&2 || true
-}
-
-# Decide one boot's outcome from its results port, never from the console.
-verdict() {
-	local boot=$1 dir=$2 line
-	local results=$dir/results.tap console=$dir/console.log
-	line=$(grep -a '^wctb-result: ' "$results" 2>/dev/null | tail -1 | tr -d '\r') || true
-	grep -a -E '^(not )?ok [0-9]+ ' "$results" 2>/dev/null | tr -d '\r' | sed "s/^/[$boot] /" >&2 || true
-	report_tolerated "$boot" "$line" "$results"
-	if [[ $line == "wctb-result: PASS "* ]]; then
-		host_check "$boot" "$dir" || return $?
-		log "[$boot] PASS: ${line#wctb-result: PASS }"
-		return 0
-	fi
-	if [[ $line == "wctb-result: FAIL "* ]]; then
-		host_check "$boot" "$dir" || true
-		log "[$boot] FAIL: ${line#wctb-result: FAIL }; the failing tests' output is in $results"
-		return 1
-	fi
-	if grep -aq 'Kernel panic' "$console" 2>/dev/null; then
-		log "[$boot] FAIL: the guest kernel panicked: $(grep -a -m1 'Kernel panic' "$console" | tr -d '\r')"
-		log "console log: $console"
-		return 2
-	fi
-	if ((CHECK_STATUS == 3)); then
-		log "[$boot] FAIL: $(grep -m1 'the guest hung' "$dir/host-check.txt" | sed 's/^check-counters: //'); console log: $console"
-		return 2
-	fi
-	if ((QEMU_STATUS > 128)); then
-		log "[$boot] FAIL: QEMU died from signal $((QEMU_STATUS - 128)) ($(kill -l $((QEMU_STATUS - 128)))) before the guest reported a result"
-	else
-		log "[$boot] FAIL: the guest never reported a result (QEMU exit status $QEMU_STATUS)"
-	fi
-	log "QEMU stderr: $(tail -3 "$dir/qemu-stderr.log" 2>/dev/null)"
-	log "console log: $console"
-	return 2
-}
-
-# One boot and its verdict, what it says going to $dir/verdict.txt.
+# One boot, owned by host/vm.py (QEMU, its deadline, the results port,
+# the host requests, the counter check, the verdict); what it says goes
+# to DIR/verdict.txt, its exit status is the boot's.  Run in the
+# background, it becomes vm.py (exec), so that stop_boots reaches it.
 boot_and_judge() {
-	local boot=$1 dir=$2
-	boot_guest "$boot" "$dir"
-	verdict "$boot" "$dir" 2>"$dir/verdict.txt"
+	local boot=$1 dir=$2 args
+	mapfile -t args < <(vm_args "$boot" "$dir")
+	log "[$boot] booting the guest (console: $dir/console.log)"
+	exec python3 "$REPO/host/vm.py" "${args[@]}" 2>"$dir/verdict.txt"
 }
 
-# run-vm.sh itself interrupted or ended: no boot of it keeps running.  Each
-# boot's subshell ends its checker and QEMU (boot_guest's EXIT trap); a
-# QEMU whose subshell is already gone goes by its pidfile.
+# run-vm.sh itself interrupted or ended: no boot of it keeps running.
+# Each boot's vm.py ends its QEMU on TERM; a QEMU whose vm.py is already
+# gone goes by its pidfile.
 stop_boots() {
 	local f pid
 	((${#BOOT_PIDS[@]} == 0)) || kill -TERM "${BOOT_PIDS[@]}" 2>/dev/null || true
@@ -668,7 +533,9 @@ run_boots() {
 		mkdir -p "$LOG_DIR/$boot"
 	done
 	if ((SHELL_MODE)); then	# one boot (boot_configs)
-		boot_guest "$boots" "$LOG_DIR/$boots"
+		local args
+		mapfile -t args < <(vm_args "$boots" "$LOG_DIR/$boots")
+		python3 "$REPO/host/vm.py" "${args[@]}" || true
 		return 0
 	fi
 	trap 'stop_boots; exit 2' INT TERM HUP
@@ -697,19 +564,22 @@ run_all_tests() {
 }
 
 # One closing line a CI system can read: "N passed, N failed, N skipped",
-# after the seconds each meson test took.
+# after the seconds each meson test took (from meson's own test log).
 summarize_meson_log() {
-	local json=$BUILD_DIR/meson/meson-logs/testlog.json passed failed skipped
+	local json=$BUILD_DIR/meson/meson-logs/testlog.json
 	[[ -f $json ]] || return 0
-	python3 -c 'import json, sys
-print("meson tests (seconds):")
-for line in open(sys.argv[1]):
-    t = json.loads(line)
-    print("  %-38s %8.1f  %s" % (t["name"], t["duration"], t["result"]))' "$json" || true
-	passed=$(grep -cE '"result": "(OK|EXPECTEDFAIL)"' "$json" || true)
-	failed=$(grep -cE '"result": "(FAIL|UNEXPECTEDPASS|TIMEOUT|ERROR)"' "$json" || true)
-	skipped=$(grep -c '"result": "SKIP"' "$json" || true)
-	echo "wc-testbed: $passed passed, $failed failed, $skipped skipped"
+	python3 - "$json" <<-'PY' || true
+		import json, sys
+		tests = [json.loads(line) for line in open(sys.argv[1])]
+		print("meson tests (seconds):")
+		for t in tests:
+		    print("  %-38s %8.1f  %s" % (t["name"], t["duration"], t["result"]))
+		def count(*results):
+		    return sum(t["result"] in results for t in tests)
+		print("wc-testbed: %d passed, %d failed, %d skipped" % (
+		    count("OK", "EXPECTEDFAIL"),
+		    count("FAIL", "UNEXPECTEDPASS", "TIMEOUT", "ERROR"), count("SKIP")))
+	PY
 }
 
 # The guest suite's JUnit XML, from every boot's results port.
@@ -718,8 +588,8 @@ write_junit() {
 	for boot in $(boot_configs); do
 		[[ -f $LOG_DIR/$boot/results.tap ]] || continue
 		args+=("$boot=$LOG_DIR/$boot/results.tap")
-		[[ ! -f $LOG_DIR/$boot/host-check.txt ]] ||
-			args+=(--host-check "$boot=$LOG_DIR/$boot/host-check.txt")
+		[[ ! -f $LOG_DIR/$boot/vm.log ]] ||
+			args+=(--host-check "$boot=$LOG_DIR/$boot/vm.log")
 	done
 	((${#args[@]})) || return 0
 	python3 "$REPO/host/tap-to-junit.py" --output "$LOG_DIR/junit.xml" "${args[@]}" ||
@@ -757,8 +627,7 @@ make_report() {
 main() {
 	parse_args "$@"
 	validate_args
-	mkdir -p "$BUILD_DIR"
-	BUILD_DIR=$(cd "$BUILD_DIR" && pwd)
+	ensure_build_dir
 	stage setup ensure_host
 	stage qemu build_qemu
 	stage kernel build_kernel

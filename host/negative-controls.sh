@@ -11,10 +11,13 @@ ALWAYS_FAIL=
 HANG=
 KERNEL_WARNING=
 FAILURES=0
+COUNT=0	# controls run; the TAP plan follows them
+ONLY=	# --only: run only the controls whose name matches
 
 usage() {
 	cat <<USAGE
-Usage: $0 --always-fail BIN --hang BIN --kernel-warning BIN [--build-dir DIR] [--help]
+Usage: $0 --always-fail BIN --hang BIN --kernel-warning BIN [--build-dir DIR]
+          [--only REGEX] [--help]
 
 Runs run-vm.sh once per control and checks its exit status and what it
 reported (its output and the run's results.tap):
@@ -66,13 +69,19 @@ reported (its output and the run's results.tap):
                   naming the command and its package               exit 3
   corrupt cache   the cached bzImage and QEMU binary truncated:
                   both rebuilt (not trusted), then the run passes  exit 0
+  bad input       a --filter that matches no test, an unwritable
+                  --build-dir, a --qemu without wc-testdev: each a
+                  usage error naming the option                    exit 3
 The series controls use their own build directories (control-naive,
-control-none) below the main one.
+control-none) below the main one.  --only REGEX runs the controls whose
+name matches the extended regular expression (while changing one).
 Prints TAP; exits non-zero if any control did not fail as it must.
 USAGE
 }
 
 die() { printf 'negative-controls: error: %s\n' "$*" >&2; exit 2; }
+
+selected() { [[ -z $ONLY ]] || grep -qE -- "$ONLY" <<<"$1"; }
 
 # expect NAME STATUS DIR REGEX... -- run-vm.sh ARGS...: run-vm.sh with
 # build directory DIR must exit STATUS, and every REGEX must match its
@@ -83,14 +92,16 @@ expect() {
 	shift 3
 	while [[ $1 != -- ]]; do regexes+=("$1"); shift; done
 	shift
+	selected "$name" || return 0
 	rm -f "$dir/logs/latest"	# no earlier run's logs if this one boots none
 	local t0=$SECONDS
 	out=$("$REPO/run-vm.sh" --build-dir "$dir" "$@" 2>&1) || status=$?
 	local took=$((SECONDS - t0))
-	out+=$'\n'$(cat "$dir"/logs/latest/*/results.tap "$dir"/logs/latest/*/host-check.txt 2>/dev/null || true)
+	out+=$'\n'$(cat "$dir"/logs/latest/*/results.tap "$dir"/logs/latest/*/vm.log 2>/dev/null || true)
 	for regex in "${regexes[@]}"; do
 		grep -qE -- "$regex" <<<"$out" || ok=0
 	done
+	COUNT=$((COUNT + 1))
 	if ((status == want && ok)); then
 		echo "ok - $name (exit $status, ${took} s)"
 		return
@@ -122,6 +133,8 @@ qemu_of() {
 expect_signal() {
 	local name=$1 sig=$2 regex=$3 out=$BUILD_DIR/control-signal.out pid run status=0 i
 	shift 4
+	selected "$name" || return 0
+	COUNT=$((COUNT + 1))
 	"$REPO/run-vm.sh" --build-dir "$BUILD_DIR" "$@" >"$out" 2>&1 &
 	run=$!
 	for ((i = 0; i < 1200; i++)); do
@@ -177,6 +190,7 @@ main() {
 		--hang) HANG=${2:?}; shift ;;
 		--kernel-warning) KERNEL_WARNING=${2:?}; shift ;;
 		--build-dir) BUILD_DIR=${2:?}; shift ;;
+		--only) ONLY=${2:?--only needs a regular expression}; shift ;;
 		-h | --help) usage; exit 0 ;;
 		*) usage >&2; die "unknown option '$1'" ;;
 		esac
@@ -186,7 +200,6 @@ main() {
 	[[ -x $KERNEL_WARNING ]] || die "--kernel-warning must name the built kernel-warning program"
 	[[ -x $HANG ]] || die "--hang must name the built hang program"
 
-	echo "1..23"
 	expect "a failing guest test fails the run" 1 "$BUILD_DIR" \
 		'not ok 1 extra-always-fail # exit code 1' 'FAIL: passed=1 failed=1' -- \
 		--extra-test "$ALWAYS_FAIL" --filter 'extra-*'
@@ -284,12 +297,22 @@ main() {
 	PATH=$BUILD_DIR/no-bc expect "a missing build tool stops the run with a clear message" 3 \
 		"$BUILD_DIR" 'packages installed, but not on PATH: bc \(package bc\)' \
 		'run-vm: error: host setup failed' -- --iommu none --filter enumerate
-	corrupt_caches
+	! selected "corrupt cache entries are rebuilt, not trusted" || corrupt_caches
 	expect "corrupt cache entries are rebuilt, not trusted" 0 "$BUILD_DIR" \
 		'build-kernel: cached .* is corrupt \(checksum mismatch\); rebuilding it' \
 		'build-qemu: cached QEMU build in .* is corrupt \(checksum mismatch\); rebuilding it' \
 		'PASS: passed=2' -- \
 		--iommu none --filter enumerate
+	expect "a filter that matches no test is a usage error" 3 "$BUILD_DIR" \
+		"--filter 'no-such-test' matches no guest test; the tests are: .*enumerate" -- \
+		--iommu none --filter no-such-test
+	expect "an unwritable build directory is a usage error" 3 /proc/wctb-build \
+		'--build-dir /proc/wctb-build: cannot create it or write to it' -- \
+		--build-only
+	expect "a --qemu without wc-testdev is a usage error" 3 "$BUILD_DIR" \
+		"--qemu /bin/true: '/bin/true -device help' failed|--qemu /bin/true: this QEMU has no wc-testdev" -- \
+		--build-only --qemu /bin/true
+	echo "1..$COUNT"
 	((FAILURES == 0))
 }
 

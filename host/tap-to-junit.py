@@ -9,6 +9,10 @@ kselftest program.  Every nested subtest becomes one JUnit testcase; a
 program without subtests (it crashed, timed out or does not speak TAP)
 becomes one testcase of its own.  A file that ends without a "wctb-result:"
 line (the guest panicked or hung) gets a failing "LABEL/harness" testsuite.
+Durations: a program's from its "wctb-end:" line; a subtest's from the
+arrival times host/vm.py saved next to the TAP file (results.times), from
+the line before its "RUN" to its result.  The line types are those of
+guest-tests/lib/port.h (host/results_port.py).
 
 The exit status is 0 whenever the XML was written, whatever the tests did.
 """
@@ -18,6 +22,9 @@ import re
 import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import results_port as port
 
 PROG = "tap-to-junit.py"
 NO_RESULT = ("the guest never reported a result: crash, panic or hang; "
@@ -26,7 +33,7 @@ NO_RESULT = ("the guest never reported a result: crash, panic or hang; "
 RESULT_RE = re.compile(r"^(not ok|ok)\s+(\d+)\b\s*(?:-\s+)?(.*)$")
 PLAN_RE = re.compile(r"^(TAP version \d+|1\.\.\d+)\b")
 RUN_RE = re.compile(r"^\s*RUN\s+(\S+)")
-END_RE = re.compile(r"^wctb-end: (\S+) seconds=([0-9.]+)")
+END_RE = re.compile(rf"^{port.END}: (\S+) seconds=([0-9.]+)")
 MESSAGE_RE = re.compile(r"Expected|failed", re.IGNORECASE)
 XML_INVALID_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -55,6 +62,7 @@ class Case:
     status: str            # "pass", "fail" or "skip"
     message: str = ""
     output: list = field(default_factory=list)
+    seconds: float = 0.0
 
 
 @dataclass
@@ -63,6 +71,7 @@ class Program:
     result: Result
     cases: list = field(default_factory=list)
     log: list = field(default_factory=list)     # all of its output
+    log_times: list = field(default_factory=list)  # each line's arrival
     other: list = field(default_factory=list)   # output of no subtest
     seconds: float = 0.0                        # from its "wctb-end:" line
 
@@ -123,12 +132,15 @@ def subtest_case(res, output):
 def parse_program_log(prog):
     """Split the program's log into subtests and the rest of its output."""
     pending, running = [], None
-    for line in prog.log:
+    times = prog.log_times or [0.0] * len(prog.log)
+    since = times[0] if times else 0.0
+    for line, t in zip(prog.log, times):
         inner = strip_comment(line)
         res = parse_result(inner)
         if res:
             prog.cases.append(subtest_case(res, pending))
-            pending, running = [], None
+            prog.cases[-1].seconds = max(0.0, t - since)
+            pending, running, since = [], None, t
         elif PLAN_RE.match(inner):
             prog.other.extend(pending)
             pending, running = [], None
@@ -137,7 +149,7 @@ def parse_program_log(prog):
             m = RUN_RE.match(text)
             if m:
                 prog.other.extend(pending)
-                pending, running = [], m.group(1)
+                pending, running, since = [], m.group(1), t
             else:
                 pending.append(text)
     if running:
@@ -158,7 +170,8 @@ def program_cases(prog):
         else:
             status = "pass" if res.ok else "fail"
         message = res.reason or ("skipped" if status == "skip" else "failed")
-        prog.cases.append(Case(res.name, status, message, prog.other))
+        prog.cases.append(Case(res.name, status, message, prog.other,
+                               prog.seconds))
         prog.other = []
     elif not res.ok and all(c.status != "fail" for c in prog.cases):
         prog.cases.append(Case(f"{res.name} (exit status)", "fail",
@@ -171,42 +184,52 @@ def is_last_partial_line(lines, index, raw):
     return index == len(lines) - 1 and not raw.endswith("\n")
 
 
-def parse_tap(label, path, raw):
-    """Parse the text @raw of TAP file @path into a Run."""
+def parse_tap(label, path, raw, times=()):
+    """Parse the text @raw of TAP file @path into a Run; @times are the
+    lines' arrival times, where known."""
     run = Run(label)
-    started, chunk, seconds = False, [], {}
+    started, chunk, chunk_t, seconds = False, [], [], {}
     lines = raw.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
+    times = list(times) + [0.0] * (len(lines) - len(times))
     for i, line in enumerate(lines):
         line = line.replace("\r", "")
         res = parse_result(line)
         if line.startswith("#"):
-            (chunk if started else run.run_log).append(line)
+            if started:
+                chunk.append(line)
+                chunk_t.append(times[i])
+            else:
+                run.run_log.append(line)
         elif res:
-            prog = Program(res, log=chunk, seconds=seconds.pop(res.name, 0.0))
+            prog = Program(res, log=chunk, log_times=chunk_t,
+                           seconds=seconds.pop(res.name, 0.0))
             parse_program_log(prog)
             program_cases(prog)
             run.programs.append(prog)
-            started, chunk = True, []
+            started, chunk, chunk_t = True, [], []
         elif PLAN_RE.match(line):
             started = True
-        elif line.startswith("wctb-result:"):
+        elif line.startswith(f"{port.RESULT}:"):
             run.result_line = line
-        elif line.startswith(("wctb-ledger:", "wctb-counters:", "wctb-pace:")):
-            run.run_log.append(line)    # for run-vm.sh's host check
-        elif line.startswith("wctb-start:"):
+        elif line.startswith((f"{port.LEDGER}:", f"{port.COUNTERS}:",
+                              f"{port.PACE}:")):
+            run.run_log.append(line)    # for vm.py's counter check
+        elif line.startswith(f"{port.START}:"):
             run.running = line.split()[1] if len(line.split()) > 1 else ""
         elif END_RE.match(line):
             m = END_RE.match(line)
             seconds[m.group(1)] = float(m.group(2))
             run.running = ""
-        elif line.startswith("wctb-host:"):
+        elif line.startswith(f"{port.HOST}:"):
             chunk.append(line)          # a program's request to the host
+            chunk_t.append(times[i])
         elif line.startswith("Bail out!"):
             run.bail_out = line
         elif line.strip() == "" or is_last_partial_line(lines, i, raw):
             chunk.append(line)
+            chunk_t.append(times[i])
         else:
             raise UserError(f"{path}:{i + 1}: not a TAP line (expected 'ok', "
                             f"'not ok', '#', a plan or 'wctb-...:'): "
@@ -250,7 +273,7 @@ def add_suite(parent, name, classname, cases, other=(), seconds=0.0):
                           time=f"{seconds:.2f}")
     for case in cases:
         tc = ET.SubElement(suite, "testcase", classname=clean(classname),
-                           name=clean(case.name))
+                           name=clean(case.name), time=f"{case.seconds:.2f}")
         output = clean("\n".join(case.output))
         if case.status == "fail":
             ET.SubElement(tc, "failure", message=clean(case.message)).text = output
@@ -265,12 +288,12 @@ def add_suite(parent, name, classname, cases, other=(), seconds=0.0):
 
 
 def host_check_case(label, path, text):
-    """The host's QMP counter check of one boot (host/check-counters.py)."""
+    """The host's QMP counter check of one boot (host/vm.py's vm.log)."""
     lines = text.splitlines()
     if any("agrees with the guest" in line for line in lines):
         return Case("counters", "pass", output=lines)
     why = next((line for line in lines if "MISMATCH" in line or
-                "cannot check" in line or "the guest hung" in line),
+                "could not check" in line or "the guest hung" in line),
                f"no verdict in {path}")
     return Case("counters", "fail", why, lines)
 
@@ -321,6 +344,17 @@ def read_text(path):
         raise UserError(f"cannot read {path}: {e.strerror}") from None
 
 
+def read_times(path):
+    """The arrival times vm.py saved next to TAP file @path, if any."""
+    tpath = Path(path).with_suffix(".times")
+    try:
+        return [float(t) for t in tpath.read_text().split()]
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as e:
+        raise UserError(f"cannot read {tpath}: {e}") from None
+
+
 def write_xml(root, output):
     """Write @root to @output ("-" is stdout) with an XML declaration."""
     ET.indent(root)
@@ -353,8 +387,8 @@ def parse_args(argv):
                         help="JUnit XML file to write ('-' for stdout)")
     parser.add_argument("--host-check", action="append", default=[],
                         metavar="LABEL=FILE",
-                        help="the output of run-vm.sh's QMP counter check "
-                             "of boot LABEL (host-check.txt): one more "
+                        help="the log of host/vm.py's QMP counter check "
+                             "of boot LABEL (vm.log): one more "
                              "testcase, LABEL/host-check (repeatable)")
     parser.add_argument("runs", nargs="+", metavar="LABEL=TAPFILE",
                         help="a results.tap file of one VM boot and the "
@@ -369,7 +403,8 @@ def main(argv=None):
         seen, runs = set(), []
         for spec in args.runs:
             label, path = parse_spec(spec, seen)
-            runs.append(parse_tap(label, path, read_text(path)))
+            runs.append(parse_tap(label, path, read_text(path),
+                                  read_times(path)))
         checks = []
         for spec in args.host_check:
             label, path = parse_spec(spec, set())

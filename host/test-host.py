@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""Self-test of tap-to-junit.py and make-report.py.
+"""Self-test of the host tools: tap-to-junit.py and make-report.py (run
+as subprocesses on small inline fixtures in a temporary directory), and
+the C header reader (cheader.py) on the real headers and on bad input.
+Exit status 0 when every test passes.
 
-Runs both scripts as subprocesses on small inline fixtures in a temporary
-directory and checks what they write.  Exit status 0 when every test passes.
-
-  python3 host/test-report.py [-v]
+  python3 host/test-host.py [-v]
 """
 
 import os
@@ -16,6 +16,10 @@ import unittest
 import xml.etree.ElementTree as ET
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import cheader  # noqa: E402
+import results_port  # noqa: E402
+
 TAP_TO_JUNIT = os.path.join(HERE, "tap-to-junit.py")
 MAKE_REPORT = os.path.join(HERE, "make-report.py")
 SVG = "{http://www.w3.org/2000/svg}"
@@ -179,6 +183,28 @@ class TapToJunitTest(TempDirTest):
         self.assertEqual(times["patched/enumerate"], "0.42")
         self.assertEqual(times["patched/vfio-legacy"], "0.00")
 
+    def test_subtest_time_from_the_arrival_times(self):
+        lines = FULL_TAP.splitlines()
+        # line i arrived at i seconds, but "ok 2 sysfs.uc_line" 2.5 s
+        # after its RUN line
+        arrival = [float(i) for i in range(len(lines))]
+        uc = lines.index("# ok 2 sysfs.uc_line")
+        arrival[uc] = arrival[uc - 2] + 2.5
+        tap = self.write("t.tap", FULL_TAP)
+        self.write("t.times", "".join(f"{t}\n" for t in arrival))
+        root = self.convert("t=" + tap)
+        self.assertEqual(self.case(root, "t/sysfs-memtype",
+                                   "sysfs.uc_line").get("time"), "2.50")
+        self.assertEqual(self.case(root, "t/enumerate",
+                                   "global.ids").get("time"), "2.00")
+        # a program without subtests takes its program's time
+        self.assertEqual(self.case(root, "t/vfio-legacy",
+                                   "vfio-legacy").get("time"), "0.00")
+        # without a times file every subtest is 0
+        root = self.full()
+        self.assertEqual(self.case(root, "patched/sysfs-memtype",
+                                   "sysfs.uc_line").get("time"), "0.00")
+
     def test_skipped_program_without_subtests(self):
         tc = self.case(self.full(), "patched/vfio-cookie@cdev-iommufd",
                        "vfio-cookie@cdev-iommufd")
@@ -217,9 +243,9 @@ class TapToJunitTest(TempDirTest):
         tap = FULL_TAP.replace("wctb-result:",
                                "wctb-ledger: bar2-writes=1024\n"
                                "wctb-counters: bar2-reads=0\nwctb-result:")
-        good = self.write("good.txt", "check-counters: the device agrees "
+        good = self.write("good.txt", "vm: the device agrees "
                           "with the guest (34 counters and the audit ledger)\n")
-        bad = self.write("bad.txt", "check-counters: MISMATCH ledger: guest "
+        bad = self.write("bad.txt", "vm: MISMATCH ledger: guest "
                          "says bar2-writes=1024, the device counted 1023\n")
         # as run-vm.sh passes them: options between the positional files
         root = self.convert("a=" + self.write("a.tap", tap), "--host-check",
@@ -231,8 +257,8 @@ class TapToJunitTest(TempDirTest):
         self.assertIn("MISMATCH ledger", failure.get("message"))
         self.assertEqual(root.get("tests"), str(2 * 7 + 2))
         self.assertEqual(root.get("failures"), str(2 * 2 + 1))
-        hung = self.write("hung.txt", "check-counters: host pace 1.00\n"
-                          "check-counters: the guest hung: 'vfio-cookie' ran "
+        hung = self.write("hung.txt", "vm: host pace 1.00\n"
+                          "vm: the guest hung: 'vfio-cookie' ran "
                           "past its budget of 120s; QEMU killed\n")
         root = self.convert("c=" + self.write("c.tap", tap), "--host-check",
                             "c=" + hung)
@@ -343,6 +369,36 @@ class MakeReportTest(TempDirTest):
                                "no 'wctb-measure:' line")
         proc = run(MAKE_REPORT, "-o", self.dir)
         self.assertEqual(proc.returncode, 2)
+
+
+class CHeaderTest(TempDirTest):
+
+    def test_the_register_map_and_the_port_keys(self):
+        regs = cheader.read_defines(os.path.join(
+            HERE, "..", "qemu-hw", "wc-testdev.h"))
+        self.assertEqual(regs["WC_TESTDEV_ID_VALUE"], 0x44544357)
+        self.assertEqual(regs["WC_TESTDEV_FEAT_WC_MODEL"], 2)
+        self.assertEqual(len(regs["WC_TESTDEV_COUNTER_NAMES"]),
+                         regs["WC_TESTDEV_NUM_COUNTERS"])
+        self.assertEqual(results_port.RESULT, "wctb-result")
+        self.assertEqual(results_port.parse("wctb-start: x budget=3").fields(),
+                         {"budget": "3"})
+
+    def test_values(self):
+        path = self.write("h.h", '#define A 0x10u /* c */\n'
+                          '#define B (A << 2 | 1)\n#define S "ab" "c"\n'
+                          '#define L { "x", "y" }\n#define F(x) ((x) + 1)\n'
+                          '#define GUARD\n#define LONG 1 + \\\n  2\n')
+        self.assertEqual(cheader.read_defines(path),
+                         {"A": 16, "B": 65, "S": "abc", "L": ["x", "y"],
+                          "LONG": 3})
+
+    def test_a_define_that_is_not_a_constant_is_an_error(self):
+        for body in ("foo()", "UNKNOWN + 1", '"open'):
+            path = self.write("bad.h", f"#define X {body}\n")
+            with self.assertRaises(cheader.HeaderError) as e:
+                cheader.read_defines(path)
+            self.assertIn("X", str(e.exception))
 
 
 if __name__ == "__main__":
