@@ -111,30 +111,11 @@ struct options {
 #define IDLE_BUDGET	10	/* init's own steps between programs */
 #define AUDIT_BUDGET	120	/* the audit and a kmemleak scan */
 
-static FILE *results;	/* the results port; NULL if it is missing */
-
-/* Write one line to the console and to the results port. */
-static void emit(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	fflush(stdout);
-	if (results) {
-		va_start(ap, fmt);
-		vfprintf(results, fmt, ap);
-		va_end(ap);
-		fflush(results);
-	}
-}
-
 static void mount_one(const char *src, const char *dst, const char *type)
 {
 	mkdir(dst, 0755);
 	if (mount(src, dst, type, 0, NULL) && errno != EBUSY)
-		emit("# mount %s on %s failed: %s\n", type, dst, strerror(errno));
+		wctb_port_emit("# mount %s on %s failed: %s\n", type, dst, strerror(errno));
 }
 
 static void mount_pseudo_filesystems(void)
@@ -148,7 +129,6 @@ static void mount_pseudo_filesystems(void)
 
 static void open_console_and_results(void)
 {
-	struct termios tio;
 	int fd = open("/dev/console", O_RDWR | O_NOCTTY);
 
 	if (fd >= 0) {
@@ -158,14 +138,7 @@ static void open_console_and_results(void)
 		if (fd > 2)
 			close(fd);
 	}
-	fd = open("/dev/ttyS1", O_WRONLY | O_NOCTTY);
-	if (fd < 0)
-		return;
-	if (!tcgetattr(fd, &tio)) {
-		cfmakeraw(&tio);
-		tcsetattr(fd, TCSANOW, &tio);
-	}
-	results = fdopen(fd, "w");
+	wctb_port_open();	/* without it, the console only */
 }
 
 static void parse_cmdline(struct options *o)
@@ -213,17 +186,14 @@ static void parse_cmdline(struct options *o)
 	if (o->timeout <= 0)
 		o->timeout = DEFAULT_BUDGET;
 	if (strcmp(o->depth, "quick") && strcmp(o->depth, "full")) {
-		emit("# unknown wctb.depth=%s, using quick\n", o->depth);
+		wctb_port_emit("# unknown wctb.depth=%s, using quick\n", o->depth);
 		snprintf(o->depth, sizeof(o->depth), "quick");
 	}
 }
 
 static double now_s(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
+	return wctb_now_ms() / 1e3;
 }
 
 /*
@@ -302,7 +272,7 @@ static void set_pace(const struct options *o)
 	snprintf(buf, sizeof(buf), "%.2f", pace);
 	setenv("WCTB_PACE", buf, 1);
 	setenv("WCTB_DEPTH", o->depth, 1);
-	emit("wctb-pace: pace=%.2f idle=%d calibration-ms=%.1f runs=%d depth=%s\n",
+	wctb_port_emit("wctb-pace: pace=%.2f idle=%d calibration-ms=%.1f runs=%d depth=%s\n",
 	     pace, wctb_paced_seconds(IDLE_BUDGET), n ? ms[n - 1] : 0, n,
 	     o->depth);
 }
@@ -310,19 +280,22 @@ static void set_pace(const struct options *o)
 static int prepare_device(void)
 {
 	char bdf[32];
+	int ret;
 
 	if (wctb_find_device(bdf, sizeof(bdf))) {
-		emit("# wc-testdev (%04x:%04x) not found on the PCI bus\n",
+		wctb_port_emit("# wc-testdev (%04x:%04x) not found on the PCI bus\n",
 		     WC_TESTDEV_VENDOR_ID, WC_TESTDEV_DEVICE_ID);
 		return -1;
 	}
-	if (wctb_bind_vfio_pci(bdf)) {
-		emit("# binding %s to vfio-pci failed: %s\n", bdf, strerror(errno));
+	ret = wctb_bind_vfio_pci(bdf);
+	if (ret) {
+		wctb_port_emit("# binding %s to vfio-pci failed: %s\n", bdf,
+			       strerror(-ret));
 		return -1;
 	}
 	setenv("WCTB_BDF", bdf, 1);
 	setenv("VFIO_SELFTESTS_BDF", bdf, 1);	/* the upstream selftests */
-	emit("# wc-testdev at %s bound to vfio-pci\n", bdf);
+	wctb_port_emit("# wc-testdev at %s bound to vfio-pci\n", bdf);
 	return 0;
 }
 
@@ -337,12 +310,12 @@ static void set_known_warnings(const struct options *o)
 	if (!o->stock)
 		return;
 	if (access(KNOWN_WARNINGS, R_OK)) {
-		emit("# stock kernel, but %s is missing: no warning is tolerated\n",
+		wctb_port_emit("# stock kernel, but %s is missing: no warning is tolerated\n",
 		     KNOWN_WARNINGS);
 		return;
 	}
 	setenv("WCTB_KNOWN_WARNINGS", KNOWN_WARNINGS, 1);
-	emit("# stock kernel: the known warnings of %s are tolerated, "
+	wctb_port_emit("# stock kernel: the known warnings of %s are tolerated, "
 	     "each one reported\n", KNOWN_WARNINGS);
 }
 
@@ -370,7 +343,7 @@ static void resolve_vfio_paths(const struct options *o, const char *bdf)
 
 	for (i = 0; i < 2; i++) {
 		if (o->vfio_paths[0] && strcmp(o->vfio_paths, vfio_paths[i])) {
-			emit("# VFIO path %s: left out (wctb.vfio-paths=%s)\n",
+			wctb_port_emit("# VFIO path %s: left out (wctb.vfio-paths=%s)\n",
 			     vfio_paths[i], o->vfio_paths);
 			continue;
 		}
@@ -379,13 +352,13 @@ static void resolve_vfio_paths(const struct options *o, const char *bdf)
 			 * No cdev for noiommu devices: none in 6.12, none
 			 * in 7.3 without CONFIG_IOMMUFD_NOIOMMU (ours).
 			 */
-			emit("# VFIO path cdev: none for a noiommu device\n");
+			wctb_port_emit("# VFIO path cdev: none for a noiommu device\n");
 			continue;
 		}
 		setenv("WCTB_VFIO_PATH", vfio_paths[i], 1);
 		if (wctb_vfio_open(&v, bdf)) {
-			emit("# VFIO path %s cannot open the device: %s\n",
-			     vfio_paths[i], v.why);
+			wctb_port_emit("# VFIO path %s cannot open the device\n",
+			     vfio_paths[i]);
 			snprintf(vfio_path_names[i], 32, "%s", vfio_paths[i]);
 			continue;
 		}
@@ -427,7 +400,7 @@ static int known_difference(void *ctx, int lineno, const char *title,
 	    strcmp(name, d->prog) || !release_is(d->release, kernel))
 		return 0;
 	if (strlen(t->args) + strlen(opt) + strlen(arg) + 3 > sizeof(t->args)) {
-		emit("# %s:%d: too many known differences for %s; %s %s not "
+		wctb_port_emit("# %s:%d: too many known differences for %s; %s %s not "
 		     "applied\n", KNOWN_DIFFERENCES, lineno, d->prog, opt, arg);
 		return 0;
 	}
@@ -504,7 +477,7 @@ static int list_vfio_selftests(const struct options *o, struct test *tests,
 	int n = list_dir(VFIO_SELFTESTS_DIR, names, MAX_TESTS), i, count = 0;
 
 	if (n && !o->vfio_selftests)
-		emit("# %d upstream VFIO selftests not run in this boot: their "
+		wctb_port_emit("# %d upstream VFIO selftests not run in this boot: their "
 		     "library has no noiommu mode\n", n);
 	for (i = 0; i < n && o->vfio_selftests && count < max; i++)
 		count += add_test(o, &tests[count], VFIO_SELFTESTS_DIR,
@@ -578,9 +551,7 @@ static void kill_leftovers(pid_t pgid)
 		;
 }
 
-static int tolerated_warnings;	/* WCTB_TOLERATED lines of all programs */
-
-/* The program's output as TAP diagnostics; counts its WCTB_TOLERATED lines. */
+/* The program's output as TAP diagnostics. */
 static void copy_log_as_comments(const char *log)
 {
 	char line[1024];
@@ -589,9 +560,7 @@ static void copy_log_as_comments(const char *log)
 	if (!f)
 		return;
 	while (fgets(line, sizeof(line), f)) {
-		emit("# %s%s", line, strchr(line, '\n') ? "" : "\n");
-		if (!strncmp(line, WCTB_TOLERATED, strlen(WCTB_TOLERATED)))
-			tolerated_warnings++;
+		wctb_port_emit("# %s%s", line, strchr(line, '\n') ? "" : "\n");
 	}
 	fclose(f);
 }
@@ -627,13 +596,13 @@ enum verdict { PASS, FAIL, SKIP };
 /* The host's watchdog allows a started step @budget seconds (see top). */
 static double step_start(const char *name, int budget)
 {
-	emit("wctb-start: %s budget=%d\n", name, budget);
+	wctb_port_emit("wctb-start: %s budget=%d\n", name, budget);
 	return now_s();
 }
 
 static void step_end(const char *name, double t0)
 {
-	emit("wctb-end: %s seconds=%.2f\n", name, now_s() - t0);
+	wctb_port_emit("wctb-end: %s seconds=%.2f\n", name, now_s() - t0);
 }
 
 /* exec @path with the space-separated options @args. */
@@ -663,7 +632,7 @@ static enum verdict run_test(const struct test *t, int timeout, char *why,
 	for (c = log + strlen("/tmp/"); (c = strchr(c, '/')); )
 		*c = '-';	/* selftests/vfio/NAME */
 	if (t->notes[0])
-		emit("%s", t->notes);
+		wctb_port_emit("%s", t->notes);
 	pid = fork();
 	if (pid == 0) {
 		sigset_t none;
@@ -720,7 +689,7 @@ static int audit_write(const char *bdf, const char *file, int page, int lines,
 	void *base = wctb_map_sysfs_resource(bdf, file, &size);
 
 	if (base == MAP_FAILED) {
-		emit("# audit: mmap %s: %s\n", file, strerror(errno));
+		wctb_port_emit("# audit: mmap %s: %s\n", file, strerror(errno));
 		return -1;
 	}
 	p = (volatile uint64_t *)((char *)base + page * 4096);
@@ -744,9 +713,11 @@ static void audit(const struct options *o, const char *bdf)
 	struct wctb_regs r;
 	unsigned int a, c;
 	uint64_t v;
+	int ret;
 
-	if (wctb_regs_map_sysfs(&r, bdf)) {
-		emit("# audit: mmap resource0: %s\n", strerror(errno));
+	ret = wctb_regs_map_sysfs(&r, bdf);
+	if (ret) {
+		wctb_port_emit("# audit: mmap resource0: %s\n", strerror(-ret));
 		return;
 	}
 	wctb_reset_counters(&r);
@@ -755,58 +726,65 @@ static void audit(const struct options *o, const char *bdf)
 		wctb_regs_unmap(&r);
 		return;
 	}
-	emit("wctb-ledger: bar2-writes=%d bar2-write-bytes=%d bar4-writes=0 "
+	wctb_port_emit("wctb-ledger: bar2-writes=%d bar2-write-bytes=%d bar4-writes=0 "
 	     "bar4-write-bytes=0", 2 * AUDIT_LINES * 8, 2 * AUDIT_LINES * 64);
 	if (o->memtypes)	/* and each half arrived as its mapping says */
-		emit(" bar2-uc-writes=%d bar2-wc-stores=%d bar2-full-bursts=%d",
+		wctb_port_emit(" bar2-uc-writes=%d bar2-wc-stores=%d bar2-full-bursts=%d",
 		     AUDIT_LINES * 8, AUDIT_LINES * 8, AUDIT_LINES);
-	emit("\n");
-	if (results)
-		fprintf(results, "wctb-counters:");
+	wctb_port_emit("\n");
+	wctb_port_write("wctb-counters:");
 	printf("# wctb-counters:");
 	for (a = 0; a < WC_TESTDEV_NUM_APERTURES; a++) {
 		for (c = 0; c < WC_TESTDEV_NUM_COUNTERS; c++) {
 			v = wctb_counter(&r, a, c);
 			if (lie && a == 0 && c == WC_TESTDEV_CNT_UC_WRITES)
 				v++;
-			if (results)
-				fprintf(results, " %s-%s=%llu", anames[a],
-					cnames[c], (unsigned long long)v);
+			wctb_port_write(" %s-%s=%llu", anames[a], cnames[c],
+					(unsigned long long)v);
 			printf(" %s-%s=%llu", anames[a], cnames[c],
 			       (unsigned long long)v);
 		}
 	}
-	emit("\n");
+	wctb_port_emit("\n");
 	wctb_regs_unmap(&r);
 }
 
 static int kmsg = -1;	/* the kernel log, read up to where we last looked */
+static int tolerated_warnings;	/* known stock-kernel warnings in this boot */
 
 /*
- * The kernel log records since the last call that report a finding,
- * emitted as "# kernel: ..." lines; the first one goes to @why.
+ * The kernel log records since the last call that fail a test (kmsg.h),
+ * emitted as "# kernel: ..." lines, and the known stock-kernel warnings
+ * tolerated, as "# kernel: " WCTB_TOLERATED "...", each counted once;
+ * the first failing record goes to @why.
  */
 static int scan_kernel_log(char *why, size_t len)
 {
-	char rec[1024], *text;
-	int found = 0;
-	ssize_t n;
+	char log[4096], *line, *save, *text = NULL;
+	size_t size = 0;
+	FILE *tolerated;
+	int found;
 
-	while (kmsg >= 0) {
-		n = read(kmsg, rec, sizeof(rec) - 1);
-		if (n < 0 && errno == EPIPE)
-			continue;
-		if (n <= 0)
-			break;
-		rec[n] = '\0';
-		text = strchr(rec, ';');
-		text = text ? text + 1 : rec;
-		text[strcspn(text, "\n")] = '\0';
-		if (!wctb_kernel_finding(text))
-			continue;
-		emit("# kernel: %s\n", text);
-		if (!found++)
-			snprintf(why, len, "kernel reported: %s", text);
+	if (kmsg < 0)
+		return 0;
+	tolerated = open_memstream(&text, &size);
+	found = wctb_kmsg_read(kmsg, log, sizeof(log), tolerated,
+			       &tolerated_warnings);
+	if (tolerated)
+		fclose(tolerated);
+	for (line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save))
+		wctb_port_emit("# kernel: %s\n", line);
+	free(text);
+	if (found < 0) {
+		snprintf(why, len, "reading the kernel log: %s", strerror(-found));
+		return 1;
+	}
+	for (line = strtok_r(log, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		wctb_port_emit("# kernel: %s\n", line);
+		if (line == log)
+			snprintf(why, len, "kernel reported: %s", line);
 	}
 	return found;
 }
@@ -826,7 +804,7 @@ static void kmemleak_scan(void)
 	if (!f)
 		return;
 	while (fgets(line, sizeof(line), f))
-		emit("# kmemleak: %s%s", line, strchr(line, '\n') ? "" : "\n");
+		wctb_port_emit("# kmemleak: %s%s", line, strchr(line, '\n') ? "" : "\n");
 	fclose(f);
 }
 
@@ -845,11 +823,11 @@ static enum verdict report_test(int i, const char *name, enum verdict v,
 		v = FAIL;
 	}
 	if (v == PASS)
-		emit("ok %d %s\n", i, name);
+		wctb_port_emit("ok %d %s\n", i, name);
 	else if (v == SKIP)
-		emit("ok %d %s # SKIP%s%s\n", i, name, why[0] ? " " : "", why);
+		wctb_port_emit("ok %d %s # SKIP%s%s\n", i, name, why[0] ? " " : "", why);
 	else
-		emit("not ok %d %s # %s\n", i, name, why);
+		wctb_port_emit("not ok %d %s # %s\n", i, name, why);
 	return v;
 }
 
@@ -862,11 +840,12 @@ static enum verdict report_test(int i, const char *name, enum verdict v,
 static int keep_awake(char *why, size_t len)
 {
 	const char *bdf = getenv("WCTB_BDF");
+	int ret = bdf ? wctb_keep_awake(bdf) : 0;
 
-	if (!bdf || !wctb_keep_awake(bdf))
+	if (!ret)
 		return 0;
 	snprintf(why, len, "keeping %s out of runtime suspend (power/control "
-		 "\"on\", runtime_status \"active\"): %s", bdf, strerror(errno));
+		 "\"on\", runtime_status \"active\"): %s", bdf, strerror(-ret));
 	return -1;
 }
 
@@ -883,12 +862,12 @@ static int run_all(const struct options *o)
 	int boot_findings;
 	double t0;
 
-	kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+	kmsg = wctb_kmsg_open_boot();
 	boot_findings = scan_kernel_log(boot, sizeof(boot));
 	resolve_vfio_paths(o, getenv("WCTB_BDF"));
 	set_known_warnings(o);
 	n = list_tests(o, tests);
-	emit("TAP version 13\n1..%d\n", n + 1);
+	wctb_port_emit("TAP version 13\n1..%d\n", n + 1);
 	for (i = 0; i < n; i++) {
 		int budget = wctb_paced_seconds(o->timeout);
 
@@ -902,10 +881,10 @@ static int run_all(const struct options *o)
 		counts[report_test(i + 1, tests[i].name, v, why, sizeof(why))]++;
 	}
 	if (n == 0)
-		emit("# no test matched '%s'\n", o->filter);
+		wctb_port_emit("# no test matched '%s'\n", o->filter);
 	t0 = step_start("audit", wctb_paced_seconds(AUDIT_BUDGET));
 	if (keep_awake(why, sizeof(why)))
-		emit("# audit: %s\n", why);	/* the host's ledger check fails */
+		wctb_port_emit("# audit: %s\n", why);	/* the host's ledger check fails */
 	audit(o, getenv("WCTB_BDF"));
 	kmemleak_scan();
 	step_end("audit", t0);
@@ -913,10 +892,10 @@ static int run_all(const struct options *o)
 	counts[report_test(n + 1, "kernel-log", boot_findings ? FAIL : PASS,
 			   why, sizeof(why))]++;
 	if (tolerated_warnings)
-		emit("# known stock-kernel warnings tolerated in this boot: %d "
+		wctb_port_emit("# known stock-kernel warnings tolerated in this boot: %d "
 		     "(README: \"Known warnings of stock kernels\")\n",
 		     tolerated_warnings);
-	emit("wctb-result: %s passed=%d failed=%d skipped=%d tolerated=%d\n",
+	wctb_port_emit("wctb-result: %s passed=%d failed=%d skipped=%d tolerated=%d\n",
 	     n && !counts[FAIL] ? "PASS" : "FAIL", counts[PASS], counts[FAIL],
 	     counts[SKIP], tolerated_warnings);
 	return counts[FAIL];
@@ -926,17 +905,17 @@ static int run_all(const struct options *o)
 static void inject_fault(const char *fault)
 {
 	if (!strcmp(fault, "panic")) {
-		emit("# wctb.inject=panic: PID 1 exits now\n");
+		wctb_port_emit("# wctb.inject=panic: PID 1 exits now\n");
 		exit(1);
 	}
 	if (!strcmp(fault, "lie") || !strcmp(fault, "lost-write"))
 		return;		/* done by audit() */
 	if (!strcmp(fault, "hang")) {
-		emit("# wctb.inject=hang: PID 1 waits forever\n");
+		wctb_port_emit("# wctb.inject=hang: PID 1 waits forever\n");
 		for (;;)
 			pause();
 	}
-	emit("# unknown wctb.inject=%s ignored\n", fault);
+	wctb_port_emit("# unknown wctb.inject=%s ignored\n", fault);
 }
 
 static void run_shell(void)
@@ -973,10 +952,10 @@ int main(void)
 	if (o.inject[0])
 		inject_fault(o.inject);
 	if (prepare_device()) {
-		emit("Bail out! wc-testdev could not be prepared\n");
-		emit("wctb-result: FAIL passed=0 failed=1 skipped=0\n");
+		wctb_port_emit("Bail out! wc-testdev could not be prepared\n");
+		wctb_port_emit("wctb-result: FAIL passed=0 failed=1 skipped=0\n");
 	} else if (o.shell) {
-		emit("# wc-testbed shell: tests are in /tests; exit to power off\n");
+		wctb_port_emit("# wc-testbed shell: tests are in /tests; exit to power off\n");
 		sigprocmask(SIG_UNBLOCK, &set, NULL);
 		run_shell();
 	} else {

@@ -64,7 +64,7 @@ static volatile uint8_t *map(struct _test_data_sysfs *self, const char *file,
 static void show(struct __test_metadata *_metadata,
 		 struct _test_data_sysfs *self, const char *what)
 {
-	char buf[256];
+	char buf[512];
 
 	TH_LOG("%s: %s", what, wctb_counters_summary(&self->regs,
 						      WC_TESTDEV_APERTURE_PREF,
@@ -201,7 +201,7 @@ TEST_F(sysfs, data_reads_back_through_the_other_mapping_and_pread)
 	int i, bad = 0;
 
 	/* Open VFIO first: vfio-pci resets (FLR) the device when it opens. */
-	ASSERT_EQ(0, wctb_vfio_open(&v, self->bdf)) TH_LOG("%s", v.why);
+	ASSERT_EQ(0, wctb_vfio_open(&v, self->bdf));
 	write_then_check(_metadata, self, self->wc_file, "resource2", 0x400);
 	write_then_check(_metadata, self, "resource2", self->wc_file, 0x500);
 	ASSERT_EQ(0, wctb_region_info(v.device, WC_TESTDEV_BAR_PREF, &info));

@@ -20,8 +20,7 @@
 #include "wctb-harness.h"
 #include "wctb.h"
 
-#define PAGE		4096ul
-#define CFG_OFF		((uint64_t)VFIO_PCI_CONFIG_REGION_INDEX << 40)
+#define CFG_OFF		WCTB_FIXED_OFFSET(VFIO_PCI_CONFIG_REGION_INDEX)
 #define PCI_CAP_MSIX	0x11
 
 FIXTURE(msix) {
@@ -46,7 +45,7 @@ FIXTURE_SETUP(msix)
 	uint64_t off;
 	int ret;
 
-	ASSERT_EQ(0, wctb_vfio_open(&self->v, wctb_device())) TH_LOG("%s", self->v.why);
+	ASSERT_EQ(0, wctb_vfio_open(&self->v, wctb_device()));
 	self->table_bar = msix_table_bar(self->v.device);
 	ASSERT_LE(0, self->table_bar) TH_LOG("wc-testdev has no MSI-X capability");
 	ret = wctb_mmap_cookie(self->v.device, WC_TESTDEV_BAR_PREF, &flags, 0, &off, NULL);

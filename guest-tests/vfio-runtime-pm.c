@@ -40,10 +40,7 @@
 #include "wctb-harness.h"
 #include "wctb.h"
 
-#define PAGE		4096ul
 #define LINE_OFF	0x80
-#define AP		WC_TESTDEV_APERTURE_PREF
-#define PCI_DEVICES	"/sys/bus/pci/devices"
 
 /* The three mappings, one page of BAR2 each. */
 enum { MAP_FIXED_UC, MAP_COOKIE_UC, MAP_COOKIE_WC, NR_MAPS };
@@ -84,29 +81,29 @@ static int stay_awake(void)
 
 FIXTURE_SETUP(pm)
 {
-	char why[256], path[128];
+	char path[128];
+	int ret;
 
 	memset(self->map, 0, sizeof(self->map));
-	ASSERT_EQ(0, wctb_session_open(&self->s, why, sizeof(why)))
-		TH_LOG("%s", why);
+	ret = wctb_session_open(&self->s);
+	ASSERT_EQ(0, ret) TH_LOG("session: %s", strerror(-ret));
 	self->control[0] = '\0';
-	snprintf(path, sizeof(path), PCI_DEVICES "/%s/power/control", self->s.bdf);
+	snprintf(path, sizeof(path), WCTB_PCI_DEVICES "/%s/power/control", self->s.bdf);
 	if (access(path, W_OK))
 		SKIP(return, "%s: %s: kernel without runtime PM (CONFIG_PM)",
 		     path, strerror(errno));
 	snprintf(self->control, sizeof(self->control), "%s", path);
 	/* Negative control: the device never leaves D0, the checks must fail. */
-	ASSERT_EQ(0, wctb_write_attr(self->control, stay_awake() ? "on" : "auto"))
-		TH_LOG("allowing runtime suspend: %s", strerror(errno));
+	ret = wctb_write_attr(self->control, stay_awake() ? "on" : "auto");
+	ASSERT_EQ(0, ret) TH_LOG("allowing runtime suspend: %s", strerror(-ret));
 }
 
 FIXTURE_TEARDOWN(pm)
 {
-	char why[2048];
 	int i;
 
 	for (i = 0; i < NR_MAPS; i++)
-		if (self->map[i])
+		if (self->map[i] && self->map[i] != MAP_FAILED)
 			munmap((void *)self->map[i], PAGE);
 	/*
 	 * Out of low power (harmless when already out: a case that stopped
@@ -117,8 +114,7 @@ FIXTURE_TEARDOWN(pm)
 				 VFIO_DEVICE_FEATURE_LOW_POWER_EXIT, NULL, 0));
 	if (self->control[0])
 		EXPECT_EQ(0, wctb_write_attr(self->control, "on"));
-	EXPECT_EQ(0, wctb_session_close(&self->s, why, sizeof(why)))
-		TH_LOG("%s", why);
+	EXPECT_EQ(0, wctb_session_close(&self->s));
 }
 
 
@@ -150,13 +146,13 @@ static void map_all(struct _test_data_pm *self,
 
 	self->map[MAP_FIXED_UC] =
 		wctb_map(dev, WCTB_FIXED_OFFSET(WC_TESTDEV_BAR_PREF), PAGE);
-	ASSERT_NE(NULL, self->map[MAP_FIXED_UC]) TH_LOG("%s", strerror(errno));
+	ASSERT_NE(MAP_FAILED, self->map[MAP_FIXED_UC]) TH_LOG("%s", strerror(errno));
 	if (!self->s.cookies)
 		return;
 	self->map[MAP_COOKIE_UC] = wctb_map(dev, self->s.uc_off + PAGE, PAGE);
-	ASSERT_NE(NULL, self->map[MAP_COOKIE_UC]) TH_LOG("%s", strerror(errno));
+	ASSERT_NE(MAP_FAILED, self->map[MAP_COOKIE_UC]) TH_LOG("%s", strerror(errno));
 	self->map[MAP_COOKIE_WC] = wctb_map(dev, self->s.wc_off + 2 * PAGE, PAGE);
-	ASSERT_NE(NULL, self->map[MAP_COOKIE_WC]) TH_LOG("%s", strerror(errno));
+	ASSERT_NE(MAP_FAILED, self->map[MAP_COOKIE_WC]) TH_LOG("%s", strerror(errno));
 }
 
 /* What one line stored through map @i must look like at the device. */
@@ -165,7 +161,7 @@ static void expect_line_arrives(struct _test_data_pm *self,
 				uint64_t seed)
 {
 	const struct wctb_regs *r = &self->s.regs;
-	char sum[256];
+	char sum[512];
 
 	/* A load first: a mapping still revoked fails here, not by SIGBUS. */
 	ASSERT_EQ(0, wctb_access_signal((volatile uint64_t *)(self->map[i] +

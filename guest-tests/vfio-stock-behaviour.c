@@ -29,11 +29,8 @@
 #include "wctb.h"
 #include "wctb-fixture.h"
 
-#define PAGE		4096ul
-#define AP		WC_TESTDEV_APERTURE_PREF
-#define BAR2		WC_TESTDEV_BAR_PREF
-#define FIXED2		((uint64_t)BAR2 << 40)
-#define LINE		0x80
+#define FIXED2		WCTB_FIXED_OFFSET(BAR2)
+#define LINE_OFF	0x80
 
 WCTB_SESSION_FIXTURE(stock, 0)
 
@@ -86,9 +83,9 @@ static struct legacy legacy_ops(struct wctb_session *s, unsigned int page)
 {
 	struct vfio_device_ioeventfd ie = {
 		.argsz = sizeof(ie), .flags = VFIO_DEVICE_IOEVENTFD_32,
-		.offset = FIXED2 + page * PAGE + LINE, .data = 0x1234,
+		.offset = FIXED2 + page * PAGE + LINE_OFF, .data = 0x1234,
 	};
-	uint64_t off = FIXED2 + page * PAGE + LINE, val = 0x5a;
+	uint64_t off = FIXED2 + page * PAGE + LINE_OFF, val = 0x5a;
 	struct vfio_region_info info;
 	struct legacy r = { 0 };
 	volatile uint8_t *p;
@@ -103,7 +100,7 @@ static struct legacy legacy_ops(struct wctb_session *s, unsigned int page)
 		r.mmap = errno;
 	} else {
 		wctb_reset_counters(&s->regs);
-		wctb_store_line(p + page * PAGE + LINE, 0x100);
+		wctb_store_line(p + page * PAGE + LINE_OFF, 0x100);
 		r.type = wctb_counter(&s->regs, AP, WC_TESTDEV_CNT_LAST_WRITE_TYPE);
 		munmap((void *)p, info.size);
 	}
@@ -203,7 +200,7 @@ TEST_F(stock, root_maps_resource2_wc)
 	wc = wctb_map_sysfs_resource(self->s.bdf, "resource2_wc", &size);
 	ASSERT_NE(MAP_FAILED, wc) TH_LOG("resource2_wc: %s", strerror(errno));
 	wctb_reset_counters(&self->s.regs);
-	wctb_store_line(wc + LINE, 0x200);
+	wctb_store_line(wc + LINE_OFF, 0x200);
 	root_type = wctb_counter(&self->s.regs, AP, WC_TESTDEV_CNT_LAST_WRITE_TYPE);
 	r = legacy_ops(&self->s, 0);
 	/*
@@ -246,7 +243,7 @@ TEST_F(stock, wc_cookie_mapping_in_another_process)
 		if (fd >= 0)
 			p = wc_cookie_map(&self->s, fd, &by, &err);
 		if (p)
-			wctb_store_line(p + LINE, 0x300);
+			wctb_store_line(p + LINE_OFF, 0x300);
 		c = p ? 'c' : err ? 'f' : 'n';
 		if (write(ready[1], &c, 1) != 1 || read(done[0], &c, 1) < 0)
 			_exit(1);

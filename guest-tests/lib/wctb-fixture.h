@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The kselftest fixture that the cookie tests share; include it after
+ * The kselftest fixture that the VFIO tests share; include it after
  * wctb-harness.h.  WCTB_SESSION_FIXTURE(name, need_cookies) defines
- * FIXTURE(name) holding a struct wctb_session (see wctb.h), opened in
+ * FIXTURE(name) holding a struct wctb_session (see session.h), opened in
  * setup (SKIP without the cookie ioctl when @need_cookies) and closed in
  * teardown, which fails the case if the device is no longer usable or the
- * kernel logged a warning or bug report during it.
+ * kernel log holds a record that fails a test (kmsg.h).
  */
 #ifndef WCTB_FIXTURE_H
 #define WCTB_FIXTURE_H
+
+#include <string.h>
 
 #include "wctb-harness.h"
 
@@ -19,20 +21,16 @@ FIXTURE(name) {								\
 									\
 FIXTURE_SETUP(name)							\
 {									\
-	char why[256];							\
+	int ret = wctb_session_open(&self->s);				\
 									\
-	ASSERT_EQ(0, wctb_session_open(&self->s, why, sizeof(why)))	\
-		TH_LOG("%s", why);					\
+	ASSERT_EQ(0, ret) TH_LOG("session: %s", strerror(-ret));	\
 	if ((need_cookies) && !self->s.cookies)				\
 		SKIP(return, WCTB_NO_COOKIES);				\
 }									\
 									\
 FIXTURE_TEARDOWN(name)							\
 {									\
-	char why[2048];							\
-									\
-	EXPECT_EQ(0, wctb_session_close(&self->s, why, sizeof(why)))	\
-		TH_LOG("%s", why);					\
+	EXPECT_EQ(0, wctb_session_close(&self->s));			\
 }
 
 #endif /* WCTB_FIXTURE_H */

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The kernel log, read from /dev/kmsg, and the one rule for what in it
+ * fails a test.  A record fails the test during which it was logged when
+ *   - it reports a bug (wctb_kernel_finding(): a warning, BUG, Oops,
+ *     KASAN, UBSAN, lockdep, kmemleak, list corruption or x86 PAT
+ *     conflict report), at any level (some are logged at info level), or
+ *   - it is logged at warning level or worse,
+ * except
+ *   - the notices VFIO prints by design for every noiommu device (its
+ *     taint at binding, "vfio-noiommu device opened by user"), and
+ *   - on a stock kernel, a warning (never a bug report) listed in
+ *     known-stock-warnings.txt: tolerated, reported as WCTB_TOLERATED.
+ * The session (each case) and init (each program, the boot) apply it.
+ */
+#ifndef WCTB_KMSG_H
+#define WCTB_KMSG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+/* 1 if kernel log text @text reports a bug (see above). */
+int wctb_kernel_finding(const char *text);
+
+/* A /dev/kmsg fd positioned at the end of the log, or -errno. */
+int wctb_kmsg_open(void);
+/* A /dev/kmsg fd positioned at the start of the log, or -errno. */
+int wctb_kmsg_open_boot(void);
+
+/*
+ * The records logged since the last read of @fd that fail a test, one
+ * per line into @buf (what fits); returns how many, or -errno.  Each
+ * tolerated known stock-kernel warning is written to @tolerated as a
+ * WCTB_TOLERATED "RECORD (ENTRY)" line and counted in *@ntolerated (when
+ * not NULL).
+ */
+int wctb_kmsg_read(int fd, char *buf, size_t len, FILE *tolerated,
+		   int *ntolerated);
+
+/*
+ * Known warnings of stock kernels (guest-tests/known-stock-warnings.txt,
+ * README "Known warnings of stock kernels").  init exports the list's path
+ * as $WCTB_KNOWN_WARNINGS only when the booted kernel is stock; only then
+ * does the rule above tolerate anything.
+ */
+#define WCTB_TOLERATED "known stock-kernel warning tolerated: "
+
+/*
+ * A warning in the kernel log, as a kernel bug would leave one: the
+ * negative control of the kernel log check ($WCTB_INJECT_KMSG).
+ */
+void wctb_kmsg_inject_warning(void);
+
+#endif /* WCTB_KMSG_H */
