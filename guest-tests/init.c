@@ -9,7 +9,8 @@
  * $WCTB_VFIO_PATH telling them which.  The TAP
  * stream goes to the console and to a dedicated results port (the second
  * UART, /dev/ttyS1), which carries nothing else: the host decides the
- * verdict from that port only, ending with one "wctb-result:" line.
+ * verdict from that port only, ending with one "wctb-result:" line
+ * (lib/port.h: the protocol).
  *
  * Kernel command line knobs:
  *   wctb.shell=1        prepare the device, then run an interactive shell
@@ -272,7 +273,7 @@ static void set_pace(const struct options *o)
 	snprintf(buf, sizeof(buf), "%.2f", pace);
 	setenv("WCTB_PACE", buf, 1);
 	setenv("WCTB_DEPTH", o->depth, 1);
-	wctb_port_emit("wctb-pace: pace=%.2f idle=%d calibration-ms=%.1f runs=%d depth=%s\n",
+	wctb_port_emit(WCTB_PORT_PACE ": pace=%.2f idle=%d calibration-ms=%.1f runs=%d depth=%s\n",
 	     pace, wctb_paced_seconds(IDLE_BUDGET), n ? ms[n - 1] : 0, n,
 	     o->depth);
 }
@@ -407,7 +408,8 @@ static int known_difference(void *ctx, int lineno, const char *title,
 	snprintf(t->args + strlen(t->args), sizeof(t->args) - strlen(t->args),
 		 "%s%s %s", t->args[0] ? " " : "", opt, arg);
 	snprintf(t->notes + strlen(t->notes), sizeof(t->notes) - strlen(t->notes),
-		 "# known kernel difference on %s: %s %s %s left out: %s\n",
+		 WCTB_PORT_DIAGNOSTIC WCTB_PORT_KNOWN_DIFFERENCE
+		 "%s: %s %s %s left out: %s\n",
 		 kernel, d->prog, opt, arg, title);
 	return 0;
 }
@@ -596,13 +598,13 @@ enum verdict { PASS, FAIL, SKIP };
 /* The host's watchdog allows a started step @budget seconds (see top). */
 static double step_start(const char *name, int budget)
 {
-	wctb_port_emit("wctb-start: %s budget=%d\n", name, budget);
+	wctb_port_emit(WCTB_PORT_START ": %s budget=%d\n", name, budget);
 	return now_s();
 }
 
 static void step_end(const char *name, double t0)
 {
-	wctb_port_emit("wctb-end: %s seconds=%.2f\n", name, now_s() - t0);
+	wctb_port_emit(WCTB_PORT_END ": %s seconds=%.2f\n", name, now_s() - t0);
 }
 
 /* exec @path with the space-separated options @args. */
@@ -726,14 +728,14 @@ static void audit(const struct options *o, const char *bdf)
 		wctb_regs_unmap(&r);
 		return;
 	}
-	wctb_port_emit("wctb-ledger: bar2-writes=%d bar2-write-bytes=%d bar4-writes=0 "
+	wctb_port_emit(WCTB_PORT_LEDGER ": bar2-writes=%d bar2-write-bytes=%d bar4-writes=0 "
 	     "bar4-write-bytes=0", 2 * AUDIT_LINES * 8, 2 * AUDIT_LINES * 64);
 	if (o->memtypes)	/* and each half arrived as its mapping says */
 		wctb_port_emit(" bar2-uc-writes=%d bar2-wc-stores=%d bar2-full-bursts=%d",
 		     AUDIT_LINES * 8, AUDIT_LINES * 8, AUDIT_LINES);
 	wctb_port_emit("\n");
-	wctb_port_write("wctb-counters:");
-	printf("# wctb-counters:");
+	wctb_port_write(WCTB_PORT_COUNTERS ":");
+	printf(WCTB_PORT_DIAGNOSTIC WCTB_PORT_COUNTERS ":");
 	for (a = 0; a < WC_TESTDEV_NUM_APERTURES; a++) {
 		for (c = 0; c < WC_TESTDEV_NUM_COUNTERS; c++) {
 			v = wctb_counter(&r, a, c);
@@ -755,7 +757,7 @@ static int tolerated_warnings;	/* known stock-kernel warnings in this boot */
 /*
  * The kernel log records since the last call that fail a test (kmsg.h),
  * emitted as "# kernel: ..." lines, and the known stock-kernel warnings
- * tolerated, as "# kernel: " WCTB_TOLERATED "...", each counted once;
+ * tolerated, as "# kernel: " WCTB_PORT_TOLERATED "...", each counted once;
  * the first failing record goes to @why.
  */
 static int scan_kernel_log(char *why, size_t len)
@@ -867,7 +869,7 @@ static int run_all(const struct options *o)
 	resolve_vfio_paths(o, getenv("WCTB_BDF"));
 	set_known_warnings(o);
 	n = list_tests(o, tests);
-	wctb_port_emit("TAP version 13\n1..%d\n", n + 1);
+	wctb_port_emit(WCTB_PORT_TAP_VERSION "\n1..%d\n", n + 1);
 	for (i = 0; i < n; i++) {
 		int budget = wctb_paced_seconds(o->timeout);
 
@@ -895,7 +897,7 @@ static int run_all(const struct options *o)
 		wctb_port_emit("# known stock-kernel warnings tolerated in this boot: %d "
 		     "(README: \"Known warnings of stock kernels\")\n",
 		     tolerated_warnings);
-	wctb_port_emit("wctb-result: %s passed=%d failed=%d skipped=%d tolerated=%d\n",
+	wctb_port_emit(WCTB_PORT_RESULT ": %s passed=%d failed=%d skipped=%d tolerated=%d\n",
 	     n && !counts[FAIL] ? "PASS" : "FAIL", counts[PASS], counts[FAIL],
 	     counts[SKIP], tolerated_warnings);
 	return counts[FAIL];
@@ -953,7 +955,7 @@ int main(void)
 		inject_fault(o.inject);
 	if (prepare_device()) {
 		wctb_port_emit("Bail out! wc-testdev could not be prepared\n");
-		wctb_port_emit("wctb-result: FAIL passed=0 failed=1 skipped=0\n");
+		wctb_port_emit(WCTB_PORT_RESULT ": FAIL passed=0 failed=1 skipped=0\n");
 	} else if (o.shell) {
 		wctb_port_emit("# wc-testbed shell: tests are in /tests; exit to power off\n");
 		sigprocmask(SIG_UNBLOCK, &set, NULL);

@@ -31,7 +31,7 @@ struct ctx {
 
 static void unavailable(const char *mapping, const char *why)
 {
-	printf("wctb-measure: mapping=%s status=unavailable reason=\"%s\"\n",
+	printf(WCTB_PORT_MEASURE ": mapping=%s status=unavailable reason=\"%s\"\n",
 	       mapping, why);
 }
 
@@ -56,7 +56,7 @@ static void measure(struct ctx *c, const char *mapping, volatile uint8_t *p,
 			     c->bar_start + bar_off + PAGE, pat, sizeof(pat)))
 		snprintf(pat, sizeof(pat), "none");
 	wctb_ptdump_line(p, line, sizeof(line));
-	printf("wctb-measure: mapping=%s status=ok", mapping);
+	printf(WCTB_PORT_MEASURE ": mapping=%s status=ok", mapping);
 	for (i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
 		printf(" %s=%llu", names[counters[i]], (unsigned long long)
 		       wctb_counter(&c->regs, AP, counters[i]));

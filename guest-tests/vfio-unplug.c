@@ -426,7 +426,7 @@ static int readd_device(const char *bdf)
 	long end;
 	int ret;
 
-	ret = wctb_host_request("device_add wctd");
+	ret = wctb_host_request(WCTB_PORT_HOST_DEVICE_ADD);
 	if (ret) {
 		fprintf(stderr, "asking the host for device_add: %s\n",
 			strerror(-ret));
@@ -548,7 +548,7 @@ TEST_F_TIMEOUT(hotplug, unplug_with_live_mappings_then_readd, 110)
 	ASSERT_EQ(0, start_writers(w, m));
 	ASSERT_EQ(1, writers_progress(w, 2, 100, 10000));
 
-	ret = wctb_host_request("device_del wctd");
+	ret = wctb_host_request(WCTB_PORT_HOST_DEVICE_DEL);
 	ASSERT_EQ(0, ret) TH_LOG("asking the host for device_del: %s",
 				 strerror(-ret));
 	self->unplugged = 1;

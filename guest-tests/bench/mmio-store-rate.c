@@ -105,7 +105,7 @@ int main(void)
 	for (i = 0; i < n; i++) {
 		for (f = 0; f < 2; f++) {
 			qsort(t[i].rate[f], ROUNDS, sizeof(double), cmp_double);
-			printf("bench: device=%s wc-lines=%u mapping=%s rounds=%d "
+			printf(WCTB_PORT_BENCH ": device=%s wc-lines=%u mapping=%s rounds=%d "
 			       "stores_per_s=%.0f\n", t[i].bdf, t[i].lines, files[f],
 			       ROUNDS, t[i].rate[f][ROUNDS / 2]);
 		}

@@ -10,6 +10,7 @@
 
 #include "kmsg.h"
 #include "list.h"
+#include "port.h"
 
 int wctb_kernel_finding(const char *text)
 {
@@ -164,7 +165,7 @@ int wctb_kmsg_read(int fd, char *buf, size_t len, FILE *tolerated,
 			entry = known_warning(text);
 			if (entry) {
 				if (tolerated)
-					fprintf(tolerated, WCTB_TOLERATED "%s (%s)\n",
+					fprintf(tolerated, WCTB_PORT_TOLERATED "%s (%s)\n",
 						text, entry);
 				if (ntolerated)
 					(*ntolerated)++;

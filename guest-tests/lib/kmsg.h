@@ -10,7 +10,7 @@
  *   - the notices VFIO prints by design for every noiommu device (its
  *     taint at binding, "vfio-noiommu device opened by user"), and
  *   - on a stock kernel, a warning (never a bug report) listed in
- *     known-stock-warnings.txt: tolerated, reported as WCTB_TOLERATED.
+ *     known-stock-warnings.txt: tolerated, reported as WCTB_PORT_TOLERATED.
  * The session (each case) and init (each program, the boot) apply it.
  */
 #ifndef WCTB_KMSG_H
@@ -31,7 +31,7 @@ int wctb_kmsg_open_boot(void);
  * The records logged since the last read of @fd that fail a test, one
  * per line into @buf (what fits); returns how many, or -errno.  Each
  * tolerated known stock-kernel warning is written to @tolerated as a
- * WCTB_TOLERATED "RECORD (ENTRY)" line and counted in *@ntolerated (when
+ * WCTB_PORT_TOLERATED "RECORD (ENTRY)" line and counted in *@ntolerated (when
  * not NULL).
  */
 int wctb_kmsg_read(int fd, char *buf, size_t len, FILE *tolerated,
@@ -41,9 +41,8 @@ int wctb_kmsg_read(int fd, char *buf, size_t len, FILE *tolerated,
  * Known warnings of stock kernels (guest-tests/known-stock-warnings.txt,
  * README "Known warnings of stock kernels").  init exports the list's path
  * as $WCTB_KNOWN_WARNINGS only when the booted kernel is stock; only then
- * does the rule above tolerate anything.
+ * does the rule above tolerate anything (WCTB_PORT_TOLERATED: port.h).
  */
-#define WCTB_TOLERATED "known stock-kernel warning tolerated: "
 
 /*
  * A warning in the kernel log, as a kernel bug would leave one: the

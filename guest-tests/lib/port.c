@@ -61,15 +61,12 @@ void wctb_port_write(const char *fmt, ...)
 	va_end(ap);
 }
 
-int wctb_host_request(const char *request)
+/* One whole line straight to the port (not through init's stream). */
+static int port_line(const char *line, int len)
 {
-	char line[128];
-	int fd, len, err;
+	int fd, err;
 	ssize_t n;
 
-	len = snprintf(line, sizeof(line), "wctb-host: %s\n", request);
-	if (len < 0 || len >= (int)sizeof(line))
-		return -E2BIG;
 	fd = open(WCTB_PORT_DEVICE, O_WRONLY | O_NOCTTY);
 	if (fd < 0)
 		return -errno;
@@ -79,4 +76,31 @@ int wctb_host_request(const char *request)
 	if (n < 0)
 		return -err;
 	return n == len ? 0 : -EIO;
+}
+
+int wctb_host_request(const char *request)
+{
+	char line[128];
+	int len;
+
+	len = snprintf(line, sizeof(line), WCTB_PORT_HOST ": %s\n", request);
+	if (len < 0 || len >= (int)sizeof(line))
+		return -E2BIG;
+	return port_line(line, len);
+}
+
+int wctb_port_record(const char *fmt, ...)
+{
+	char line[4096];
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (len < 0 || len >= (int)sizeof(line))
+		return -E2BIG;
+	printf(WCTB_PORT_DIAGNOSTIC "%s", line);
+	fflush(stdout);
+	return port_line(line, len);
 }
