@@ -3,11 +3,10 @@
  * PID 1 of the wc-testbed guest.
  *
  * Mounts the pseudo filesystems, binds wc-testdev to vfio-pci, runs every
- * program in /tests as one TAP test each and powers the VM off.  Programs
- * named vfio-* run once per VFIO access path (legacy group/container and
- * cdev/iommufd), as "vfio-cookie@cdev-iommufd" and so on, with
- * $WCTB_VFIO_PATH telling them which.  The TAP
- * stream goes to the console and to a dedicated results port (the second
+ * program in /tests as one TAP test each and powers the VM off.  Each
+ * program runs its cases on every VFIO access path as fixture variants
+ * (legacy_type1, legacy_noiommu, cdev_iommufd: lib/vfio.h), which SKIP
+ * where the boot lacks the path.  The TAP stream goes to the console and to a dedicated results port (the second
  * UART, /dev/ttyS1), which carries nothing else: the host decides the
  * verdict from that port only, ending with one "wctb-result:" line
  * (lib/port.h: the protocol).
@@ -33,8 +32,13 @@
  *                       "selftests/vfio/NAME", with $VFIO_SELFTESTS_BDF,
  *                       less the cases KNOWN_DIFFERENCES lists for the
  *                       running kernel (each reported)
- *   wctb.vfio-paths=P   run the vfio-* programs through path P only:
- *                       "legacy", "cdev" or "both" (default)
+ *   wctb.vfio-paths=P   the VFIO access paths the tests use: "legacy",
+ *                       "cdev" or "both" (default).  The library reads
+ *                       it (wctb_vfio_path_missing()), so that the
+ *                       variants of the other paths SKIP with that reason,
+ *                       here and in the --shell alike; the harness's own
+ *                       -v/-V filters match whole variant names, which
+ *                       also name a BAR in some tests
  *   wctb.known-differences=0  run those cases too (a negative control:
  *                       the entries must still be needed)
  *   wctb.hold=1         after the result, wait for the host to end the VM
@@ -99,7 +103,6 @@ struct options {
 	int stock;	/* a stock kernel: known warnings are tolerated */
 	int vfio_selftests;	/* run VFIO_SELFTESTS_DIR too */
 	int known_differences;	/* apply KNOWN_DIFFERENCES (default 1) */
-	char vfio_paths[16];	/* "legacy", "cdev" or "" (both) */
 	char inject[16];
 	char filter[128];
 	char depth[16];
@@ -168,9 +171,6 @@ static void parse_cmdline(struct options *o)
 			o->stock = !strcmp(tok + 12, "stock");
 		else if (!strncmp(tok, "wctb.vfio-selftests=", 20))
 			o->vfio_selftests = !strcmp(tok + 20, "1");
-		else if (!strncmp(tok, "wctb.vfio-paths=", 16))
-			snprintf(o->vfio_paths, sizeof(o->vfio_paths), "%s",
-				 strcmp(tok + 16, "both") ? tok + 16 : "");
 		else if (!strncmp(tok, "wctb.known-differences=", 23))
 			o->known_differences = strcmp(tok + 23, "0") != 0;
 		else if (!strncmp(tok, "wctb.filter=", 12))
@@ -323,50 +323,31 @@ static void set_known_warnings(const struct options *o)
 /* One run of a program: the program, and the VFIO path it uses. */
 struct test {
 	char exe[256];		/* its file */
-	const char *path;	/* WCTB_VFIO_PATH, or NULL */
 	char name[160];		/* its TAP name */
 	char args[160];		/* harness options: known kernel differences */
 	char notes[512];	/* what they leave out, and why */
 };
 
-/* The VFIO access paths, and their names in this boot ("legacy-type1"). */
-static const char *const vfio_paths[] = { "legacy", "cdev" };
-static char vfio_path_names[2][32];
-
 /*
- * Name each path by opening the device through it once; a path that
- * wctb.vfio-paths= leaves out keeps no name, so nothing runs through it.
+ * How many VFIO access paths this boot offers (at least 1): every
+ * program runs each of its cases once per path, so its budget is the
+ * per-program budget times that.  Says which paths and why not the others.
  */
-static void resolve_vfio_paths(const struct options *o, const char *bdf)
+static int count_vfio_paths(const char *bdf)
 {
-	struct wctb_vfio v;
+	const char *missing;
 	unsigned int i;
+	int n = 0;
 
-	for (i = 0; i < 2; i++) {
-		if (o->vfio_paths[0] && strcmp(o->vfio_paths, vfio_paths[i])) {
-			wctb_port_emit("# VFIO path %s: left out (wctb.vfio-paths=%s)\n",
-			     vfio_paths[i], o->vfio_paths);
-			continue;
-		}
-		if (i == 1 && !strcmp(vfio_path_names[0], "legacy-noiommu")) {
-			/*
-			 * No cdev for noiommu devices: none in 6.12, none
-			 * in 7.3 without CONFIG_IOMMUFD_NOIOMMU (ours).
-			 */
-			wctb_port_emit("# VFIO path cdev: none for a noiommu device\n");
-			continue;
-		}
-		setenv("WCTB_VFIO_PATH", vfio_paths[i], 1);
-		if (wctb_vfio_open(&v, bdf)) {
-			wctb_port_emit("# VFIO path %s cannot open the device\n",
-			     vfio_paths[i]);
-			snprintf(vfio_path_names[i], 32, "%s", vfio_paths[i]);
-			continue;
-		}
-		snprintf(vfio_path_names[i], 32, "%s", wctb_vfio_path_name(&v));
-		wctb_vfio_close(&v);
+	for (i = 0; bdf && i < WCTB_VFIO_NUM_PATHS; i++) {
+		missing = wctb_vfio_path_missing(bdf, wctb_vfio_paths[i]);
+		if (missing)
+			wctb_port_emit("# VFIO path %s: %s\n", wctb_vfio_paths[i],
+				       missing);
+		else
+			n++;
 	}
-	unsetenv("WCTB_VFIO_PATH");
+	return n ? n : 1;
 }
 
 static int name_cmp(const void *a, const void *b)
@@ -430,20 +411,15 @@ static void known_differences(struct test *t, const char *prog)
 		wctb_list_entries(KNOWN_DIFFERENCES, known_difference, &d);
 }
 
-/* Program @prog of @dir, TAP name @prefix@prog[@path]. */
+/* Program @prog of @dir, TAP name @prefix@prog. */
 static int add_test(const struct options *o, struct test *t, const char *dir,
-		    const char *prefix, const char *prog, int path)
+		    const char *prefix, const char *prog)
 {
-	if (path < 0)
-		snprintf(t->name, sizeof(t->name), "%s%s", prefix, prog);
-	else
-		snprintf(t->name, sizeof(t->name), "%s%s@%s", prefix, prog,
-			 vfio_path_names[path]);
+	snprintf(t->name, sizeof(t->name), "%s%s", prefix, prog);
 	if (o->filter[0] && fnmatch(o->filter, t->name, 0) &&
 	    fnmatch(o->filter, prog, 0))
 		return 0;
 	snprintf(t->exe, sizeof(t->exe), "%s/%s", dir, prog);
-	t->path = path < 0 ? NULL : vfio_paths[path];
 	t->args[0] = t->notes[0] = '\0';
 	if (!strcmp(prefix, VFIO_SELFTESTS_PREFIX) && o->known_differences)
 		known_differences(t, prog);
@@ -483,26 +459,17 @@ static int list_vfio_selftests(const struct options *o, struct test *tests,
 		     "library has no noiommu mode\n", n);
 	for (i = 0; i < n && o->vfio_selftests && count < max; i++)
 		count += add_test(o, &tests[count], VFIO_SELFTESTS_DIR,
-				  VFIO_SELFTESTS_PREFIX, names[i], -1);
+				  VFIO_SELFTESTS_PREFIX, names[i]);
 	return count;
 }
 
 static int list_tests(const struct options *o, struct test *tests)
 {
 	char *names[MAX_TESTS];
-	int n = list_dir(TESTS_DIR, names, MAX_TESTS), i, p, count = 0;
+	int n = list_dir(TESTS_DIR, names, MAX_TESTS), i, count = 0;
 
-	for (i = 0; i < n && count < MAX_TESTS - 2; i++) {
-		if (strncmp(names[i], "vfio-", 5)) {
-			count += add_test(o, &tests[count], TESTS_DIR, "",
-					  names[i], -1);
-			continue;
-		}
-		for (p = 0; p < 2; p++)
-			if (vfio_path_names[p][0])
-				count += add_test(o, &tests[count], TESTS_DIR,
-						  "", names[i], p);
-	}
+	for (i = 0; i < n && count < MAX_TESTS - 2; i++)
+		count += add_test(o, &tests[count], TESTS_DIR, "", names[i]);
 	return count + list_vfio_selftests(o, tests + count,
 					   MAX_TESTS - 1 - count);
 }
@@ -645,8 +612,6 @@ static enum verdict run_test(const struct test *t, int timeout, char *why,
 		fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		dup2(fd, 1);
 		dup2(fd, 2);
-		if (t->path)
-			setenv("WCTB_VFIO_PATH", t->path, 1);
 		exec_with_args(path, t->args);
 		fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
 		_exit(127);
@@ -861,17 +826,17 @@ static int run_all(const struct options *o)
 	int n, i, counts[3] = { 0 };
 	enum verdict v;
 	char why[256], boot[256] = "";
-	int boot_findings;
+	int boot_findings, paths;
 	double t0;
 
 	kmsg = wctb_kmsg_open_boot();
 	boot_findings = scan_kernel_log(boot, sizeof(boot));
-	resolve_vfio_paths(o, getenv("WCTB_BDF"));
+	paths = count_vfio_paths(getenv("WCTB_BDF"));
 	set_known_warnings(o);
 	n = list_tests(o, tests);
 	wctb_port_emit(WCTB_PORT_TAP_VERSION "\n1..%d\n", n + 1);
 	for (i = 0; i < n; i++) {
-		int budget = wctb_paced_seconds(o->timeout);
+		int budget = wctb_paced_seconds(o->timeout * paths);
 
 		why[0] = '\0';
 		t0 = step_start(tests[i].name, budget);

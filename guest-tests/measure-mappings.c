@@ -115,7 +115,7 @@ static int setup(struct ctx *c)
 		fprintf(stderr, "wc-testdev not found\n");
 		return -1;
 	}
-	ret = wctb_vfio_open(&c->v, c->bdf);
+	ret = wctb_vfio_open(&c->v, c->bdf, NULL);
 	if (!ret)
 		ret = wctb_regs_map_sysfs(&c->regs, c->bdf);
 	if (ret) {

@@ -23,7 +23,7 @@
 #include "wctb-fixture.h"
 
 
-WCTB_SESSION_FIXTURE(contract, 0)
+WCTB_SESSION_FIXTURE(vfio_contract, 0)
 
 #define NEED_COOKIES() do {						\
 	if (!self->s.cookies)						\
@@ -47,7 +47,7 @@ static int request(int device, uint32_t index, uint32_t mmap_flags)
 }
 
 
-TEST_F(contract, argsz_too_small_is_einval)
+TEST_F(vfio_contract, argsz_too_small_is_einval)
 {
 	struct vfio_device_mmap_cookie mc = { .index = BAR2 };
 
@@ -59,7 +59,7 @@ TEST_F(contract, argsz_too_small_is_einval)
 		TH_LOG("argsz without room for the size field");
 }
 
-TEST_F(contract, larger_argsz_needs_a_zero_tail)
+TEST_F(vfio_contract, larger_argsz_needs_a_zero_tail)
 {
 	struct {
 		struct vfio_device_mmap_cookie mc;
@@ -76,7 +76,7 @@ TEST_F(contract, larger_argsz_needs_a_zero_tail)
 	EXPECT_EQ(0, big.mc.offset) TH_LOG("E2BIG must not write the result");
 }
 
-TEST_F(contract, unknown_flags_are_einval)
+TEST_F(vfio_contract, unknown_flags_are_einval)
 {
 	struct vfio_device_mmap_cookie mc = {
 		.argsz = sizeof(mc), .index = BAR2,
@@ -92,14 +92,14 @@ TEST_F(contract, unknown_flags_are_einval)
 	EXPECT_EQ(EINVAL, cookie_ioctl(self->s.v.device, &mc));
 }
 
-TEST_F(contract, unknown_mmap_flags_are_eopnotsupp)
+TEST_F(vfio_contract, unknown_mmap_flags_are_eopnotsupp)
 {
 	NEED_COOKIES();
 	EXPECT_EQ(EOPNOTSUPP, request(self->s.v.device, BAR2, 1u << 1));
 	EXPECT_EQ(EOPNOTSUPP, request(self->s.v.device, BAR2, 1u << 31));
 }
 
-TEST_F(contract, bad_region_index_is_einval)
+TEST_F(vfio_contract, bad_region_index_is_einval)
 {
 	NEED_COOKIES();
 	EXPECT_EQ(EINVAL, request(self->s.v.device, VFIO_PCI_NUM_REGIONS, 0));
@@ -111,7 +111,7 @@ TEST_F(contract, bad_region_index_is_einval)
  * Config space, ROM, VGA and the unused BARs (the upper halves of the
  * 64-bit BARs) cannot be mmapped at all.
  */
-TEST_F(contract, regions_that_cannot_be_mmapped_are_einval)
+TEST_F(vfio_contract, regions_that_cannot_be_mmapped_are_einval)
 {
 	static const uint32_t regions[] = {
 		VFIO_PCI_CONFIG_REGION_INDEX, VFIO_PCI_ROM_REGION_INDEX,
@@ -131,7 +131,7 @@ TEST_F(contract, regions_that_cannot_be_mmapped_are_einval)
 }
 
 /* Policy: WC only on prefetchable BARs; BAR0 and BAR4 get UC only. */
-TEST_F(contract, wc_on_non_prefetchable_bars_is_eopnotsupp)
+TEST_F(vfio_contract, wc_on_non_prefetchable_bars_is_eopnotsupp)
 {
 	NEED_COOKIES();
 	EXPECT_EQ(EOPNOTSUPP, request(self->s.v.device, BAR4, VFIO_MMAP_FLAG_WC));
@@ -144,7 +144,7 @@ TEST_F(contract, wc_on_non_prefetchable_bars_is_eopnotsupp)
  * REGION_INFO advertises the attributes (VFIO_REGION_INFO_CAP_MMAP_FLAGS)
  * and creates nothing: a new file's first cookie offset stays free.
  */
-TEST_F(contract, region_info_advertises_mmap_flags_and_creates_nothing)
+TEST_F(vfio_contract, region_info_advertises_mmap_flags_and_creates_nothing)
 {
 	uint32_t supported = 0;
 	uint64_t first, size = 0;
@@ -165,7 +165,7 @@ TEST_F(contract, region_info_advertises_mmap_flags_and_creates_nothing)
 }
 
 /* One cookie per (region, attributes), each a disjoint range. */
-TEST_F(contract, cookies_are_distinct_per_region_and_attributes)
+TEST_F(vfio_contract, cookies_are_distinct_per_region_and_attributes)
 {
 	uint64_t off[3], size[3];
 	uint32_t flags = 0;
@@ -192,13 +192,13 @@ TEST_F(contract, cookies_are_distinct_per_region_and_attributes)
 	EXPECT_EQ(self->s.wc_off, off[0]) TH_LOG("asking again gives a new cookie");
 }
 
-TEST_F(contract, null_argument_is_efault)
+TEST_F(vfio_contract, null_argument_is_efault)
 {
 	NEED_COOKIES();
 	EXPECT_EQ(EFAULT, cookie_ioctl(self->s.v.device, NULL));
 }
 
-TEST_F(contract, map_private_is_einval)
+TEST_F(vfio_contract, map_private_is_einval)
 {
 	NEED_COOKIES();
 	EXPECT_EQ(-EINVAL, wctb_map_errno(self->s.v.device, self->s.wc_off, PAGE, RW,
@@ -207,7 +207,7 @@ TEST_F(contract, map_private_is_einval)
 				    PROT_READ, MAP_PRIVATE));
 }
 
-TEST_F(contract, offset_in_the_cookie_range_but_no_cookie_is_einval)
+TEST_F(vfio_contract, offset_in_the_cookie_range_but_no_cookie_is_einval)
 {
 	NEED_COOKIES();
 	EXPECT_EQ(-EINVAL, wctb_map_errno(self->s.v.device, WCTB_COOKIE_MIN + (1ull << 50),
@@ -222,7 +222,7 @@ TEST_F(contract, offset_in_the_cookie_range_but_no_cookie_is_einval)
  * Legacy: both files open at once; cdev binds one file at a time, so there
  * the first file is closed before the second is bound.
  */
-TEST_F(contract, cookie_of_another_device_file_is_einval)
+TEST_F(vfio_contract, cookie_of_another_device_file_is_einval)
 {
 	uint32_t flags = 0;
 	uint64_t other;
@@ -248,7 +248,7 @@ TEST_F(contract, cookie_of_another_device_file_is_einval)
 	}
 }
 
-TEST_F(contract, length_past_the_region_is_einval)
+TEST_F(vfio_contract, length_past_the_region_is_einval)
 {
 	NEED_COOKIES();
 	EXPECT_EQ(-EINVAL, wctb_map_errno(self->s.v.device, self->s.wc_off,
@@ -260,7 +260,7 @@ TEST_F(contract, length_past_the_region_is_einval)
 }
 
 /* mm behaviour, for completeness: mmap() itself rejects these. */
-TEST_F(contract, unaligned_offset_is_einval)
+TEST_F(vfio_contract, unaligned_offset_is_einval)
 {
 	NEED_COOKIES();
 	EXPECT_EQ(-EINVAL, wctb_map_errno(self->s.v.device, self->s.wc_off + 1, PAGE, RW,
@@ -270,7 +270,7 @@ TEST_F(contract, unaligned_offset_is_einval)
 }
 
 /* Device memory is not code: PROT_EXEC is EPERM, and cannot be added. */
-TEST_F(contract, prot_exec_is_refused)
+TEST_F(vfio_contract, prot_exec_is_refused)
 {
 	void *p;
 
@@ -287,7 +287,7 @@ TEST_F(contract, prot_exec_is_refused)
 }
 
 /* An offset inside a cookie maps that part of the region, with its type. */
-TEST_F(contract, offset_inside_a_cookie_maps_that_part_of_the_region)
+TEST_F(vfio_contract, offset_inside_a_cookie_maps_that_part_of_the_region)
 {
 	uint64_t fixed = WCTB_FIXED_OFFSET(BAR2), val[8];
 	volatile uint8_t *wc;
@@ -314,7 +314,7 @@ TEST_F(contract, offset_inside_a_cookie_maps_that_part_of_the_region)
  * a whole-BAR mmap and pread/pwrite work there, before and after the
  * file asked for cookies, and the mapping is uncached.
  */
-TEST_F(contract, fixed_offsets_work_as_before_next_to_cookies)
+TEST_F(vfio_contract, fixed_offsets_work_as_before_next_to_cookies)
 {
 	static const uint32_t bars[] = { WC_TESTDEV_BAR_REGS, BAR2, BAR4 };
 	struct vfio_region_info info;

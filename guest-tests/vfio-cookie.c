@@ -21,15 +21,15 @@
 
 #define LINE_OFF	0x40		/* a line inside a page */
 
-WCTB_SESSION_FIXTURE(cookie, 1)
+WCTB_SESSION_FIXTURE(vfio_cookie, 1)
 
-static uint64_t cnt(struct _test_data_cookie *self, unsigned int c)
+static uint64_t cnt(struct _test_data_vfio_cookie *self, unsigned int c)
 {
 	return wctb_counter(&self->s.regs, AP, c);
 }
 
 static void log_counters(struct __test_metadata *_metadata,
-			 struct _test_data_cookie *self, const char *what)
+			 struct _test_data_vfio_cookie *self, const char *what)
 {
 	char buf[512];
 
@@ -41,7 +41,7 @@ static void log_counters(struct __test_metadata *_metadata,
  * A UC doorbell page at offset 0 and a WC window after it, both live:
  * each store arrives as its cookie asked, and data crosses mappings.
  */
-TEST_F(cookie, mission_uc_page_and_wc_window_of_one_bar)
+TEST_F(vfio_cookie, mission_uc_page_and_wc_window_of_one_bar)
 {
 	int fd = self->s.v.device;
 	size_t wlen = self->s.size - PAGE;
@@ -98,7 +98,7 @@ TEST_F(cookie, mission_uc_page_and_wc_window_of_one_bar)
 }
 
 /* A 2 MiB-aligned WC mapping faults in as a PMD and still combines. */
-TEST_F(cookie, wc_pmd_mapping_arrives_as_full_bursts)
+TEST_F(vfio_cookie, wc_pmd_mapping_arrives_as_full_bursts)
 {
 	volatile uint8_t *p;
 	char line[256];
@@ -127,7 +127,7 @@ TEST_F(cookie, wc_pmd_mapping_arrives_as_full_bursts)
  * cookie mapping of another type fails with EBUSY.  The fixed offset is
  * not a cookie: it keeps mapping, and takes the page's current type.
  */
-TEST_F(cookie, overlapping_uc_and_wc_cookie_mappings_are_refused)
+TEST_F(vfio_cookie, overlapping_uc_and_wc_cookie_mappings_are_refused)
 {
 	int fd = self->s.v.device;
 	volatile uint8_t *wc, *uc;
@@ -155,7 +155,7 @@ TEST_F(cookie, overlapping_uc_and_wc_cookie_mappings_are_refused)
  * No sticky rule: pread/pwrite work while a WC cookie maps the page, on a
  * UC page next to it, and a WC mapping works after them.
  */
-TEST_F(cookie, pread_and_pwrite_work_next_to_wc_mappings)
+TEST_F(vfio_cookie, pread_and_pwrite_work_next_to_wc_mappings)
 {
 	int fd = self->s.v.device;
 	uint64_t off = WCTB_FIXED_OFFSET(BAR2), val = 0x77, back;
@@ -181,7 +181,7 @@ TEST_F(cookie, pread_and_pwrite_work_next_to_wc_mappings)
 }
 
 /* Policy: REGION_INFO advertises WC on the prefetchable BAR only. */
-TEST_F(cookie, region_info_reports_wc_on_prefetchable_bars_only)
+TEST_F(vfio_cookie, region_info_reports_wc_on_prefetchable_bars_only)
 {
 	int fd = self->s.v.device;
 	uint32_t flags;
@@ -204,7 +204,7 @@ TEST_F(cookie, region_info_reports_wc_on_prefetchable_bars_only)
 }
 
 /* Bad requests fail with the documented errno and change nothing. */
-TEST_F(cookie, bad_requests_fail_with_documented_errnos)
+TEST_F(vfio_cookie, bad_requests_fail_with_documented_errnos)
 {
 	int fd = self->s.v.device;
 	struct vfio_device_mmap_cookie mc = {
@@ -238,7 +238,7 @@ TEST_F(cookie, bad_requests_fail_with_documented_errnos)
 	EXPECT_EQ(-EINVAL, wctb_map_rw_errno(fd, self->s.wc_off, self->s.size + PAGE));
 }
 
-TEST_F(cookie, same_request_returns_the_same_cookie)
+TEST_F(vfio_cookie, same_request_returns_the_same_cookie)
 {
 	int fd = self->s.v.device;
 	uint32_t flags = VFIO_MMAP_FLAG_WC;
@@ -255,7 +255,7 @@ TEST_F(cookie, same_request_returns_the_same_cookie)
  * Clearing memory enable zaps cookie mappings like fixed ones: accesses
  * fault with SIGBUS, and after re-enabling they refault with their type.
  */
-TEST_F(cookie, memory_disable_zaps_and_refaults_cookie_mappings)
+TEST_F(vfio_cookie, memory_disable_zaps_and_refaults_cookie_mappings)
 {
 	int fd = self->s.v.device;
 	volatile uint8_t *uc, *wc;
@@ -286,7 +286,7 @@ TEST_F(cookie, memory_disable_zaps_and_refaults_cookie_mappings)
 }
 
 /* fork(): the child's copy of a WC mapping is still write-combining. */
-TEST_F(cookie, forked_child_keeps_the_memory_type)
+TEST_F(vfio_cookie, forked_child_keeps_the_memory_type)
 {
 	int fd = self->s.v.device;
 	volatile uint8_t *wc;

@@ -104,7 +104,7 @@ struct req {
 	uint64_t tail[2];
 };
 
-WCTB_SESSION_FIXTURE(fuzz, 1)
+WCTB_SESSION_FIXTURE(vfio_fuzz, 1)
 
 /* xorshift64*: tiny, and the same sequence everywhere. */
 static uint64_t rnd(struct fuzz *fz)
@@ -971,7 +971,7 @@ static int harness_timeout(void)
 	return env_long("WCTB_FUZZ_SECONDS", 20) + 120;
 }
 
-TEST_F_TIMEOUT(fuzz, random_sequences_match_the_model, harness_timeout())
+TEST_F_TIMEOUT(vfio_fuzz, random_sequences_match_the_model, harness_timeout())
 {
 	unsigned long iterations = env_long("WCTB_FUZZ_ITERATIONS",
 					    wctb_depth_rounds(1000, 3000));

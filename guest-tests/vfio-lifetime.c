@@ -37,15 +37,15 @@
  */
 #define LEAK_FLOOR_KIB	64
 
-WCTB_SESSION_FIXTURE(life, 1)
+WCTB_SESSION_FIXTURE(vfio_lifetime, 1)
 
-static uint64_t cnt(struct _test_data_life *self, unsigned int c)
+static uint64_t cnt(struct _test_data_vfio_lifetime *self, unsigned int c)
 {
 	return wctb_counter(&self->s.regs, AP, c);
 }
 
 /* A line stored at @p arrived as one WC burst (1) or 8 UC writes (0). */
-static int line_type(struct _test_data_life *self, volatile uint8_t *p)
+static int line_type(struct _test_data_vfio_lifetime *self, volatile uint8_t *p)
 {
 	wctb_reset_counters(&self->s.regs);
 	wctb_store_line(p, 0x11);
@@ -63,7 +63,7 @@ static int line_type(struct _test_data_life *self, volatile uint8_t *p)
  * faults, the hole can be mapped WC again but not UC while the rest of
  * the mapping holds the range (documented), and all is free afterwards.
  */
-TEST_F(life, partial_munmap_keeps_the_rest_and_the_hold)
+TEST_F(vfio_lifetime, partial_munmap_keeps_the_rest_and_the_hold)
 {
 	volatile uint8_t *wc, *again;
 
@@ -87,7 +87,7 @@ TEST_F(life, partial_munmap_keeps_the_rest_and_the_hold)
 }
 
 /* mremap: moving and shrinking keep the type; growing is refused. */
-TEST_F(life, mremap_moves_and_shrinks_but_does_not_grow)
+TEST_F(vfio_lifetime, mremap_moves_and_shrinks_but_does_not_grow)
 {
 	volatile uint8_t *wc, *moved;
 	void *target, *grown;
@@ -115,7 +115,7 @@ TEST_F(life, mremap_moves_and_shrinks_but_does_not_grow)
  * the parent stored first) keep their types, and the hold on the pages
  * ends when both processes have unmapped them.
  */
-TEST_F(life, forked_child_sees_the_same_types)
+TEST_F(vfio_lifetime, forked_child_sees_the_same_types)
 {
 	volatile uint8_t *uc, *wc;
 	int status;
@@ -148,7 +148,7 @@ TEST_F(life, forked_child_sees_the_same_types)
 }
 
 /* Mappings outlive the device file; a new file gets fresh cookies. */
-TEST_F(life, closing_the_device_file_keeps_live_mappings)
+TEST_F(vfio_lifetime, closing_the_device_file_keeps_live_mappings)
 {
 	volatile uint8_t *uc, *wc;
 	uint32_t flags = VFIO_MMAP_FLAG_WC;
@@ -242,7 +242,7 @@ static int growth_round(struct wctb_vfio *v, int i, int leak)
  * mappings (a new device file per round on the legacy path) leave no kernel memory behind: unreclaimable slab and available memory measured
  * before and after (after a warm-up that fills the caches).
  */
-TEST_F(life, thousands_of_cookies_and_mappings_do_not_grow_memory)
+TEST_F(vfio_lifetime, thousands_of_cookies_and_mappings_do_not_grow_memory)
 {
 	const char *env = getenv("WCTB_LIFETIME_LOOPS");
 	/*
@@ -310,7 +310,7 @@ static long pat_entries(void)
  * the mmap+munmap time of each batch of 1,000 (a figure, not asserted: it
  * stays flat because no mapping walks the others).
  */
-TEST_F(life, ten_thousand_mappings_of_one_page_add_one_pat_entry)
+TEST_F(vfio_lifetime, ten_thousand_mappings_of_one_page_add_one_pat_entry)
 {
 	static volatile uint8_t *maps[SAME_PAGE_MAPS];
 	int n = wctb_debug_kernel() ? SAME_PAGE_BATCH :
@@ -424,7 +424,7 @@ static void *race(void *arg)
 }
 
 /* Four threads race requests, mmap, munmap and close on one device. */
-TEST_F(life, threads_racing_requests_mappings_and_closes)
+TEST_F(vfio_lifetime, threads_racing_requests_mappings_and_closes)
 {
 	struct racer r[4];
 	pthread_t t[4];
@@ -462,7 +462,7 @@ static int page_present(const volatile void *va)
  * zap they would still point at the BAR after the reset) and they refault
  * with their types.
  */
-TEST_F(life, reset_zaps_and_refaults_wc_and_uc_mappings)
+TEST_F(vfio_lifetime, reset_zaps_and_refaults_wc_and_uc_mappings)
 {
 	struct vfio_device_info info = { .argsz = sizeof(info) };
 	volatile uint8_t *uc, *wc;

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "wctb-harness.h"
+#include "wctb-fixture.h"
 #include "wctb.h"
 
 #define LINE_OFF	0x80
@@ -65,11 +66,13 @@ static int feature_set(int device, uint32_t feature, const void *data,
 	return ioctl(device, VFIO_DEVICE_FEATURE, f) ? -errno : 0;
 }
 
-FIXTURE(pm) {
+FIXTURE(vfio_runtime_pm) {
 	struct wctb_session s;
 	char control[128];
 	volatile uint8_t *map[NR_MAPS];
 };
+
+WCTB_VFIO_PATH_VARIANTS(vfio_runtime_pm);
 
 /* The negative control: WCTB_PM_STAY_AWAKE=1. */
 static int stay_awake(void)
@@ -79,13 +82,14 @@ static int stay_awake(void)
 	return v && !strcmp(v, "1");
 }
 
-FIXTURE_SETUP(pm)
+FIXTURE_SETUP(vfio_runtime_pm)
 {
 	char path[128];
 	int ret;
 
 	memset(self->map, 0, sizeof(self->map));
-	ret = wctb_session_open(&self->s);
+	WCTB_VFIO_PATH_OR_SKIP(wctb_device(), variant->vfio_path);
+	ret = wctb_session_open(&self->s, variant->vfio_path);
 	ASSERT_EQ(0, ret) TH_LOG("session: %s", strerror(-ret));
 	self->control[0] = '\0';
 	snprintf(path, sizeof(path), WCTB_PCI_DEVICES "/%s/power/control", self->s.bdf);
@@ -98,7 +102,7 @@ FIXTURE_SETUP(pm)
 	ASSERT_EQ(0, ret) TH_LOG("allowing runtime suspend: %s", strerror(-ret));
 }
 
-FIXTURE_TEARDOWN(pm)
+FIXTURE_TEARDOWN(vfio_runtime_pm)
 {
 	int i;
 
@@ -139,7 +143,7 @@ static int wait_runtime_status(const char *bdf, const char *status)
 }
 
 /* Map one page of BAR2 through each path (cookies only when offered). */
-static void map_all(struct _test_data_pm *self,
+static void map_all(struct _test_data_vfio_runtime_pm *self,
 		    struct __test_metadata *_metadata)
 {
 	int dev = self->s.v.device;
@@ -156,7 +160,7 @@ static void map_all(struct _test_data_pm *self,
 }
 
 /* What one line stored through map @i must look like at the device. */
-static void expect_line_arrives(struct _test_data_pm *self,
+static void expect_line_arrives(struct _test_data_vfio_runtime_pm *self,
 				struct __test_metadata *_metadata, int i,
 				uint64_t seed)
 {
@@ -181,7 +185,7 @@ static void expect_line_arrives(struct _test_data_pm *self,
 }
 
 /* Every mapping made takes SIGBUS; nothing arrives at the device. */
-static void expect_all_revoked(struct _test_data_pm *self,
+static void expect_all_revoked(struct _test_data_vfio_runtime_pm *self,
 			       struct __test_metadata *_metadata)
 {
 	volatile uint64_t *p;
@@ -198,7 +202,7 @@ static void expect_all_revoked(struct _test_data_pm *self,
 }
 
 /* The device is suspended and in D3hot, as the PCI core sees it. */
-static void expect_suspended(struct _test_data_pm *self,
+static void expect_suspended(struct _test_data_vfio_runtime_pm *self,
 			     struct __test_metadata *_metadata)
 {
 	char buf[64];
@@ -215,7 +219,7 @@ static void expect_suspended(struct _test_data_pm *self,
  * Awake again, or the case ends here: a store through a mapping that is
  * still revoked would kill the program (SIGBUS) before its teardown.
  */
-static void assert_active(struct _test_data_pm *self,
+static void assert_active(struct _test_data_vfio_runtime_pm *self,
 			  struct __test_metadata *_metadata)
 {
 	char buf[64];
@@ -226,7 +230,7 @@ static void assert_active(struct _test_data_pm *self,
 				      sizeof(buf)));
 }
 
-TEST_F(pm, low_power_entry_revokes_and_exit_refaults_with_types)
+TEST_F(vfio_runtime_pm, low_power_entry_revokes_and_exit_refaults_with_types)
 {
 	uint64_t before;
 	int i;
@@ -255,7 +259,7 @@ TEST_F(pm, low_power_entry_revokes_and_exit_refaults_with_types)
 		TH_LOG("fixed offset only: " WCTB_NO_COOKIES);
 }
 
-TEST_F(pm, wakeup_eventfd_fires_when_the_device_is_used)
+TEST_F(vfio_runtime_pm, wakeup_eventfd_fires_when_the_device_is_used)
 {
 	struct vfio_device_low_power_entry_with_wakeup entry = { 0 };
 	struct vfio_device_info info = { .argsz = sizeof(info) };
@@ -290,7 +294,7 @@ TEST_F(pm, wakeup_eventfd_fires_when_the_device_is_used)
 	close(efd);
 }
 
-TEST_F(pm, low_power_entry_twice_is_refused)
+TEST_F(vfio_runtime_pm, low_power_entry_twice_is_refused)
 {
 	ASSERT_EQ(0, feature_set(self->s.v.device,
 				 VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY, NULL, 0));

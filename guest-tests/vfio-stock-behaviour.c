@@ -32,7 +32,7 @@
 #define FIXED2		WCTB_FIXED_OFFSET(BAR2)
 #define LINE_OFF	0x80
 
-WCTB_SESSION_FIXTURE(stock, 0)
+WCTB_SESSION_FIXTURE(vfio_stock_behaviour, 0)
 
 /* What the legacy operations returned: 0 or an errno, per operation. */
 struct legacy {
@@ -179,7 +179,7 @@ static void fresh_device_file(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, wctb_vfio_reopen_device(&s->v));
 }
 
-TEST_F(stock, no_wc_mapping)
+TEST_F(vfio_stock_behaviour, no_wc_mapping)
 {
 	struct legacy r;
 
@@ -189,7 +189,7 @@ TEST_F(stock, no_wc_mapping)
 }
 
 /* Root maps resource2_wc first (stock may coerce it to UC- or not). */
-TEST_F(stock, root_maps_resource2_wc)
+TEST_F(vfio_stock_behaviour, root_maps_resource2_wc)
 {
 	volatile uint8_t *wc;
 	uint64_t root_type;
@@ -219,7 +219,7 @@ TEST_F(stock, root_maps_resource2_wc)
  * device file of its own (cdev binds one file per device at a time: there
  * it shares the inherited one).
  */
-TEST_F(stock, wc_cookie_mapping_in_another_process)
+TEST_F(vfio_stock_behaviour, wc_cookie_mapping_in_another_process)
 {
 	int ready[2], done[2];
 	struct legacy r;
@@ -278,7 +278,7 @@ static volatile uint8_t *fresh_file_with_wc(struct __test_metadata *_metadata,
 }
 
 /* This process holds a WC cookie mapping; the legacy user works next to it. */
-TEST_F(stock, wc_cookie_mapping_in_this_process)
+TEST_F(vfio_stock_behaviour, wc_cookie_mapping_in_this_process)
 {
 	volatile uint8_t *wc;
 	const char *by;
@@ -294,7 +294,7 @@ TEST_F(stock, wc_cookie_mapping_in_this_process)
 }
 
 /* After a WC mapping went away: pread first, then the rest. */
-TEST_F(stock, after_a_wc_mapping_is_gone)
+TEST_F(vfio_stock_behaviour, after_a_wc_mapping_is_gone)
 {
 	volatile uint8_t *wc;
 	const char *by;
@@ -308,7 +308,7 @@ TEST_F(stock, after_a_wc_mapping_is_gone)
 }
 
 /* REGION_INFO of BAR2 says what it said on the stock kernel. */
-TEST_F(stock, region_info_is_unchanged)
+TEST_F(vfio_stock_behaviour, region_info_is_unchanged)
 {
 	struct vfio_region_info info;
 

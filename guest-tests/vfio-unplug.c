@@ -240,16 +240,16 @@ static void expect_types_hold(struct __test_metadata *_metadata,
 		TH_LOG("WC: %s", wctb_counters_summary(r, AP, buf, sizeof(buf)));
 }
 
-WCTB_SESSION_FIXTURE(revoke, 0)
+WCTB_SESSION_FIXTURE(vfio_unplug, 0)
 
-typedef int (*reset_fn)(struct _test_data_revoke *self);
+typedef int (*reset_fn)(struct _test_data_vfio_unplug *self);
 
-static int vfio_reset(struct _test_data_revoke *self)
+static int vfio_reset(struct _test_data_vfio_unplug *self)
 {
 	return ioctl(self->s.v.device, VFIO_DEVICE_RESET) ? -errno : 0;
 }
 
-static int sysfs_flr(struct _test_data_revoke *self)
+static int sysfs_flr(struct _test_data_vfio_unplug *self)
 {
 	return wctb_write_dev_attr(self->s.bdf, "reset", "1");
 }
@@ -262,7 +262,7 @@ static int sysfs_flr(struct _test_data_revoke *self)
  * report the outcome: the device's scratch register, which a reset
  * clears, tells whether one happened (-EIO if not).
  */
-static int config_space_flr(struct _test_data_revoke *self)
+static int config_space_flr(struct _test_data_vfio_unplug *self)
 {
 	uint64_t cfg = WCTB_FIXED_OFFSET(VFIO_PCI_CONFIG_REGION_INDEX);
 	volatile uint64_t *scratch = (volatile uint64_t *)
@@ -296,7 +296,7 @@ static int config_space_flr(struct _test_data_revoke *self)
  * non-preemptive guest runs no writer in that window.
  */
 static void resets_under_writers(struct __test_metadata *_metadata,
-				 struct _test_data_revoke *self, reset_fn reset,
+				 struct _test_data_vfio_unplug *self, reset_fn reset,
 				 const char *what)
 {
 	struct writer w[2] = {};
@@ -328,7 +328,7 @@ static void resets_under_writers(struct __test_metadata *_metadata,
 	unmap_both(&m);
 }
 
-TEST_F(revoke, vfio_device_reset_under_writers)
+TEST_F(vfio_unplug, vfio_device_reset_under_writers)
 {
 	struct vfio_device_info info = { .argsz = sizeof(info) };
 
@@ -338,7 +338,7 @@ TEST_F(revoke, vfio_device_reset_under_writers)
 	resets_under_writers(_metadata, self, vfio_reset, "VFIO_DEVICE_RESET");
 }
 
-TEST_F(revoke, config_space_flr_under_writers)
+TEST_F(vfio_unplug, config_space_flr_under_writers)
 {
 	resets_under_writers(_metadata, self, config_space_flr,
 			     "config space FLR");
@@ -352,7 +352,7 @@ TEST_F(revoke, config_space_flr_under_writers)
  * here).
  */
 static void log_zap_by_sysfs_flr(struct __test_metadata *_metadata,
-				 struct _test_data_revoke *self)
+				 struct _test_data_vfio_unplug *self)
 {
 	volatile uint8_t *p = wctb_map(self->s.v.device, WCTB_FIXED_OFFSET(BAR2), PAGE);
 	char line[256];
@@ -368,7 +368,7 @@ static void log_zap_by_sysfs_flr(struct __test_metadata *_metadata,
 	munmap((void *)p, PAGE);
 }
 
-TEST_F(revoke, sysfs_flr_under_writers)
+TEST_F(vfio_unplug, sysfs_flr_under_writers)
 {
 	char path[128], methods[128] = "";
 	FILE *f;
@@ -389,7 +389,7 @@ TEST_F(revoke, sysfs_flr_under_writers)
 }
 
 /* The hot-unplug case manages the device itself: it goes away. */
-FIXTURE(hotplug) {
+FIXTURE(vfio_unplug_hotplug) {
 	char bdf[32];
 	struct wctb_vfio v;
 	int open;
@@ -397,7 +397,10 @@ FIXTURE(hotplug) {
 	int unplugged;		/* device_del asked; teardown re-adds */
 	struct writer w[2];	/* here, not on the stack: an ASSERT */
 	struct mappings m;	/* unwinds into teardown while they run */
+	const char *vfio_path;
 };
+
+WCTB_VFIO_PATH_VARIANTS(vfio_unplug_hotplug);
 
 static int device_present(const char *bdf)
 {
@@ -456,12 +459,13 @@ static int readd_device(const char *bdf)
  * to both), and the driver link appears before probe() has registered the
  * VFIO device and its group: retry until it has (paced).
  */
-static int open_readded(struct wctb_vfio *v, const char *bdf)
+static int open_readded(struct wctb_vfio *v, const char *bdf,
+			const char *path)
 {
 	long end = wctb_now_ms() + WAIT_MS;
 	int ret;
 
-	while ((ret = wctb_vfio_open(v, bdf))) {
+	while ((ret = wctb_vfio_open(v, bdf, path))) {
 		if (wctb_now_ms() > end)
 			return ret;
 		usleep(50000);
@@ -469,16 +473,18 @@ static int open_readded(struct wctb_vfio *v, const char *bdf)
 	return 0;
 }
 
-FIXTURE_SETUP(hotplug)
+FIXTURE_SETUP(vfio_unplug_hotplug)
 {
 	const char *bdf = wctb_device();
 
 	ASSERT_NE(NULL, bdf) TH_LOG("wc-testdev not found");
+	WCTB_VFIO_PATH_OR_SKIP(bdf, variant->vfio_path);
 	snprintf(self->bdf, sizeof(self->bdf), "%s", bdf);
+	self->vfio_path = variant->vfio_path;
 	self->req = -1;
 }
 
-FIXTURE_TEARDOWN(hotplug)
+FIXTURE_TEARDOWN(vfio_unplug_hotplug)
 {
 	writer_stop(&self->w[0]);
 	writer_stop(&self->w[1]);
@@ -528,7 +534,7 @@ static int request_eventfd(int device)
  * the file is closed the device leaves the bus.  device_add brings it
  * back, and it maps and combines again.
  */
-TEST_F_TIMEOUT(hotplug, unplug_with_live_mappings_then_readd, 110)
+TEST_F_TIMEOUT(vfio_unplug_hotplug, unplug_with_live_mappings_then_readd, 110)
 {
 	struct pollfd pfd = { .events = POLLIN };
 	struct writer *w = self->w;
@@ -538,7 +544,7 @@ TEST_F_TIMEOUT(hotplug, unplug_with_live_mappings_then_readd, 110)
 	double t0;
 	int ret;
 
-	ASSERT_EQ(0, wctb_vfio_open(&self->v, self->bdf));
+	ASSERT_EQ(0, wctb_vfio_open(&self->v, self->bdf, self->vfio_path));
 	self->open = 1;
 	self->req = request_eventfd(self->v.device);
 	ASSERT_LE(0, self->req) TH_LOG("VFIO_DEVICE_SET_IRQS (request): %s",
@@ -586,7 +592,7 @@ TEST_F_TIMEOUT(hotplug, unplug_with_live_mappings_then_readd, 110)
 
 	ASSERT_EQ(0, readd_device(self->bdf));
 	self->unplugged = 0;
-	ASSERT_EQ(0, open_readded(&self->v, self->bdf));
+	ASSERT_EQ(0, open_readded(&self->v, self->bdf, self->vfio_path));
 	self->open = 1;
 	ASSERT_EQ(0, map_both(m, &self->v, 4 * PAGE))
 		TH_LOG("mapping the re-added BAR2: %s", strerror(errno));

@@ -73,7 +73,7 @@ static void session_undo(struct wctb_session *s)
 	wctb_vfio_close(&s->v);
 }
 
-int wctb_session_open(struct wctb_session *s)
+int wctb_session_open(struct wctb_session *s, const char *path)
 {
 	uint32_t flags = 0;
 	int ret;
@@ -86,7 +86,7 @@ int wctb_session_open(struct wctb_session *s)
 		fprintf(stderr, "wc-testdev not found\n");
 		return -ENODEV;
 	}
-	ret = wctb_vfio_open(&s->v, s->bdf);
+	ret = wctb_vfio_open(&s->v, s->bdf, path);
 	if (ret)
 		return ret;
 	ret = wctb_regs_map_sysfs(&s->regs, s->bdf);

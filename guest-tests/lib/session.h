@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * What the VFIO tests start from and end with (wctb-fixture.h makes it a
- * kselftest fixture): the device open on one VFIO access path, its
+ * kselftest fixture, one variant per VFIO access path): the device open
+ * on that path, its
  * counters through sysfs (so that device files can come and go), the
  * kernel log watched from the start, and a UC and a WC cookie of BAR2
  * (unless the kernel lacks the cookie ioctl).  $WCTB_INJECT_KMSG writes a
@@ -25,8 +26,11 @@ struct wctb_session {
 	uint64_t uc_off, wc_off, size;
 };
 
-/* 0 or -errno, with what failed on stderr; then nothing is left open. */
-int wctb_session_open(struct wctb_session *s);
+/*
+ * Open the session through VFIO access path @path (vfio.h).  0 or -errno,
+ * with what failed on stderr; then nothing is left open.
+ */
+int wctb_session_open(struct wctb_session *s, const char *path);
 
 /*
  * The end of every case: the device still usable (all of BAR2 maps

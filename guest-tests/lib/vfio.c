@@ -141,17 +141,75 @@ static int open_cdev(struct wctb_vfio *v)
 	return 0;
 }
 
-int wctb_vfio_open(struct wctb_vfio *v, const char *bdf)
+const char *const wctb_vfio_paths[WCTB_VFIO_NUM_PATHS] = {
+	"legacy_type1", "legacy_noiommu", "cdev_iommufd",
+};
+
+/* The boot option wctb.vfio-paths= ("legacy", "cdev"), or "" (both). */
+static const char *boot_vfio_paths(char *buf, size_t len)
 {
-	const char *path = getenv("WCTB_VFIO_PATH");
+	char line[4096], *tok, *save;
+	FILE *f = fopen("/proc/cmdline", "r");
+
+	buf[0] = '\0';
+	if (!f)
+		return buf;
+	if (fgets(line, sizeof(line), f))
+		for (tok = strtok_r(line, " \n", &save); tok;
+		     tok = strtok_r(NULL, " \n", &save))
+			if (!strncmp(tok, "wctb.vfio-paths=", 16) &&
+			    strcmp(tok + 16, "both"))
+				snprintf(buf, len, "%s", tok + 16);
+	fclose(f);
+	return buf;
+}
+
+const char *wctb_vfio_path_missing(const char *bdf, const char *path)
+{
+	static char why[128];
+	char group[64], only[16];
+	int noiommu, cdev = !strncmp(path, "cdev", 4);
+	struct wctb_vfio v = { .cdev = 1 };
+
+	boot_vfio_paths(only, sizeof(only));
+	if (only[0] && strncmp(path, only, strlen(only))) {
+		snprintf(why, sizeof(why), "VFIO path %s left out by "
+			 "wctb.vfio-paths=%s (run-vm.sh --iommu-paths)", path,
+			 only);
+		return why;
+	}
+	if (group_path(bdf, group, sizeof(group), &noiommu))
+		return "no VFIO group for the device";
+	if (!strcmp(path, "legacy_type1") && noiommu)
+		return "the device has no IOMMU (noiommu group): no type1 container";
+	if (!strcmp(path, "legacy_noiommu") && !noiommu)
+		return "the device is behind an IOMMU: no noiommu group";
+	if (!cdev)
+		return NULL;
+	if (noiommu)	/* none in 6.12; none in 7.3 without IOMMUFD_NOIOMMU */
+		return "no cdev/iommufd path for a noiommu device";
+	snprintf(v.bdf, sizeof(v.bdf), "%s", bdf);
+	if (cdev_path(&v))
+		return "no /sys/bus/pci/devices/BDF/vfio-dev/vfioN "
+		       "(CONFIG_VFIO_DEVICE_CDEV)";
+	if (access("/dev/iommu", F_OK))
+		return "no /dev/iommu (CONFIG_IOMMUFD)";
+	return NULL;
+}
+
+int wctb_vfio_open(struct wctb_vfio *v, const char *bdf, const char *path)
+{
+	unsigned int i;
 
 	v->container = v->group = v->iommufd = v->device = -1;
 	v->ioas = 0;
 	snprintf(v->bdf, sizeof(v->bdf), "%s", bdf);
-	v->cdev = path && !strcmp(path, "cdev");
-	if (path && *path && !v->cdev && strcmp(path, "legacy"))
-		return open_failed(v, "WCTB_VFIO_PATH must be legacy or cdev",
-				   EINVAL);
+	for (i = 0; !path && i < WCTB_VFIO_NUM_PATHS; i++)
+		if (!wctb_vfio_path_missing(bdf, wctb_vfio_paths[i]))
+			path = wctb_vfio_paths[i];
+	if (!path)
+		return open_failed(v, "no VFIO path in this boot", ENODEV);
+	v->cdev = !strncmp(path, "cdev", 4);
 	return v->cdev ? open_cdev(v) : open_legacy(v);
 }
 

@@ -40,11 +40,23 @@ struct vfio_region_info_cap_mmap_flags {
 	"kernel without the mmap cookie series"
 
 /*
- * How a test reaches the device: $WCTB_VFIO_PATH is "legacy" (group and
- * container: type1 under an IOMMU, or noiommu) or "cdev" (the device's
- * /dev/vfio/devices node bound to iommufd, attached to an IOAS unless
- * the device is in noiommu mode); without the variable, "legacy".
+ * The VFIO access paths, each test's fixture variants (as selftests/vfio
+ * has its IOMMU modes):
+ *   legacy_type1    group and container, VFIO_TYPE1v2_IOMMU (an IOMMU)
+ *   legacy_noiommu  group and container, VFIO_NOIOMMU_IOMMU (no IOMMU)
+ *   cdev_iommufd    /dev/vfio/devices/vfioN bound to iommufd and
+ *                   attached to an IOAS (an IOMMU)
+ * A test file defines FIXTURE_VARIANT_ADD_VFIO_PATH(path, ...) for its
+ * fixture, with .vfio_path = #path, and calls
+ * FIXTURE_VARIANT_ADD_ALL_VFIO_PATHS(...); each variant SKIPs where the
+ * boot lacks its path (wctb_vfio_path_missing()).
  */
+#define FIXTURE_VARIANT_ADD_ALL_VFIO_PATHS(...)					FIXTURE_VARIANT_ADD_VFIO_PATH(legacy_type1, ##__VA_ARGS__);		FIXTURE_VARIANT_ADD_VFIO_PATH(legacy_noiommu, ##__VA_ARGS__);		FIXTURE_VARIANT_ADD_VFIO_PATH(cdev_iommufd, ##__VA_ARGS__)
+
+/* The paths' names, in that order. */
+#define WCTB_VFIO_NUM_PATHS	3
+extern const char *const wctb_vfio_paths[WCTB_VFIO_NUM_PATHS];
+
 struct wctb_vfio {
 	int container;		/* legacy: /dev/vfio/vfio */
 	int group;		/* legacy: /dev/vfio/N or noiommu-N */
@@ -58,10 +70,19 @@ struct wctb_vfio {
 };
 
 /*
- * Open @bdf through the access path that $WCTB_VFIO_PATH names.  0 or
+ * Why this boot cannot reach @bdf through access path @path (one of the
+ * names above), for a SKIP: the device's IOMMU setup lacks it, the kernel
+ * lacks the cdev, or the boot option wctb.vfio-paths=legacy|cdev (from
+ * run-vm.sh --iommu-paths) leaves it out.  NULL if it can.
+ */
+const char *wctb_vfio_path_missing(const char *bdf, const char *path);
+
+/*
+ * Open @bdf through access path @path, or with @path NULL through the
+ * first one this boot offers (for programs that test no path).  0 or
  * -errno, with the step that failed on stderr; v is then closed again.
  */
-int wctb_vfio_open(struct wctb_vfio *v, const char *bdf);
+int wctb_vfio_open(struct wctb_vfio *v, const char *bdf, const char *path);
 void wctb_vfio_close(struct wctb_vfio *v);
 
 /* "legacy-type1", "legacy-noiommu", "cdev-iommufd" or "cdev-noiommu". */
