@@ -20,8 +20,6 @@
  *   wctb.pace=FACTOR    skip the calibration, use this pace (>= 1)
  *   wctb.depth=DEPTH    "quick" (default) or "full": the round counts of
  *                       the heavy cases (growth, races, fuzzing)
- *   wctb.memtypes=1     the device sees memory types (TCG): the audit
- *                       ledger also claims UC writes, WC stores, bursts
  *   wctb.kernel=stock   the kernel is stock (run-vm.sh --series none,
  *                       --kernel, --linux-src): the tests tolerate the
  *                       known warnings of KNOWN_WARNINGS, each reported
@@ -46,12 +44,14 @@
  *                       first) instead of powering off
  *   wctb.inject=FAULT   harness self-test: "panic" makes PID 1 exit (the
  *                       kernel panics), "hang" makes it wait forever,
- *                       "lie" reports a counter one higher than read,
- *                       "lost-write" claims one store more than it made
+ *                       "lie" and "lost-write" are passed to the audit
+ *                       (wctb-audit --inject FAULT, see audit.c)
  *
- * After the tests, an audit writes a known ledger to BAR2 and reports it
- * with every counter ("wctb-ledger:", "wctb-counters:"); the host compares
- * both with the device's own counters.
+ * After the tests, init runs the audit (TOOLS_PREFIX "audit", audit.c): it
+ * writes a known ledger to BAR2 and reports it with every counter
+ * ("wctb-ledger:", "wctb-counters:"); the host compares both with the
+ * device's own counters.  Programs named TOOLS_PREFIX* in /tests are the
+ * audit and the --shell helpers, not tests.
  *
  * Time limits follow the machine.  First a fixed calibration workload
  * (system calls, page faults, a checksum) is timed against what it takes
@@ -94,12 +94,14 @@
 #define KNOWN_WARNINGS	"/etc/wctb/known-stock-warnings.txt"
 #define KNOWN_DIFFERENCES	"/etc/wctb/known-selftest-differences.txt"
 #define MAX_TESTS	128
+/* /tests programs that are not tests: the audit, the --shell helpers. */
+#define TOOLS_PREFIX	"wctb-"
+#define AUDIT		TESTS_DIR "/" TOOLS_PREFIX "audit"
 #define KSFT_SKIP_CODE	4
 
 struct options {
 	int shell;
 	int hold;
-	int memtypes;	/* the device sees memory types (TCG, not KVM) */
 	int stock;	/* a stock kernel: known warnings are tolerated */
 	int vfio_selftests;	/* run VFIO_SELFTESTS_DIR too */
 	int known_differences;	/* apply KNOWN_DIFFERENCES (default 1) */
@@ -165,8 +167,6 @@ static void parse_cmdline(struct options *o)
 			o->shell = 1;
 		else if (!strcmp(tok, "wctb.hold=1"))
 			o->hold = 1;
-		else if (!strcmp(tok, "wctb.memtypes=1"))
-			o->memtypes = 1;
 		else if (!strncmp(tok, "wctb.kernel=", 12))
 			o->stock = !strcmp(tok + 12, "stock");
 		else if (!strncmp(tok, "wctb.vfio-selftests=", 20))
@@ -469,7 +469,9 @@ static int list_tests(const struct options *o, struct test *tests)
 	int n = list_dir(TESTS_DIR, names, MAX_TESTS), i, count = 0;
 
 	for (i = 0; i < n && count < MAX_TESTS - 2; i++)
-		count += add_test(o, &tests[count], TESTS_DIR, "", names[i]);
+		if (strncmp(names[i], TOOLS_PREFIX, strlen(TOOLS_PREFIX)))
+			count += add_test(o, &tests[count], TESTS_DIR, "",
+					  names[i]);
 	return count + list_vfio_selftests(o, tests + count,
 					   MAX_TESTS - 1 - count);
 }
@@ -644,78 +646,6 @@ static enum verdict run_test(const struct test *t, int timeout, char *why,
 	return PASS;
 }
 
-#define AUDIT_LINES	64	/* per mapping: 512 stores of 8 bytes each */
-
-/* Store @lines lines into BAR2 page @page through sysfs file @file. */
-static int audit_write(const char *bdf, const char *file, int page, int lines,
-		       int drop_last)
-{
-	volatile uint64_t *p;
-	size_t size;
-	int i, n = lines * 8;
-	void *base = wctb_map_sysfs_resource(bdf, file, &size);
-
-	if (base == MAP_FAILED) {
-		wctb_port_emit("# audit: mmap %s: %s\n", file, strerror(errno));
-		return -1;
-	}
-	p = (volatile uint64_t *)((char *)base + page * 4096);
-	for (i = 0; i < n - drop_last; i++)
-		p[i] = 0xa0d17000u + i;
-	munmap(base, size);
-	return 0;
-}
-
-/*
- * The audit: reset the counters, write 64 lines through resource2 and 64
- * through resource2_wc, and report that ledger and every counter as read
- * through BAR0 (which drains the WC buffers first).
- */
-static void audit(const struct options *o, const char *bdf)
-{
-	static const char *const cnames[] = WC_TESTDEV_COUNTER_NAMES;
-	static const char *const anames[] = WC_TESTDEV_APERTURE_NAMES;
-	int lie = !strcmp(o->inject, "lie");
-	int lost = !strcmp(o->inject, "lost-write");
-	struct wctb_regs r;
-	unsigned int a, c;
-	uint64_t v;
-	int ret;
-
-	ret = wctb_regs_map_sysfs(&r, bdf);
-	if (ret) {
-		wctb_port_emit("# audit: mmap resource0: %s\n", strerror(-ret));
-		return;
-	}
-	wctb_reset_counters(&r);
-	if (audit_write(bdf, "resource2", 0, AUDIT_LINES, 0) ||
-	    audit_write(bdf, "resource2_wc", 1, AUDIT_LINES, lost)) {
-		wctb_regs_unmap(&r);
-		return;
-	}
-	wctb_port_emit(WCTB_PORT_LEDGER ": bar2-writes=%d bar2-write-bytes=%d bar4-writes=0 "
-	     "bar4-write-bytes=0", 2 * AUDIT_LINES * 8, 2 * AUDIT_LINES * 64);
-	if (o->memtypes)	/* and each half arrived as its mapping says */
-		wctb_port_emit(" bar2-uc-writes=%d bar2-wc-stores=%d bar2-full-bursts=%d",
-		     AUDIT_LINES * 8, AUDIT_LINES * 8, AUDIT_LINES);
-	wctb_port_emit("\n");
-	wctb_port_write(WCTB_PORT_COUNTERS ":");
-	printf(WCTB_PORT_DIAGNOSTIC WCTB_PORT_COUNTERS ":");
-	for (a = 0; a < WC_TESTDEV_NUM_APERTURES; a++) {
-		for (c = 0; c < WC_TESTDEV_NUM_COUNTERS; c++) {
-			v = wctb_counter(&r, a, c);
-			if (lie && a == 0 && c == WC_TESTDEV_CNT_UC_WRITES)
-				v++;
-			wctb_port_write(" %s-%s=%llu", anames[a], cnames[c],
-					(unsigned long long)v);
-			printf(" %s-%s=%llu", anames[a], cnames[c],
-			       (unsigned long long)v);
-		}
-	}
-	wctb_port_emit("\n");
-	wctb_regs_unmap(&r);
-}
-
 static int kmsg = -1;	/* the kernel log, read up to where we last looked */
 static int tolerated_warnings;	/* known stock-kernel warnings in this boot */
 
@@ -817,6 +747,22 @@ static int keep_awake(char *why, size_t len)
 }
 
 /*
+ * The audit, as a program but not a test: what goes wrong shows on the
+ * host, whose ledger and counter checks fail without its records.
+ */
+static void run_audit(const struct options *o)
+{
+	struct test t = { .exe = AUDIT, .name = "audit" };
+	char why[256] = "";
+
+	if (!strcmp(o->inject, "lie") || !strcmp(o->inject, "lost-write"))
+		snprintf(t.args, sizeof(t.args), "--inject %s", o->inject);
+	if (run_test(&t, wctb_paced_seconds(AUDIT_BUDGET), why,
+		     sizeof(why)) != PASS)
+		wctb_port_emit("# audit: %s\n", why);
+}
+
+/*
  * Every test, then "kernel-log": the kernel log of the boot and of what
  * ran outside the tests (the audit, a kmemleak scan) holds no finding.
  */
@@ -852,7 +798,7 @@ static int run_all(const struct options *o)
 	t0 = step_start("audit", wctb_paced_seconds(AUDIT_BUDGET));
 	if (keep_awake(why, sizeof(why)))
 		wctb_port_emit("# audit: %s\n", why);	/* the host's ledger check fails */
-	audit(o, getenv("WCTB_BDF"));
+	run_audit(o);
 	kmemleak_scan();
 	step_end("audit", t0);
 	snprintf(why, sizeof(why), "%s", boot);
@@ -876,7 +822,7 @@ static void inject_fault(const char *fault)
 		exit(1);
 	}
 	if (!strcmp(fault, "lie") || !strcmp(fault, "lost-write"))
-		return;		/* done by audit() */
+		return;		/* done by the audit */
 	if (!strcmp(fault, "hang")) {
 		wctb_port_emit("# wctb.inject=hang: PID 1 waits forever\n");
 		for (;;)

@@ -100,7 +100,7 @@ int wctb_port_record(const char *fmt, ...)
 	va_end(ap);
 	if (len < 0 || len >= (int)sizeof(line))
 		return -E2BIG;
-	printf(WCTB_PORT_DIAGNOSTIC "%s", line);
+	fputs(line, stdout);
 	fflush(stdout);
 	return port_line(line, len);
 }

@@ -116,7 +116,7 @@ int wctb_host_request(const char *request);
 
 /*
  * Any program (the audit): one record, written straight to the port and
- * echoed as a diagnostic on stdout.  0 or -errno.
+ * echoed on stdout (which init shows as a diagnostic).  0 or -errno.
  */
 int wctb_port_record(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
