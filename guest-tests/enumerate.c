@@ -6,11 +6,6 @@
 #include "wctb-harness.h"
 #include "wctb.h"
 
-/* include/linux/ioport.h (not uAPI) */
-#define IORESOURCE_MEM		0x00000200
-#define IORESOURCE_PREFETCH	0x00002000
-#define IORESOURCE_MEM_64	0x00100000
-
 struct bar_expect {
 	int bar;
 	unsigned long flags_set;

@@ -868,7 +868,9 @@ int main(void)
 		wctb_port_emit("Bail out! wc-testdev could not be prepared\n");
 		wctb_port_emit(WCTB_PORT_RESULT ": FAIL passed=0 failed=1 skipped=0\n");
 	} else if (o.shell) {
-		wctb_port_emit("# wc-testbed shell: tests are in /tests; exit to power off\n");
+		wctb_port_emit("# wc-testbed shell: tests are in /tests, with "
+			       "wctb-counters, wctb-store MAPPING and wctb-lspci; "
+			       "exit to power off\n");
 		sigprocmask(SIG_UNBLOCK, &set, NULL);
 		run_shell();
 	} else {

@@ -38,6 +38,12 @@ int wctb_keep_awake(const char *bdf);
 /* Read /sys/bus/pci/devices/BDF/ATTR as a number (hex or decimal). */
 int wctb_sysfs_u64(const char *bdf, const char *attr, uint64_t *val);
 
+/* The flags of a resource line (the kernel's include/linux/ioport.h). */
+#define IORESOURCE_IO		0x00000100
+#define IORESOURCE_MEM		0x00000200
+#define IORESOURCE_PREFETCH	0x00002000
+#define IORESOURCE_MEM_64	0x00100000
+
 /* Line @bar of /sys/bus/pci/devices/BDF/resource: start, end, flags. */
 int wctb_sysfs_resource(const char *bdf, int bar, uint64_t *start,
 			uint64_t *end, uint64_t *flags);
