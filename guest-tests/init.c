@@ -302,7 +302,7 @@ static int prepare_device(void)
 
 /*
  * On a stock kernel the tests tolerate the known warnings of
- * KNOWN_WARNINGS (wctb_known_warning()); on any other kernel nothing,
+ * KNOWN_WARNINGS (the kernel-log rule of lib/kmsg.h); on any other kernel nothing,
  * whatever the environment says.
  */
 static void set_known_warnings(const struct options *o)
