@@ -669,7 +669,7 @@ static int scan_kernel_log(char *why, size_t len)
 			       &tolerated_warnings);
 	if (tolerated)
 		fclose(tolerated);
-	for (line = strtok_r(text, "\n", &save); line;
+	for (line = text ? strtok_r(text, "\n", &save) : NULL; line;
 	     line = strtok_r(NULL, "\n", &save))
 		wctb_port_emit("# kernel: %s\n", line);
 	free(text);
@@ -775,10 +775,10 @@ static int run_all(const struct options *o)
 	int boot_findings, paths;
 	double t0;
 
+	set_known_warnings(o);	/* the boot's records count too */
 	kmsg = wctb_kmsg_open_boot();
 	boot_findings = scan_kernel_log(boot, sizeof(boot));
 	paths = count_vfio_paths(getenv("WCTB_BDF"));
-	set_known_warnings(o);
 	n = list_tests(o, tests);
 	wctb_port_emit(WCTB_PORT_TAP_VERSION "\n1..%d\n", n + 1);
 	for (i = 0; i < n; i++) {
