@@ -530,9 +530,9 @@ static void copy_log_as_comments(const char *log)
 
 	if (!f)
 		return;
-	while (fgets(line, sizeof(line), f)) {
-		wctb_port_emit("# %s%s", line, strchr(line, '\n') ? "" : "\n");
-	}
+	while (fgets(line, sizeof(line), f))
+		wctb_port_emit(WCTB_PORT_DIAGNOSTIC "%s%s", line,
+			       strchr(line, '\n') ? "" : "\n");
 	fclose(f);
 }
 
