@@ -776,7 +776,7 @@ static int run_all(const struct options *o)
 	double t0;
 
 	set_known_warnings(o);	/* the boot's records count too */
-	kmsg = wctb_kmsg_open_boot();
+	kmsg = wctb_kmsg_open(1);
 	boot_findings = scan_kernel_log(boot, sizeof(boot));
 	paths = count_vfio_paths(getenv("WCTB_BDF"));
 	n = list_tests(o, tests);

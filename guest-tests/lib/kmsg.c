@@ -12,7 +12,8 @@
 #include "list.h"
 #include "port.h"
 
-int wctb_kernel_finding(const char *text)
+/* 1 if kernel log text @text reports a bug (kmsg.h). */
+static int kernel_finding(const char *text)
 {
 	static const char *const findings[] = {
 		"WARNING:", "BUG:", "Oops", "general protection fault",
@@ -113,27 +114,17 @@ static const char *known_warning(const char *line)
 	return NULL;
 }
 
-static int kmsg_open(int end)
+int wctb_kmsg_open(int from_boot)
 {
 	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
 
 	if (fd < 0)
 		return -errno;
-	if (end && lseek(fd, 0, SEEK_END) < 0) {
+	if (!from_boot && lseek(fd, 0, SEEK_END) < 0) {
 		close(fd);
 		return -errno;
 	}
 	return fd;
-}
-
-int wctb_kmsg_open(void)
-{
-	return kmsg_open(1);
-}
-
-int wctb_kmsg_open_boot(void)
-{
-	return kmsg_open(0);
 }
 
 int wctb_kmsg_read(int fd, char *buf, size_t len, FILE *tolerated,
@@ -159,7 +150,7 @@ int wctb_kmsg_read(int fd, char *buf, size_t len, FILE *tolerated,
 		text = strchr(rec, ';');
 		text = text ? text + 1 : rec;
 		text[strcspn(text, "\n")] = '\0';	/* no dictionary lines */
-		if (!wctb_kernel_finding(text)) {
+		if (!kernel_finding(text)) {
 			if ((atoi(rec) & 7) > 4 || by_design(text))
 				continue;	/* notice, info, debug */
 			entry = known_warning(text);
@@ -175,17 +166,5 @@ int wctb_kmsg_read(int fd, char *buf, size_t len, FILE *tolerated,
 		count++;
 		if (used < len)
 			used += snprintf(buf + used, len - used, "%s\n", text);
-	}
-}
-
-void wctb_kmsg_inject_warning(void)
-{
-	static const char msg[] = "<4>WARNING: wctb: injected warning (WCTB_INJECT_KMSG)\n";
-	int fd = open("/dev/kmsg", O_WRONLY);
-
-	if (fd >= 0) {
-		if (write(fd, msg, sizeof(msg) - 1) < 0)
-			perror("/dev/kmsg");
-		close(fd);
 	}
 }

@@ -2,7 +2,7 @@
 /*
  * The kernel log, read from /dev/kmsg, and the one rule for what in it
  * fails a test.  A record fails the test during which it was logged when
- *   - it reports a bug (wctb_kernel_finding(): a warning, BUG, Oops,
+ *   - it reports a bug (a warning, BUG, Oops,
  *     KASAN, UBSAN, lockdep, kmemleak, list corruption or x86 PAT
  *     conflict report), at any level (some are logged at info level), or
  *   - it is logged at warning level or worse,
@@ -19,13 +19,11 @@
 #include <stddef.h>
 #include <stdio.h>
 
-/* 1 if kernel log text @text reports a bug (see above). */
-int wctb_kernel_finding(const char *text);
-
-/* A /dev/kmsg fd positioned at the end of the log, or -errno. */
-int wctb_kmsg_open(void);
-/* A /dev/kmsg fd positioned at the start of the log, or -errno. */
-int wctb_kmsg_open_boot(void);
+/*
+ * A /dev/kmsg fd positioned at the end of the log (@from_boot: at its
+ * start), or -errno.
+ */
+int wctb_kmsg_open(int from_boot);
 
 /*
  * The records logged since the last read of @fd that fail a test, one
@@ -43,11 +41,5 @@ int wctb_kmsg_read(int fd, char *buf, size_t len, FILE *tolerated,
  * as $WCTB_KNOWN_WARNINGS only when the booted kernel is stock; only then
  * does the rule above tolerate anything (WCTB_PORT_TOLERATED: port.h).
  */
-
-/*
- * A warning in the kernel log, as a kernel bug would leave one: the
- * negative control of the kernel log check ($WCTB_INJECT_KMSG).
- */
-void wctb_kmsg_inject_warning(void);
 
 #endif /* WCTB_KMSG_H */

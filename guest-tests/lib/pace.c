@@ -20,7 +20,7 @@ int wctb_paced_seconds(int seconds)
 	return (int)paced + (paced > (int)paced);
 }
 
-int wctb_depth_full(void)
+static int depth_full(void)
 {
 	const char *env = getenv("WCTB_DEPTH");
 
@@ -29,5 +29,5 @@ int wctb_depth_full(void)
 
 int wctb_depth_rounds(int quick, int full)
 {
-	return wctb_depth_full() ? full : quick;
+	return depth_full() ? full : quick;
 }

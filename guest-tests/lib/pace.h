@@ -18,9 +18,7 @@
 double wctb_pace(void);
 /* @seconds at the reference pace, scaled to this machine (rounded up). */
 int wctb_paced_seconds(int seconds);
-/* 1 when $WCTB_DEPTH is "full" (--all-tests), 0 for "quick" or unset. */
-int wctb_depth_full(void);
-/* @full rounds at full depth, @quick rounds otherwise. */
+/* @full rounds at full depth ($WCTB_DEPTH "full": --all-tests), @quick otherwise. */
 int wctb_depth_rounds(int quick, int full);
 
 /* CLOCK_MONOTONIC in milliseconds. */

@@ -52,15 +52,6 @@ void wctb_port_emit(const char *fmt, ...)
 	va_end(ap);
 }
 
-void wctb_port_write(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	port_vwrite(fmt, ap);
-	va_end(ap);
-}
-
 /* One whole line straight to the port (not through init's stream). */
 static int port_line(const char *line, int len)
 {

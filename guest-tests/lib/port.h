@@ -104,10 +104,6 @@ int wctb_port_open(void);
 void wctb_port_emit(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
 
-/* init: text to the results port only. */
-void wctb_port_write(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
-
 /*
  * Any program: a WCTB_PORT_HOST record with @request, written straight
  * to the port.  0 or -errno.
