@@ -655,7 +655,7 @@ static int tolerated_warnings;	/* known stock-kernel warnings in this boot */
  * tolerated, as "# kernel: " WCTB_PORT_TOLERATED "...", each counted once;
  * the first failing record goes to @why.
  */
-static int scan_kernel_log(char *why, size_t len)
+static int scan_kernel_log(int flags, char *why, size_t len)
 {
 	char log[4096], *line, *save, *text = NULL;
 	size_t size = 0;
@@ -665,7 +665,7 @@ static int scan_kernel_log(char *why, size_t len)
 	if (kmsg < 0)
 		return 0;
 	tolerated = open_memstream(&text, &size);
-	found = wctb_kmsg_read(kmsg, log, sizeof(log), tolerated,
+	found = wctb_kmsg_read(kmsg, flags, log, sizeof(log), tolerated,
 			       &tolerated_warnings);
 	if (tolerated)
 		fclose(tolerated);
@@ -711,7 +711,7 @@ static enum verdict report_test(int i, const char *name, enum verdict v,
 {
 	char finding[160];
 
-	if (scan_kernel_log(finding, sizeof(finding))) {
+	if (scan_kernel_log(0, finding, sizeof(finding))) {
 		if (v == FAIL)
 			strncat(why, "; ", len - strlen(why) - 1);
 		else
@@ -777,7 +777,7 @@ static int run_all(const struct options *o)
 
 	set_known_warnings(o);	/* the boot's records count too */
 	kmsg = wctb_kmsg_open(1);
-	boot_findings = scan_kernel_log(boot, sizeof(boot));
+	boot_findings = scan_kernel_log(WCTB_KMSG_BOOT, boot, sizeof(boot));
 	paths = count_vfio_paths(getenv("WCTB_BDF"));
 	n = list_tests(o, tests);
 	wctb_port_emit(WCTB_PORT_TAP_VERSION "\n1..%d\n", n + 1);

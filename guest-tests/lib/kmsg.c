@@ -35,7 +35,7 @@ static int kernel_finding(const char *text)
 static int by_design(const char *text)
 {
 	return strstr(text, "vfio-noiommu device opened by user") ||
-	       strstr(text, "Adding kernel taint for vfio-noiommu group");
+	       strstr(text, "Adding kernel taint for vfio-noiommu");
 }
 
 /* The known warnings of stock kernels, loaded once per process. */
@@ -127,7 +127,7 @@ int wctb_kmsg_open(int from_boot)
 	return fd;
 }
 
-int wctb_kmsg_read(int fd, char *buf, size_t len, FILE *tolerated,
+int wctb_kmsg_read(int fd, int flags, char *buf, size_t len, FILE *tolerated,
 		   int *ntolerated)
 {
 	char rec[1024], *text;
@@ -151,7 +151,8 @@ int wctb_kmsg_read(int fd, char *buf, size_t len, FILE *tolerated,
 		text = text ? text + 1 : rec;
 		text[strcspn(text, "\n")] = '\0';	/* no dictionary lines */
 		if (!kernel_finding(text)) {
-			if ((atoi(rec) & 7) > 4 || by_design(text))
+			if ((atoi(rec) & 7) > 4 || by_design(text) ||
+			    (flags & WCTB_KMSG_BOOT))
 				continue;	/* notice, info, debug */
 			entry = known_warning(text);
 			if (entry) {

@@ -11,7 +11,10 @@
  *     taint at binding, "vfio-noiommu device opened by user"), and
  *   - on a stock kernel, a warning (never a bug report) listed in
  *     known-stock-warnings.txt: tolerated, reported as WCTB_PORT_TOLERATED.
- * The session (each case) and init (each program, the boot) apply it.
+ * The session (each case) and init (each program, the audit) apply it.
+ * The kernel's own boot is no test: its warning-level chatter (TSC
+ * calibration, ACPI, cpufreq) precedes them all, so there only bug
+ * reports count (WCTB_KMSG_BOOT).
  */
 #ifndef WCTB_KMSG_H
 #define WCTB_KMSG_H
@@ -32,7 +35,8 @@ int wctb_kmsg_open(int from_boot);
  * WCTB_PORT_TOLERATED "RECORD (ENTRY)" line and counted in *@ntolerated (when
  * not NULL).
  */
-int wctb_kmsg_read(int fd, char *buf, size_t len, FILE *tolerated,
+#define WCTB_KMSG_BOOT	1	/* @flags: the boot's records, bug reports only */
+int wctb_kmsg_read(int fd, int flags, char *buf, size_t len, FILE *tolerated,
 		   int *ntolerated);
 
 /*

@@ -138,7 +138,7 @@ int wctb_session_close(struct wctb_session *s)
 	wctb_vfio_close(&s->v);
 	if (s->kmsg >= 0) {
 		/* stderr: unbuffered, so it survives the harness's _exit(). */
-		n = wctb_kmsg_read(s->kmsg, log, sizeof(log), stderr, NULL);
+		n = wctb_kmsg_read(s->kmsg, 0, log, sizeof(log), stderr, NULL);
 		close(s->kmsg);
 		s->kmsg = -1;
 	}
