@@ -280,6 +280,7 @@ static void set_pace(const struct options *o)
 
 static int prepare_device(void)
 {
+	struct wctb_vfio v;
 	char bdf[32];
 	int ret;
 
@@ -294,6 +295,19 @@ static int prepare_device(void)
 			       strerror(-ret));
 		return -1;
 	}
+	/*
+	 * One open and close through VFIO, as a VMM's probe does: until its
+	 * first open, a device vfio-pci bound decodes no memory, so what
+	 * reaches it only through sysfs (sysfs-memtype, the audit after an
+	 * enumerate-only run) would not arrive.
+	 */
+	ret = wctb_vfio_open(&v, bdf, NULL);
+	if (ret) {
+		wctb_port_emit("# opening %s through VFIO failed: %s\n", bdf,
+			       strerror(-ret));
+		return -1;
+	}
+	wctb_vfio_close(&v);
 	setenv("WCTB_BDF", bdf, 1);
 	setenv("VFIO_SELFTESTS_BDF", bdf, 1);	/* the upstream selftests */
 	wctb_port_emit("# wc-testdev at %s bound to vfio-pci\n", bdf);
