@@ -6,11 +6,6 @@
 #include "wctb-harness.h"
 #include "wctb.h"
 
-/* include/linux/ioport.h (not uAPI) */
-#define IORESOURCE_MEM		0x00000200
-#define IORESOURCE_PREFETCH	0x00002000
-#define IORESOURCE_MEM_64	0x00100000
-
 struct bar_expect {
 	int bar;
 	unsigned long flags_set;
@@ -18,17 +13,17 @@ struct bar_expect {
 	uint64_t min_size;
 };
 
-FIXTURE(device) {
+FIXTURE(enumerate) {
 	const char *bdf;
 };
 
-FIXTURE_SETUP(device)
+FIXTURE_SETUP(enumerate)
 {
 	self->bdf = wctb_device();
 	ASSERT_NE(NULL, self->bdf) TH_LOG("wc-testdev not found on the PCI bus");
 }
 
-FIXTURE_TEARDOWN(device)
+FIXTURE_TEARDOWN(enumerate)
 {
 }
 
@@ -50,32 +45,32 @@ TEST(ids)
 	EXPECT_EQ(WC_TESTDEV_CLASS << 8, v);
 }
 
-FIXTURE_VARIANT(device) {
+FIXTURE_VARIANT(enumerate) {
 	struct bar_expect bar;
 };
 
-FIXTURE_VARIANT_ADD(device, bar0_registers) {
+FIXTURE_VARIANT_ADD(enumerate, bar0_registers) {
 	.bar = { WC_TESTDEV_BAR_REGS, IORESOURCE_MEM,
 		 IORESOURCE_PREFETCH | IORESOURCE_MEM_64, WC_TESTDEV_REGS_SIZE },
 };
 
-FIXTURE_VARIANT_ADD(device, bar1_msix_table) {
+FIXTURE_VARIANT_ADD(enumerate, bar1_msix_table) {
 	.bar = { WC_TESTDEV_BAR_MSIX, IORESOURCE_MEM,
 		 IORESOURCE_PREFETCH | IORESOURCE_MEM_64, 4096 },
 };
 
-FIXTURE_VARIANT_ADD(device, bar2_prefetchable) {
+FIXTURE_VARIANT_ADD(enumerate, bar2_prefetchable) {
 	.bar = { WC_TESTDEV_BAR_PREF,
 		 IORESOURCE_MEM | IORESOURCE_PREFETCH | IORESOURCE_MEM_64, 0,
 		 4 << 20 },
 };
 
-FIXTURE_VARIANT_ADD(device, bar4_non_prefetchable) {
+FIXTURE_VARIANT_ADD(enumerate, bar4_non_prefetchable) {
 	.bar = { WC_TESTDEV_BAR_NONPREF, IORESOURCE_MEM | IORESOURCE_MEM_64,
 		 IORESOURCE_PREFETCH, 4 << 20 },
 };
 
-TEST_F(device, bar_type_and_size)
+TEST_F(enumerate, bar_type_and_size)
 {
 	const struct bar_expect *e = &variant->bar;
 	uint64_t start, end, flags, size;

@@ -3,13 +3,13 @@
  * PID 1 of the wc-testbed guest.
  *
  * Mounts the pseudo filesystems, binds wc-testdev to vfio-pci, runs every
- * program in /tests as one TAP test each and powers the VM off.  Programs
- * named vfio-* run once per VFIO access path (legacy group/container and
- * cdev/iommufd), as "vfio-cookie@cdev-iommufd" and so on, with
- * $WCTB_VFIO_PATH telling them which.  The TAP
- * stream goes to the console and to a dedicated results port (the second
+ * program in /tests as one TAP test each and powers the VM off.  Each
+ * program runs its cases on every VFIO access path as fixture variants
+ * (legacy_type1, legacy_noiommu, cdev_iommufd: lib/vfio.h), which SKIP
+ * where the boot lacks the path.  The TAP stream goes to the console and to a dedicated results port (the second
  * UART, /dev/ttyS1), which carries nothing else: the host decides the
- * verdict from that port only, ending with one "wctb-result:" line.
+ * verdict from that port only, ending with one "wctb-result:" line
+ * (lib/port.h: the protocol).
  *
  * Kernel command line knobs:
  *   wctb.shell=1        prepare the device, then run an interactive shell
@@ -20,8 +20,6 @@
  *   wctb.pace=FACTOR    skip the calibration, use this pace (>= 1)
  *   wctb.depth=DEPTH    "quick" (default) or "full": the round counts of
  *                       the heavy cases (growth, races, fuzzing)
- *   wctb.memtypes=1     the device sees memory types (TCG): the audit
- *                       ledger also claims UC writes, WC stores, bursts
  *   wctb.kernel=stock   the kernel is stock (run-vm.sh --series none,
  *                       --kernel, --linux-src): the tests tolerate the
  *                       known warnings of KNOWN_WARNINGS, each reported
@@ -32,8 +30,13 @@
  *                       "selftests/vfio/NAME", with $VFIO_SELFTESTS_BDF,
  *                       less the cases KNOWN_DIFFERENCES lists for the
  *                       running kernel (each reported)
- *   wctb.vfio-paths=P   run the vfio-* programs through path P only:
- *                       "legacy", "cdev" or "both" (default)
+ *   wctb.vfio-paths=P   the VFIO access paths the tests use: "legacy",
+ *                       "cdev" or "both" (default).  The library reads
+ *                       it (wctb_vfio_path_missing()), so that the
+ *                       variants of the other paths SKIP with that reason,
+ *                       here and in the --shell alike; the harness's own
+ *                       -v/-V filters match whole variant names, which
+ *                       also name a BAR in some tests
  *   wctb.known-differences=0  run those cases too (a negative control:
  *                       the entries must still be needed)
  *   wctb.hold=1         after the result, wait for the host to end the VM
@@ -41,12 +44,14 @@
  *                       first) instead of powering off
  *   wctb.inject=FAULT   harness self-test: "panic" makes PID 1 exit (the
  *                       kernel panics), "hang" makes it wait forever,
- *                       "lie" reports a counter one higher than read,
- *                       "lost-write" claims one store more than it made
+ *                       "lie" and "lost-write" are passed to the audit
+ *                       (wctb-audit --inject FAULT, see audit.c)
  *
- * After the tests, an audit writes a known ledger to BAR2 and reports it
- * with every counter ("wctb-ledger:", "wctb-counters:"); the host compares
- * both with the device's own counters.
+ * After the tests, init runs the audit (TOOLS_PREFIX "audit", audit.c): it
+ * writes a known ledger to BAR2 and reports it with every counter
+ * ("wctb-ledger:", "wctb-counters:"); the host compares both with the
+ * device's own counters.  Programs named TOOLS_PREFIX* in /tests are the
+ * audit and the --shell helpers, not tests.
  *
  * Time limits follow the machine.  First a fixed calibration workload
  * (system calls, page faults, a checksum) is timed against what it takes
@@ -56,7 +61,7 @@
  * program or step, "wctb-start: NAME budget=S" says how long it may run
  * (its reference budget times the pace); "wctb-end: NAME seconds=T"
  * follows with the time it took.  The host's watchdog
- * (host/check-counters.py) allows each started step its budget plus
+ * (host/vm.py) allows each started step its budget plus
  * the idle allowance S, and anything else the idle allowance from the
  * last line, so a slow machine gets a slow pass and a hang ends the run
  * soon after the budget of the step that hung.
@@ -89,16 +94,17 @@
 #define KNOWN_WARNINGS	"/etc/wctb/known-stock-warnings.txt"
 #define KNOWN_DIFFERENCES	"/etc/wctb/known-selftest-differences.txt"
 #define MAX_TESTS	128
+/* /tests programs that are not tests: the audit, the --shell helpers. */
+#define TOOLS_PREFIX	"wctb-"
+#define AUDIT		TESTS_DIR "/" TOOLS_PREFIX "audit"
 #define KSFT_SKIP_CODE	4
 
 struct options {
 	int shell;
 	int hold;
-	int memtypes;	/* the device sees memory types (TCG, not KVM) */
 	int stock;	/* a stock kernel: known warnings are tolerated */
 	int vfio_selftests;	/* run VFIO_SELFTESTS_DIR too */
 	int known_differences;	/* apply KNOWN_DIFFERENCES (default 1) */
-	char vfio_paths[16];	/* "legacy", "cdev" or "" (both) */
 	char inject[16];
 	char filter[128];
 	char depth[16];
@@ -111,30 +117,11 @@ struct options {
 #define IDLE_BUDGET	10	/* init's own steps between programs */
 #define AUDIT_BUDGET	120	/* the audit and a kmemleak scan */
 
-static FILE *results;	/* the results port; NULL if it is missing */
-
-/* Write one line to the console and to the results port. */
-static void emit(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	fflush(stdout);
-	if (results) {
-		va_start(ap, fmt);
-		vfprintf(results, fmt, ap);
-		va_end(ap);
-		fflush(results);
-	}
-}
-
 static void mount_one(const char *src, const char *dst, const char *type)
 {
 	mkdir(dst, 0755);
 	if (mount(src, dst, type, 0, NULL) && errno != EBUSY)
-		emit("# mount %s on %s failed: %s\n", type, dst, strerror(errno));
+		wctb_port_emit("# mount %s on %s failed: %s\n", type, dst, strerror(errno));
 }
 
 static void mount_pseudo_filesystems(void)
@@ -148,7 +135,6 @@ static void mount_pseudo_filesystems(void)
 
 static void open_console_and_results(void)
 {
-	struct termios tio;
 	int fd = open("/dev/console", O_RDWR | O_NOCTTY);
 
 	if (fd >= 0) {
@@ -158,14 +144,7 @@ static void open_console_and_results(void)
 		if (fd > 2)
 			close(fd);
 	}
-	fd = open("/dev/ttyS1", O_WRONLY | O_NOCTTY);
-	if (fd < 0)
-		return;
-	if (!tcgetattr(fd, &tio)) {
-		cfmakeraw(&tio);
-		tcsetattr(fd, TCSANOW, &tio);
-	}
-	results = fdopen(fd, "w");
+	wctb_port_open();	/* without it, the console only */
 }
 
 static void parse_cmdline(struct options *o)
@@ -188,15 +167,10 @@ static void parse_cmdline(struct options *o)
 			o->shell = 1;
 		else if (!strcmp(tok, "wctb.hold=1"))
 			o->hold = 1;
-		else if (!strcmp(tok, "wctb.memtypes=1"))
-			o->memtypes = 1;
 		else if (!strncmp(tok, "wctb.kernel=", 12))
 			o->stock = !strcmp(tok + 12, "stock");
 		else if (!strncmp(tok, "wctb.vfio-selftests=", 20))
 			o->vfio_selftests = !strcmp(tok + 20, "1");
-		else if (!strncmp(tok, "wctb.vfio-paths=", 16))
-			snprintf(o->vfio_paths, sizeof(o->vfio_paths), "%s",
-				 strcmp(tok + 16, "both") ? tok + 16 : "");
 		else if (!strncmp(tok, "wctb.known-differences=", 23))
 			o->known_differences = strcmp(tok + 23, "0") != 0;
 		else if (!strncmp(tok, "wctb.filter=", 12))
@@ -213,17 +187,14 @@ static void parse_cmdline(struct options *o)
 	if (o->timeout <= 0)
 		o->timeout = DEFAULT_BUDGET;
 	if (strcmp(o->depth, "quick") && strcmp(o->depth, "full")) {
-		emit("# unknown wctb.depth=%s, using quick\n", o->depth);
+		wctb_port_emit("# unknown wctb.depth=%s, using quick\n", o->depth);
 		snprintf(o->depth, sizeof(o->depth), "quick");
 	}
 }
 
 static double now_s(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
+	return wctb_now_ms() / 1e3;
 }
 
 /*
@@ -302,33 +273,50 @@ static void set_pace(const struct options *o)
 	snprintf(buf, sizeof(buf), "%.2f", pace);
 	setenv("WCTB_PACE", buf, 1);
 	setenv("WCTB_DEPTH", o->depth, 1);
-	emit("wctb-pace: pace=%.2f idle=%d calibration-ms=%.1f runs=%d depth=%s\n",
+	wctb_port_emit(WCTB_PORT_PACE ": pace=%.2f idle=%d calibration-ms=%.1f runs=%d depth=%s\n",
 	     pace, wctb_paced_seconds(IDLE_BUDGET), n ? ms[n - 1] : 0, n,
 	     o->depth);
 }
 
 static int prepare_device(void)
 {
+	struct wctb_vfio v;
 	char bdf[32];
+	int ret;
 
 	if (wctb_find_device(bdf, sizeof(bdf))) {
-		emit("# wc-testdev (%04x:%04x) not found on the PCI bus\n",
+		wctb_port_emit("# wc-testdev (%04x:%04x) not found on the PCI bus\n",
 		     WC_TESTDEV_VENDOR_ID, WC_TESTDEV_DEVICE_ID);
 		return -1;
 	}
-	if (wctb_bind_vfio_pci(bdf)) {
-		emit("# binding %s to vfio-pci failed: %s\n", bdf, strerror(errno));
+	ret = wctb_bind_vfio_pci(bdf);
+	if (ret) {
+		wctb_port_emit("# binding %s to vfio-pci failed: %s\n", bdf,
+			       strerror(-ret));
 		return -1;
 	}
+	/*
+	 * One open and close through VFIO, as a VMM's probe does: until its
+	 * first open, a device vfio-pci bound decodes no memory, so what
+	 * reaches it only through sysfs (sysfs-memtype, the audit after an
+	 * enumerate-only run) would not arrive.
+	 */
+	ret = wctb_vfio_open(&v, bdf, NULL);
+	if (ret) {
+		wctb_port_emit("# opening %s through VFIO failed: %s\n", bdf,
+			       strerror(-ret));
+		return -1;
+	}
+	wctb_vfio_close(&v);
 	setenv("WCTB_BDF", bdf, 1);
 	setenv("VFIO_SELFTESTS_BDF", bdf, 1);	/* the upstream selftests */
-	emit("# wc-testdev at %s bound to vfio-pci\n", bdf);
+	wctb_port_emit("# wc-testdev at %s bound to vfio-pci\n", bdf);
 	return 0;
 }
 
 /*
  * On a stock kernel the tests tolerate the known warnings of
- * KNOWN_WARNINGS (wctb_known_warning()); on any other kernel nothing,
+ * KNOWN_WARNINGS (the kernel-log rule of lib/kmsg.h); on any other kernel nothing,
  * whatever the environment says.
  */
 static void set_known_warnings(const struct options *o)
@@ -337,62 +325,43 @@ static void set_known_warnings(const struct options *o)
 	if (!o->stock)
 		return;
 	if (access(KNOWN_WARNINGS, R_OK)) {
-		emit("# stock kernel, but %s is missing: no warning is tolerated\n",
+		wctb_port_emit("# stock kernel, but %s is missing: no warning is tolerated\n",
 		     KNOWN_WARNINGS);
 		return;
 	}
 	setenv("WCTB_KNOWN_WARNINGS", KNOWN_WARNINGS, 1);
-	emit("# stock kernel: the known warnings of %s are tolerated, "
+	wctb_port_emit("# stock kernel: the known warnings of %s are tolerated, "
 	     "each one reported\n", KNOWN_WARNINGS);
 }
 
 /* One run of a program: the program, and the VFIO path it uses. */
 struct test {
 	char exe[256];		/* its file */
-	const char *path;	/* WCTB_VFIO_PATH, or NULL */
 	char name[160];		/* its TAP name */
 	char args[160];		/* harness options: known kernel differences */
 	char notes[512];	/* what they leave out, and why */
 };
 
-/* The VFIO access paths, and their names in this boot ("legacy-type1"). */
-static const char *const vfio_paths[] = { "legacy", "cdev" };
-static char vfio_path_names[2][32];
-
 /*
- * Name each path by opening the device through it once; a path that
- * wctb.vfio-paths= leaves out keeps no name, so nothing runs through it.
+ * How many VFIO access paths this boot offers (at least 1): every
+ * program runs each of its cases once per path, so its budget is the
+ * per-program budget times that.  Says which paths and why not the others.
  */
-static void resolve_vfio_paths(const struct options *o, const char *bdf)
+static int count_vfio_paths(const char *bdf)
 {
-	struct wctb_vfio v;
+	const char *missing;
 	unsigned int i;
+	int n = 0;
 
-	for (i = 0; i < 2; i++) {
-		if (o->vfio_paths[0] && strcmp(o->vfio_paths, vfio_paths[i])) {
-			emit("# VFIO path %s: left out (wctb.vfio-paths=%s)\n",
-			     vfio_paths[i], o->vfio_paths);
-			continue;
-		}
-		if (i == 1 && !strcmp(vfio_path_names[0], "legacy-noiommu")) {
-			/*
-			 * No cdev for noiommu devices: none in 6.12, none
-			 * in 7.3 without CONFIG_IOMMUFD_NOIOMMU (ours).
-			 */
-			emit("# VFIO path cdev: none for a noiommu device\n");
-			continue;
-		}
-		setenv("WCTB_VFIO_PATH", vfio_paths[i], 1);
-		if (wctb_vfio_open(&v, bdf)) {
-			emit("# VFIO path %s cannot open the device: %s\n",
-			     vfio_paths[i], v.why);
-			snprintf(vfio_path_names[i], 32, "%s", vfio_paths[i]);
-			continue;
-		}
-		snprintf(vfio_path_names[i], 32, "%s", wctb_vfio_path_name(&v));
-		wctb_vfio_close(&v);
+	for (i = 0; bdf && i < WCTB_VFIO_NUM_PATHS; i++) {
+		missing = wctb_vfio_path_missing(bdf, wctb_vfio_paths[i]);
+		if (missing)
+			wctb_port_emit("# VFIO path %s: %s\n", wctb_vfio_paths[i],
+				       missing);
+		else
+			n++;
 	}
-	unsetenv("WCTB_VFIO_PATH");
+	return n ? n : 1;
 }
 
 static int name_cmp(const void *a, const void *b)
@@ -427,14 +396,15 @@ static int known_difference(void *ctx, int lineno, const char *title,
 	    strcmp(name, d->prog) || !release_is(d->release, kernel))
 		return 0;
 	if (strlen(t->args) + strlen(opt) + strlen(arg) + 3 > sizeof(t->args)) {
-		emit("# %s:%d: too many known differences for %s; %s %s not "
+		wctb_port_emit("# %s:%d: too many known differences for %s; %s %s not "
 		     "applied\n", KNOWN_DIFFERENCES, lineno, d->prog, opt, arg);
 		return 0;
 	}
 	snprintf(t->args + strlen(t->args), sizeof(t->args) - strlen(t->args),
 		 "%s%s %s", t->args[0] ? " " : "", opt, arg);
 	snprintf(t->notes + strlen(t->notes), sizeof(t->notes) - strlen(t->notes),
-		 "# known kernel difference on %s: %s %s %s left out: %s\n",
+		 WCTB_PORT_DIAGNOSTIC WCTB_PORT_KNOWN_DIFFERENCE
+		 "%s: %s %s %s left out: %s\n",
 		 kernel, d->prog, opt, arg, title);
 	return 0;
 }
@@ -455,20 +425,15 @@ static void known_differences(struct test *t, const char *prog)
 		wctb_list_entries(KNOWN_DIFFERENCES, known_difference, &d);
 }
 
-/* Program @prog of @dir, TAP name @prefix@prog[@path]. */
+/* Program @prog of @dir, TAP name @prefix@prog. */
 static int add_test(const struct options *o, struct test *t, const char *dir,
-		    const char *prefix, const char *prog, int path)
+		    const char *prefix, const char *prog)
 {
-	if (path < 0)
-		snprintf(t->name, sizeof(t->name), "%s%s", prefix, prog);
-	else
-		snprintf(t->name, sizeof(t->name), "%s%s@%s", prefix, prog,
-			 vfio_path_names[path]);
+	snprintf(t->name, sizeof(t->name), "%s%s", prefix, prog);
 	if (o->filter[0] && fnmatch(o->filter, t->name, 0) &&
 	    fnmatch(o->filter, prog, 0))
 		return 0;
 	snprintf(t->exe, sizeof(t->exe), "%s/%s", dir, prog);
-	t->path = path < 0 ? NULL : vfio_paths[path];
 	t->args[0] = t->notes[0] = '\0';
 	if (!strcmp(prefix, VFIO_SELFTESTS_PREFIX) && o->known_differences)
 		known_differences(t, prog);
@@ -504,30 +469,23 @@ static int list_vfio_selftests(const struct options *o, struct test *tests,
 	int n = list_dir(VFIO_SELFTESTS_DIR, names, MAX_TESTS), i, count = 0;
 
 	if (n && !o->vfio_selftests)
-		emit("# %d upstream VFIO selftests not run in this boot: their "
+		wctb_port_emit("# %d upstream VFIO selftests not run in this boot: their "
 		     "library has no noiommu mode\n", n);
 	for (i = 0; i < n && o->vfio_selftests && count < max; i++)
 		count += add_test(o, &tests[count], VFIO_SELFTESTS_DIR,
-				  VFIO_SELFTESTS_PREFIX, names[i], -1);
+				  VFIO_SELFTESTS_PREFIX, names[i]);
 	return count;
 }
 
 static int list_tests(const struct options *o, struct test *tests)
 {
 	char *names[MAX_TESTS];
-	int n = list_dir(TESTS_DIR, names, MAX_TESTS), i, p, count = 0;
+	int n = list_dir(TESTS_DIR, names, MAX_TESTS), i, count = 0;
 
-	for (i = 0; i < n && count < MAX_TESTS - 2; i++) {
-		if (strncmp(names[i], "vfio-", 5)) {
+	for (i = 0; i < n && count < MAX_TESTS - 2; i++)
+		if (strncmp(names[i], TOOLS_PREFIX, strlen(TOOLS_PREFIX)))
 			count += add_test(o, &tests[count], TESTS_DIR, "",
-					  names[i], -1);
-			continue;
-		}
-		for (p = 0; p < 2; p++)
-			if (vfio_path_names[p][0])
-				count += add_test(o, &tests[count], TESTS_DIR,
-						  "", names[i], p);
-	}
+					  names[i]);
 	return count + list_vfio_selftests(o, tests + count,
 					   MAX_TESTS - 1 - count);
 }
@@ -578,9 +536,7 @@ static void kill_leftovers(pid_t pgid)
 		;
 }
 
-static int tolerated_warnings;	/* WCTB_TOLERATED lines of all programs */
-
-/* The program's output as TAP diagnostics; counts its WCTB_TOLERATED lines. */
+/* The program's output as TAP diagnostics. */
 static void copy_log_as_comments(const char *log)
 {
 	char line[1024];
@@ -588,11 +544,9 @@ static void copy_log_as_comments(const char *log)
 
 	if (!f)
 		return;
-	while (fgets(line, sizeof(line), f)) {
-		emit("# %s%s", line, strchr(line, '\n') ? "" : "\n");
-		if (!strncmp(line, WCTB_TOLERATED, strlen(WCTB_TOLERATED)))
-			tolerated_warnings++;
-	}
+	while (fgets(line, sizeof(line), f))
+		wctb_port_emit(WCTB_PORT_DIAGNOSTIC "%s%s", line,
+			       strchr(line, '\n') ? "" : "\n");
 	fclose(f);
 }
 
@@ -627,13 +581,13 @@ enum verdict { PASS, FAIL, SKIP };
 /* The host's watchdog allows a started step @budget seconds (see top). */
 static double step_start(const char *name, int budget)
 {
-	emit("wctb-start: %s budget=%d\n", name, budget);
+	wctb_port_emit(WCTB_PORT_START ": %s budget=%d\n", name, budget);
 	return now_s();
 }
 
 static void step_end(const char *name, double t0)
 {
-	emit("wctb-end: %s seconds=%.2f\n", name, now_s() - t0);
+	wctb_port_emit(WCTB_PORT_END ": %s seconds=%.2f\n", name, now_s() - t0);
 }
 
 /* exec @path with the space-separated options @args. */
@@ -663,7 +617,7 @@ static enum verdict run_test(const struct test *t, int timeout, char *why,
 	for (c = log + strlen("/tmp/"); (c = strchr(c, '/')); )
 		*c = '-';	/* selftests/vfio/NAME */
 	if (t->notes[0])
-		emit("%s", t->notes);
+		wctb_port_emit("%s", t->notes);
 	pid = fork();
 	if (pid == 0) {
 		sigset_t none;
@@ -674,8 +628,6 @@ static enum verdict run_test(const struct test *t, int timeout, char *why,
 		fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		dup2(fd, 1);
 		dup2(fd, 2);
-		if (t->path)
-			setenv("WCTB_VFIO_PATH", t->path, 1);
 		exec_with_args(path, t->args);
 		fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
 		_exit(127);
@@ -708,105 +660,42 @@ static enum verdict run_test(const struct test *t, int timeout, char *why,
 	return PASS;
 }
 
-#define AUDIT_LINES	64	/* per mapping: 512 stores of 8 bytes each */
-
-/* Store @lines lines into BAR2 page @page through sysfs file @file. */
-static int audit_write(const char *bdf, const char *file, int page, int lines,
-		       int drop_last)
-{
-	volatile uint64_t *p;
-	size_t size;
-	int i, n = lines * 8;
-	void *base = wctb_map_sysfs_resource(bdf, file, &size);
-
-	if (base == MAP_FAILED) {
-		emit("# audit: mmap %s: %s\n", file, strerror(errno));
-		return -1;
-	}
-	p = (volatile uint64_t *)((char *)base + page * 4096);
-	for (i = 0; i < n - drop_last; i++)
-		p[i] = 0xa0d17000u + i;
-	munmap(base, size);
-	return 0;
-}
-
-/*
- * The audit: reset the counters, write 64 lines through resource2 and 64
- * through resource2_wc, and report that ledger and every counter as read
- * through BAR0 (which drains the WC buffers first).
- */
-static void audit(const struct options *o, const char *bdf)
-{
-	static const char *const cnames[] = WC_TESTDEV_COUNTER_NAMES;
-	static const char *const anames[] = WC_TESTDEV_APERTURE_NAMES;
-	int lie = !strcmp(o->inject, "lie");
-	int lost = !strcmp(o->inject, "lost-write");
-	struct wctb_regs r;
-	unsigned int a, c;
-	uint64_t v;
-
-	if (wctb_regs_map_sysfs(&r, bdf)) {
-		emit("# audit: mmap resource0: %s\n", strerror(errno));
-		return;
-	}
-	wctb_reset_counters(&r);
-	if (audit_write(bdf, "resource2", 0, AUDIT_LINES, 0) ||
-	    audit_write(bdf, "resource2_wc", 1, AUDIT_LINES, lost)) {
-		wctb_regs_unmap(&r);
-		return;
-	}
-	emit("wctb-ledger: bar2-writes=%d bar2-write-bytes=%d bar4-writes=0 "
-	     "bar4-write-bytes=0", 2 * AUDIT_LINES * 8, 2 * AUDIT_LINES * 64);
-	if (o->memtypes)	/* and each half arrived as its mapping says */
-		emit(" bar2-uc-writes=%d bar2-wc-stores=%d bar2-full-bursts=%d",
-		     AUDIT_LINES * 8, AUDIT_LINES * 8, AUDIT_LINES);
-	emit("\n");
-	if (results)
-		fprintf(results, "wctb-counters:");
-	printf("# wctb-counters:");
-	for (a = 0; a < WC_TESTDEV_NUM_APERTURES; a++) {
-		for (c = 0; c < WC_TESTDEV_NUM_COUNTERS; c++) {
-			v = wctb_counter(&r, a, c);
-			if (lie && a == 0 && c == WC_TESTDEV_CNT_UC_WRITES)
-				v++;
-			if (results)
-				fprintf(results, " %s-%s=%llu", anames[a],
-					cnames[c], (unsigned long long)v);
-			printf(" %s-%s=%llu", anames[a], cnames[c],
-			       (unsigned long long)v);
-		}
-	}
-	emit("\n");
-	wctb_regs_unmap(&r);
-}
-
 static int kmsg = -1;	/* the kernel log, read up to where we last looked */
+static int tolerated_warnings;	/* known stock-kernel warnings in this boot */
 
 /*
- * The kernel log records since the last call that report a finding,
- * emitted as "# kernel: ..." lines; the first one goes to @why.
+ * The kernel log records since the last call that fail a test (kmsg.h),
+ * emitted as "# kernel: ..." lines, and the known stock-kernel warnings
+ * tolerated, as "# kernel: " WCTB_PORT_TOLERATED "...", each counted once;
+ * the first failing record goes to @why.
  */
-static int scan_kernel_log(char *why, size_t len)
+static int scan_kernel_log(int flags, char *why, size_t len)
 {
-	char rec[1024], *text;
-	int found = 0;
-	ssize_t n;
+	char log[4096], *line, *save, *text = NULL;
+	size_t size = 0;
+	FILE *tolerated;
+	int found;
 
-	while (kmsg >= 0) {
-		n = read(kmsg, rec, sizeof(rec) - 1);
-		if (n < 0 && errno == EPIPE)
-			continue;
-		if (n <= 0)
-			break;
-		rec[n] = '\0';
-		text = strchr(rec, ';');
-		text = text ? text + 1 : rec;
-		text[strcspn(text, "\n")] = '\0';
-		if (!wctb_kernel_finding(text))
-			continue;
-		emit("# kernel: %s\n", text);
-		if (!found++)
-			snprintf(why, len, "kernel reported: %s", text);
+	if (kmsg < 0)
+		return 0;
+	tolerated = open_memstream(&text, &size);
+	found = wctb_kmsg_read(kmsg, flags, log, sizeof(log), tolerated,
+			       &tolerated_warnings);
+	if (tolerated)
+		fclose(tolerated);
+	for (line = text ? strtok_r(text, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save))
+		wctb_port_emit("# kernel: %s\n", line);
+	free(text);
+	if (found < 0) {
+		snprintf(why, len, "reading the kernel log: %s", strerror(-found));
+		return 1;
+	}
+	for (line = strtok_r(log, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		wctb_port_emit("# kernel: %s\n", line);
+		if (line == log)
+			snprintf(why, len, "kernel reported: %s", line);
 	}
 	return found;
 }
@@ -826,7 +715,7 @@ static void kmemleak_scan(void)
 	if (!f)
 		return;
 	while (fgets(line, sizeof(line), f))
-		emit("# kmemleak: %s%s", line, strchr(line, '\n') ? "" : "\n");
+		wctb_port_emit("# kmemleak: %s%s", line, strchr(line, '\n') ? "" : "\n");
 	fclose(f);
 }
 
@@ -836,7 +725,7 @@ static enum verdict report_test(int i, const char *name, enum verdict v,
 {
 	char finding[160];
 
-	if (scan_kernel_log(finding, sizeof(finding))) {
+	if (scan_kernel_log(0, finding, sizeof(finding))) {
 		if (v == FAIL)
 			strncat(why, "; ", len - strlen(why) - 1);
 		else
@@ -845,11 +734,11 @@ static enum verdict report_test(int i, const char *name, enum verdict v,
 		v = FAIL;
 	}
 	if (v == PASS)
-		emit("ok %d %s\n", i, name);
+		wctb_port_emit("ok %d %s\n", i, name);
 	else if (v == SKIP)
-		emit("ok %d %s # SKIP%s%s\n", i, name, why[0] ? " " : "", why);
+		wctb_port_emit("ok %d %s # SKIP%s%s\n", i, name, why[0] ? " " : "", why);
 	else
-		emit("not ok %d %s # %s\n", i, name, why);
+		wctb_port_emit("not ok %d %s # %s\n", i, name, why);
 	return v;
 }
 
@@ -862,12 +751,29 @@ static enum verdict report_test(int i, const char *name, enum verdict v,
 static int keep_awake(char *why, size_t len)
 {
 	const char *bdf = getenv("WCTB_BDF");
+	int ret = bdf ? wctb_keep_awake(bdf) : 0;
 
-	if (!bdf || !wctb_keep_awake(bdf))
+	if (!ret)
 		return 0;
 	snprintf(why, len, "keeping %s out of runtime suspend (power/control "
-		 "\"on\", runtime_status \"active\"): %s", bdf, strerror(errno));
+		 "\"on\", runtime_status \"active\"): %s", bdf, strerror(-ret));
 	return -1;
+}
+
+/*
+ * The audit, as a program but not a test: what goes wrong shows on the
+ * host, whose ledger and counter checks fail without its records.
+ */
+static void run_audit(const struct options *o)
+{
+	struct test t = { .exe = AUDIT, .name = "audit" };
+	char why[256] = "";
+
+	if (!strcmp(o->inject, "lie") || !strcmp(o->inject, "lost-write"))
+		snprintf(t.args, sizeof(t.args), "--inject %s", o->inject);
+	if (run_test(&t, wctb_paced_seconds(AUDIT_BUDGET), why,
+		     sizeof(why)) != PASS)
+		wctb_port_emit("# audit: %s\n", why);
 }
 
 /*
@@ -880,17 +786,17 @@ static int run_all(const struct options *o)
 	int n, i, counts[3] = { 0 };
 	enum verdict v;
 	char why[256], boot[256] = "";
-	int boot_findings;
+	int boot_findings, paths;
 	double t0;
 
-	kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
-	boot_findings = scan_kernel_log(boot, sizeof(boot));
-	resolve_vfio_paths(o, getenv("WCTB_BDF"));
-	set_known_warnings(o);
+	set_known_warnings(o);	/* the boot's records count too */
+	kmsg = wctb_kmsg_open(1);
+	boot_findings = scan_kernel_log(WCTB_KMSG_BOOT, boot, sizeof(boot));
+	paths = count_vfio_paths(getenv("WCTB_BDF"));
 	n = list_tests(o, tests);
-	emit("TAP version 13\n1..%d\n", n + 1);
+	wctb_port_emit(WCTB_PORT_TAP_VERSION "\n1..%d\n", n + 1);
 	for (i = 0; i < n; i++) {
-		int budget = wctb_paced_seconds(o->timeout);
+		int budget = wctb_paced_seconds(o->timeout * paths);
 
 		why[0] = '\0';
 		t0 = step_start(tests[i].name, budget);
@@ -902,21 +808,21 @@ static int run_all(const struct options *o)
 		counts[report_test(i + 1, tests[i].name, v, why, sizeof(why))]++;
 	}
 	if (n == 0)
-		emit("# no test matched '%s'\n", o->filter);
+		wctb_port_emit("# no test matched '%s'\n", o->filter);
 	t0 = step_start("audit", wctb_paced_seconds(AUDIT_BUDGET));
 	if (keep_awake(why, sizeof(why)))
-		emit("# audit: %s\n", why);	/* the host's ledger check fails */
-	audit(o, getenv("WCTB_BDF"));
+		wctb_port_emit("# audit: %s\n", why);	/* the host's ledger check fails */
+	run_audit(o);
 	kmemleak_scan();
 	step_end("audit", t0);
 	snprintf(why, sizeof(why), "%s", boot);
 	counts[report_test(n + 1, "kernel-log", boot_findings ? FAIL : PASS,
 			   why, sizeof(why))]++;
 	if (tolerated_warnings)
-		emit("# known stock-kernel warnings tolerated in this boot: %d "
+		wctb_port_emit("# known stock-kernel warnings tolerated in this boot: %d "
 		     "(README: \"Known warnings of stock kernels\")\n",
 		     tolerated_warnings);
-	emit("wctb-result: %s passed=%d failed=%d skipped=%d tolerated=%d\n",
+	wctb_port_emit(WCTB_PORT_RESULT ": %s passed=%d failed=%d skipped=%d tolerated=%d\n",
 	     n && !counts[FAIL] ? "PASS" : "FAIL", counts[PASS], counts[FAIL],
 	     counts[SKIP], tolerated_warnings);
 	return counts[FAIL];
@@ -926,17 +832,17 @@ static int run_all(const struct options *o)
 static void inject_fault(const char *fault)
 {
 	if (!strcmp(fault, "panic")) {
-		emit("# wctb.inject=panic: PID 1 exits now\n");
+		wctb_port_emit("# wctb.inject=panic: PID 1 exits now\n");
 		exit(1);
 	}
 	if (!strcmp(fault, "lie") || !strcmp(fault, "lost-write"))
-		return;		/* done by audit() */
+		return;		/* done by the audit */
 	if (!strcmp(fault, "hang")) {
-		emit("# wctb.inject=hang: PID 1 waits forever\n");
+		wctb_port_emit("# wctb.inject=hang: PID 1 waits forever\n");
 		for (;;)
 			pause();
 	}
-	emit("# unknown wctb.inject=%s ignored\n", fault);
+	wctb_port_emit("# unknown wctb.inject=%s ignored\n", fault);
 }
 
 static void run_shell(void)
@@ -973,10 +879,12 @@ int main(void)
 	if (o.inject[0])
 		inject_fault(o.inject);
 	if (prepare_device()) {
-		emit("Bail out! wc-testdev could not be prepared\n");
-		emit("wctb-result: FAIL passed=0 failed=1 skipped=0\n");
+		wctb_port_emit("Bail out! wc-testdev could not be prepared\n");
+		wctb_port_emit(WCTB_PORT_RESULT ": FAIL passed=0 failed=1 skipped=0\n");
 	} else if (o.shell) {
-		emit("# wc-testbed shell: tests are in /tests; exit to power off\n");
+		wctb_port_emit("# wc-testbed shell: tests are in /tests, with "
+			       "wctb-counters, wctb-store MAPPING and wctb-lspci; "
+			       "exit to power off\n");
 		sigprocmask(SIG_UNBLOCK, &set, NULL);
 		run_shell();
 	} else {

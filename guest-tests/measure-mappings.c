@@ -19,10 +19,6 @@
 
 #include "wctb.h"
 
-#define PAGE	4096ul
-#define SZ_2M	(2ul << 20)
-#define AP	WC_TESTDEV_APERTURE_PREF
-
 struct ctx {
 	const char *bdf;
 	struct wctb_vfio v;
@@ -35,7 +31,7 @@ struct ctx {
 
 static void unavailable(const char *mapping, const char *why)
 {
-	printf("wctb-measure: mapping=%s status=unavailable reason=\"%s\"\n",
+	printf(WCTB_PORT_MEASURE ": mapping=%s status=unavailable reason=\"%s\"\n",
 	       mapping, why);
 }
 
@@ -54,13 +50,13 @@ static void measure(struct ctx *c, const char *mapping, volatile uint8_t *p,
 	unsigned int i;
 
 	wctb_reset_counters(&c->regs);
-	for (i = 0; i < PAGE / 64; i++)
-		wctb_store_line(p + 64 * i, i);
+	for (i = 0; i < PAGE / LINE; i++)
+		wctb_store_line(p + LINE * i, i);
 	if (wctb_pat_memtype(c->bar_start + bar_off,
 			     c->bar_start + bar_off + PAGE, pat, sizeof(pat)))
 		snprintf(pat, sizeof(pat), "none");
 	wctb_ptdump_line(p, line, sizeof(line));
-	printf("wctb-measure: mapping=%s status=ok", mapping);
+	printf(WCTB_PORT_MEASURE ": mapping=%s status=ok", mapping);
 	for (i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
 		printf(" %s=%llu", names[counters[i]], (unsigned long long)
 		       wctb_counter(&c->regs, AP, counters[i]));
@@ -88,30 +84,23 @@ static void vfio_mapping(struct ctx *c, const char *name, uint64_t off,
 {
 	size_t len = huge ? c->size : PAGE;
 	uint64_t page = huge ? SZ_2M : 0;
-	void *resv = NULL, *addr = NULL, *p;
+	char why[96];
+	void *p;
 
 	if (huge && c->size < 2 * SZ_2M) {
 		unavailable(name, "BAR2 smaller than 4 MiB");
 		return;
 	}
-	if (huge) {	/* a 2 MiB-aligned address, so that PMDs can map it */
-		resv = mmap(NULL, len + SZ_2M, PROT_NONE,
-			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		addr = (void *)(((uintptr_t)resv + SZ_2M - 1) & ~(SZ_2M - 1));
-	}
-	p = mmap(addr, len, PROT_READ | PROT_WRITE,
-		 MAP_SHARED | (huge ? MAP_FIXED : 0), c->v.device, off);
+	/* Huge: a 2 MiB-aligned address, so that PMDs can map it. */
+	p = huge ? wctb_map_aligned(c->v.device, off, len, SZ_2M) :
+		   wctb_map(c->v.device, off, len);
 	if (p == MAP_FAILED) {
-		char why[96];
-
 		snprintf(why, sizeof(why), "mmap: %s", strerror(errno));
 		unavailable(name, why);
-	} else {
-		measure(c, name, (volatile uint8_t *)p + page, page);
-		munmap(p, len);
+		return;
 	}
-	if (resv)
-		munmap(resv, len + SZ_2M);
+	measure(c, name, (volatile uint8_t *)p + page, page);
+	munmap(p, len);
 }
 
 static int setup(struct ctx *c)
@@ -126,10 +115,12 @@ static int setup(struct ctx *c)
 		fprintf(stderr, "wc-testdev not found\n");
 		return -1;
 	}
-	if (wctb_vfio_open(&c->v, c->bdf) ||
-	    wctb_regs_map_sysfs(&c->regs, c->bdf)) {
-		fprintf(stderr, "opening wc-testdev: %s\n", c->v.why);
-		return -1;
+	ret = wctb_vfio_open(&c->v, c->bdf, NULL);
+	if (!ret)
+		ret = wctb_regs_map_sysfs(&c->regs, c->bdf);
+	if (ret) {
+		fprintf(stderr, "opening wc-testdev: %s\n", strerror(-ret));
+		return ret;
 	}
 	ret = wctb_mmap_cookie(c->v.device, WC_TESTDEV_BAR_PREF, &mflags, 0,
 			       &c->uc_off, &c->size);
@@ -138,11 +129,11 @@ static int setup(struct ctx *c)
 		ret = wctb_mmap_cookie(c->v.device, WC_TESTDEV_BAR_PREF,
 				       &mflags, 0, &c->wc_off, NULL);
 	c->cookies = !ret;
-	snprintf(c->why, sizeof(c->why), "VFIO_DEVICE_GET_MMAP_COOKIE: %s",
-		 strerror(-ret));
-	if (!ret)
-		return 0;
-	c->size = end - c->bar_start + 1;
+	if (ret) {
+		snprintf(c->why, sizeof(c->why), "VFIO_DEVICE_GET_MMAP_COOKIE: %s",
+			 strerror(-ret));
+		c->size = end - c->bar_start + 1;
+	}
 	return 0;
 }
 
@@ -155,7 +146,7 @@ int main(void)
 	/* Each mapping alone, so that no PAT aliasing mixes them up. */
 	sysfs_mapping(&c, "resource2");
 	sysfs_mapping(&c, "resource2_wc");
-	vfio_mapping(&c, "vfio-legacy", (uint64_t)WC_TESTDEV_BAR_PREF << 40, 0);
+	vfio_mapping(&c, "vfio-legacy", WCTB_FIXED_OFFSET(BAR2), 0);
 	if (c.cookies) {
 		vfio_mapping(&c, "uc-cookie", c.uc_off, 0);
 		vfio_mapping(&c, "wc-cookie", c.wc_off, 0);

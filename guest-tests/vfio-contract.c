@@ -22,13 +22,8 @@
 #include "wctb.h"
 #include "wctb-fixture.h"
 
-#define PAGE		4096ul
-#define COOKIE_MIN	(1ull << 62)	/* where the series hands out cookies */
-#define AP		WC_TESTDEV_APERTURE_PREF
-#define BAR2		WC_TESTDEV_BAR_PREF
-#define BAR4		WC_TESTDEV_BAR_NONPREF
 
-WCTB_SESSION_FIXTURE(contract, 0)
+WCTB_SESSION_FIXTURE(vfio_contract, 0)
 
 #define NEED_COOKIES() do {						\
 	if (!self->s.cookies)						\
@@ -51,20 +46,8 @@ static int request(int device, uint32_t index, uint32_t mmap_flags)
 	return cookie_ioctl(device, &mc);
 }
 
-/* mmap() and immediately munmap(); returns 0 or errno. */
-static int map_errno(int device, uint64_t off, size_t len, int prot, int flags)
-{
-	void *p = mmap(NULL, len, prot, flags, device, off);
 
-	if (p == MAP_FAILED)
-		return errno;
-	munmap(p, len);
-	return 0;
-}
-
-#define RW	(PROT_READ | PROT_WRITE)
-
-TEST_F(contract, argsz_too_small_is_einval)
+TEST_F(vfio_contract, argsz_too_small_is_einval)
 {
 	struct vfio_device_mmap_cookie mc = { .index = BAR2 };
 
@@ -76,7 +59,7 @@ TEST_F(contract, argsz_too_small_is_einval)
 		TH_LOG("argsz without room for the size field");
 }
 
-TEST_F(contract, larger_argsz_needs_a_zero_tail)
+TEST_F(vfio_contract, larger_argsz_needs_a_zero_tail)
 {
 	struct {
 		struct vfio_device_mmap_cookie mc;
@@ -93,7 +76,7 @@ TEST_F(contract, larger_argsz_needs_a_zero_tail)
 	EXPECT_EQ(0, big.mc.offset) TH_LOG("E2BIG must not write the result");
 }
 
-TEST_F(contract, unknown_flags_are_einval)
+TEST_F(vfio_contract, unknown_flags_are_einval)
 {
 	struct vfio_device_mmap_cookie mc = {
 		.argsz = sizeof(mc), .index = BAR2,
@@ -109,14 +92,14 @@ TEST_F(contract, unknown_flags_are_einval)
 	EXPECT_EQ(EINVAL, cookie_ioctl(self->s.v.device, &mc));
 }
 
-TEST_F(contract, unknown_mmap_flags_are_eopnotsupp)
+TEST_F(vfio_contract, unknown_mmap_flags_are_eopnotsupp)
 {
 	NEED_COOKIES();
 	EXPECT_EQ(EOPNOTSUPP, request(self->s.v.device, BAR2, 1u << 1));
 	EXPECT_EQ(EOPNOTSUPP, request(self->s.v.device, BAR2, 1u << 31));
 }
 
-TEST_F(contract, bad_region_index_is_einval)
+TEST_F(vfio_contract, bad_region_index_is_einval)
 {
 	NEED_COOKIES();
 	EXPECT_EQ(EINVAL, request(self->s.v.device, VFIO_PCI_NUM_REGIONS, 0));
@@ -128,7 +111,7 @@ TEST_F(contract, bad_region_index_is_einval)
  * Config space, ROM, VGA and the unused BARs (the upper halves of the
  * 64-bit BARs) cannot be mmapped at all.
  */
-TEST_F(contract, regions_that_cannot_be_mmapped_are_einval)
+TEST_F(vfio_contract, regions_that_cannot_be_mmapped_are_einval)
 {
 	static const uint32_t regions[] = {
 		VFIO_PCI_CONFIG_REGION_INDEX, VFIO_PCI_ROM_REGION_INDEX,
@@ -148,7 +131,7 @@ TEST_F(contract, regions_that_cannot_be_mmapped_are_einval)
 }
 
 /* Policy: WC only on prefetchable BARs; BAR0 and BAR4 get UC only. */
-TEST_F(contract, wc_on_non_prefetchable_bars_is_eopnotsupp)
+TEST_F(vfio_contract, wc_on_non_prefetchable_bars_is_eopnotsupp)
 {
 	NEED_COOKIES();
 	EXPECT_EQ(EOPNOTSUPP, request(self->s.v.device, BAR4, VFIO_MMAP_FLAG_WC));
@@ -161,7 +144,7 @@ TEST_F(contract, wc_on_non_prefetchable_bars_is_eopnotsupp)
  * REGION_INFO advertises the attributes (VFIO_REGION_INFO_CAP_MMAP_FLAGS)
  * and creates nothing: a new file's first cookie offset stays free.
  */
-TEST_F(contract, region_info_advertises_mmap_flags_and_creates_nothing)
+TEST_F(vfio_contract, region_info_advertises_mmap_flags_and_creates_nothing)
 {
 	uint32_t supported = 0;
 	uint64_t first, size = 0;
@@ -173,16 +156,16 @@ TEST_F(contract, region_info_advertises_mmap_flags_and_creates_nothing)
 	EXPECT_EQ(0, wctb_mmap_cookie(fd, BAR2, &supported, 1, NULL, &size));
 	EXPECT_EQ(VFIO_MMAP_FLAG_WC, supported);
 	EXPECT_EQ(self->s.size, size);
-	EXPECT_EQ(EINVAL, map_errno(fd, COOKIE_MIN, PAGE, RW, MAP_SHARED))
+	EXPECT_EQ(-EINVAL, wctb_map_errno(fd, WCTB_COOKIE_MIN, PAGE, RW, MAP_SHARED))
 		TH_LOG("REGION_INFO must not create a cookie");
 	ASSERT_EQ(0, wctb_mmap_cookie(fd, BAR2, &(uint32_t){ 0 }, 0, &first,
 				      NULL));
-	EXPECT_EQ(COOKIE_MIN, first) TH_LOG("the probe used up a cookie");
-	EXPECT_EQ(0, map_errno(fd, first, PAGE, RW, MAP_SHARED));
+	EXPECT_EQ(WCTB_COOKIE_MIN, first) TH_LOG("the probe used up a cookie");
+	EXPECT_EQ(0, wctb_map_errno(fd, first, PAGE, RW, MAP_SHARED));
 }
 
 /* One cookie per (region, attributes), each a disjoint range. */
-TEST_F(contract, cookies_are_distinct_per_region_and_attributes)
+TEST_F(vfio_contract, cookies_are_distinct_per_region_and_attributes)
 {
 	uint64_t off[3], size[3];
 	uint32_t flags = 0;
@@ -197,7 +180,7 @@ TEST_F(contract, cookies_are_distinct_per_region_and_attributes)
 				      &size[2]));
 	for (i = 0; i < 3; i++) {
 		EXPECT_EQ(0, off[i] % PAGE);
-		EXPECT_LE(COOKIE_MIN, off[i]);
+		EXPECT_LE(WCTB_COOKIE_MIN, off[i]);
 		for (j = 0; j < i; j++)
 			EXPECT_TRUE(off[i] + size[i] <= off[j] ||
 				    off[j] + size[j] <= off[i])
@@ -209,27 +192,27 @@ TEST_F(contract, cookies_are_distinct_per_region_and_attributes)
 	EXPECT_EQ(self->s.wc_off, off[0]) TH_LOG("asking again gives a new cookie");
 }
 
-TEST_F(contract, null_argument_is_efault)
+TEST_F(vfio_contract, null_argument_is_efault)
 {
 	NEED_COOKIES();
 	EXPECT_EQ(EFAULT, cookie_ioctl(self->s.v.device, NULL));
 }
 
-TEST_F(contract, map_private_is_einval)
+TEST_F(vfio_contract, map_private_is_einval)
 {
 	NEED_COOKIES();
-	EXPECT_EQ(EINVAL, map_errno(self->s.v.device, self->s.wc_off, PAGE, RW,
+	EXPECT_EQ(-EINVAL, wctb_map_errno(self->s.v.device, self->s.wc_off, PAGE, RW,
 				    MAP_PRIVATE));
-	EXPECT_EQ(EINVAL, map_errno(self->s.v.device, self->s.uc_off, PAGE,
+	EXPECT_EQ(-EINVAL, wctb_map_errno(self->s.v.device, self->s.uc_off, PAGE,
 				    PROT_READ, MAP_PRIVATE));
 }
 
-TEST_F(contract, offset_in_the_cookie_range_but_no_cookie_is_einval)
+TEST_F(vfio_contract, offset_in_the_cookie_range_but_no_cookie_is_einval)
 {
 	NEED_COOKIES();
-	EXPECT_EQ(EINVAL, map_errno(self->s.v.device, COOKIE_MIN + (1ull << 50),
+	EXPECT_EQ(-EINVAL, wctb_map_errno(self->s.v.device, WCTB_COOKIE_MIN + (1ull << 50),
 				    PAGE, RW, MAP_SHARED));
-	EXPECT_EQ(EINVAL, map_errno(self->s.v.device, self->s.wc_off + self->s.size,
+	EXPECT_EQ(-EINVAL, wctb_map_errno(self->s.v.device, self->s.wc_off + self->s.size,
 				    PAGE, RW, MAP_SHARED))
 		TH_LOG("just past the end of a cookie");
 }
@@ -239,7 +222,7 @@ TEST_F(contract, offset_in_the_cookie_range_but_no_cookie_is_einval)
  * Legacy: both files open at once; cdev binds one file at a time, so there
  * the first file is closed before the second is bound.
  */
-TEST_F(contract, cookie_of_another_device_file_is_einval)
+TEST_F(vfio_contract, cookie_of_another_device_file_is_einval)
 {
 	uint32_t flags = 0;
 	uint64_t other;
@@ -248,7 +231,7 @@ TEST_F(contract, cookie_of_another_device_file_is_einval)
 	NEED_COOKIES();
 	/* A third cookie on this file; a new file has only one. */
 	ASSERT_EQ(0, wctb_mmap_cookie(fd, BAR4, &flags, 0, &other, NULL));
-	EXPECT_EQ(0, map_errno(fd, other, PAGE, RW, MAP_SHARED));
+	EXPECT_EQ(0, wctb_map_errno(fd, other, PAGE, RW, MAP_SHARED));
 	if (self->s.v.cdev) {
 		ASSERT_EQ(0, wctb_vfio_reopen_device(&self->s.v));
 		second = self->s.v.device;
@@ -257,44 +240,44 @@ TEST_F(contract, cookie_of_another_device_file_is_einval)
 		ASSERT_LE(0, second) TH_LOG("second file: %s", strerror(-second));
 	}
 	ASSERT_EQ(0, wctb_mmap_cookie(second, BAR2, &flags, 0, NULL, NULL));
-	EXPECT_EQ(EINVAL, map_errno(second, other, PAGE, RW, MAP_SHARED));
+	EXPECT_EQ(-EINVAL, wctb_map_errno(second, other, PAGE, RW, MAP_SHARED));
 	if (!self->s.v.cdev) {
-		EXPECT_EQ(0, map_errno(fd, other, PAGE, RW, MAP_SHARED))
+		EXPECT_EQ(0, wctb_map_errno(fd, other, PAGE, RW, MAP_SHARED))
 			TH_LOG("the first file's cookie must still work there");
 		close(second);
 	}
 }
 
-TEST_F(contract, length_past_the_region_is_einval)
+TEST_F(vfio_contract, length_past_the_region_is_einval)
 {
 	NEED_COOKIES();
-	EXPECT_EQ(EINVAL, map_errno(self->s.v.device, self->s.wc_off,
+	EXPECT_EQ(-EINVAL, wctb_map_errno(self->s.v.device, self->s.wc_off,
 				    self->s.size + PAGE, RW, MAP_SHARED));
-	EXPECT_EQ(EINVAL, map_errno(self->s.v.device, self->s.wc_off + PAGE,
+	EXPECT_EQ(-EINVAL, wctb_map_errno(self->s.v.device, self->s.wc_off + PAGE,
 				    self->s.size, RW, MAP_SHARED));
-	EXPECT_EQ(EINVAL, map_errno(self->s.v.device, self->s.uc_off,
+	EXPECT_EQ(-EINVAL, wctb_map_errno(self->s.v.device, self->s.uc_off,
 				    2 * self->s.size, RW, MAP_SHARED));
 }
 
 /* mm behaviour, for completeness: mmap() itself rejects these. */
-TEST_F(contract, unaligned_offset_is_einval)
+TEST_F(vfio_contract, unaligned_offset_is_einval)
 {
 	NEED_COOKIES();
-	EXPECT_EQ(EINVAL, map_errno(self->s.v.device, self->s.wc_off + 1, PAGE, RW,
+	EXPECT_EQ(-EINVAL, wctb_map_errno(self->s.v.device, self->s.wc_off + 1, PAGE, RW,
 				    MAP_SHARED));
-	EXPECT_EQ(EINVAL, map_errno(self->s.v.device, self->s.wc_off + PAGE / 2,
+	EXPECT_EQ(-EINVAL, wctb_map_errno(self->s.v.device, self->s.wc_off + PAGE / 2,
 				    PAGE, RW, MAP_SHARED));
 }
 
 /* Device memory is not code: PROT_EXEC is EPERM, and cannot be added. */
-TEST_F(contract, prot_exec_is_refused)
+TEST_F(vfio_contract, prot_exec_is_refused)
 {
 	void *p;
 
 	NEED_COOKIES();
-	EXPECT_EQ(EPERM, map_errno(self->s.v.device, self->s.wc_off, PAGE,
+	EXPECT_EQ(-EPERM, wctb_map_errno(self->s.v.device, self->s.wc_off, PAGE,
 				   PROT_READ | PROT_EXEC, MAP_SHARED));
-	EXPECT_EQ(EPERM, map_errno(self->s.v.device, self->s.uc_off, PAGE,
+	EXPECT_EQ(-EPERM, wctb_map_errno(self->s.v.device, self->s.uc_off, PAGE,
 				   RW | PROT_EXEC, MAP_SHARED));
 	p = mmap(NULL, PAGE, RW, MAP_SHARED, self->s.v.device, self->s.wc_off);
 	ASSERT_NE(MAP_FAILED, p);
@@ -304,9 +287,9 @@ TEST_F(contract, prot_exec_is_refused)
 }
 
 /* An offset inside a cookie maps that part of the region, with its type. */
-TEST_F(contract, offset_inside_a_cookie_maps_that_part_of_the_region)
+TEST_F(vfio_contract, offset_inside_a_cookie_maps_that_part_of_the_region)
 {
-	uint64_t fixed = (uint64_t)BAR2 << 40, val[8];
+	uint64_t fixed = WCTB_FIXED_OFFSET(BAR2), val[8];
 	volatile uint8_t *wc;
 	int i;
 
@@ -331,7 +314,7 @@ TEST_F(contract, offset_inside_a_cookie_maps_that_part_of_the_region)
  * a whole-BAR mmap and pread/pwrite work there, before and after the
  * file asked for cookies, and the mapping is uncached.
  */
-TEST_F(contract, fixed_offsets_work_as_before_next_to_cookies)
+TEST_F(vfio_contract, fixed_offsets_work_as_before_next_to_cookies)
 {
 	static const uint32_t bars[] = { WC_TESTDEV_BAR_REGS, BAR2, BAR4 };
 	struct vfio_region_info info;
@@ -344,7 +327,7 @@ TEST_F(contract, fixed_offsets_work_as_before_next_to_cookies)
 	fd = self->s.v.device;
 	for (i = 0; i < 3; i++) {
 		ASSERT_EQ(0, wctb_region_info(fd, bars[i], &info));
-		EXPECT_EQ((uint64_t)bars[i] << 40, info.offset);
+		EXPECT_EQ(WCTB_FIXED_OFFSET(bars[i]), info.offset);
 		EXPECT_TRUE(info.flags & VFIO_REGION_INFO_FLAG_MMAP);
 	}
 	ASSERT_EQ(0, wctb_region_info(fd, BAR2, &info));
@@ -362,7 +345,7 @@ TEST_F(contract, fixed_offsets_work_as_before_next_to_cookies)
 					      info.offset + 520))
 			TH_LOG("pwrite with an unmapped WC cookie: %s",
 			       strerror(errno));
-		EXPECT_EQ(0, map_errno(fd, info.offset, info.size, RW,
+		EXPECT_EQ(0, wctb_map_errno(fd, info.offset, info.size, RW,
 				       MAP_SHARED));
 	}
 }

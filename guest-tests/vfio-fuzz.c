@@ -42,14 +42,8 @@
 #include "wctb.h"
 #include "wctb-fixture.h"
 
-#define PAGE		4096ull
-#define COOKIE_MIN	(1ull << 62)
-#define FIXED_SHIFT	40		/* vfio-pci: offset = index << 40 */
 #define BAR0		WC_TESTDEV_BAR_REGS
 #define BAR1		WC_TESTDEV_BAR_MSIX
-#define BAR2		WC_TESTDEV_BAR_PREF
-#define BAR4		WC_TESTDEV_BAR_NONPREF
-#define RW		(PROT_READ | PROT_WRITE)
 #define MAX_FILES	4
 /*
  * One per (region, attributes) the device offers: BAR0, BAR1 (MSI-X),
@@ -110,7 +104,7 @@ struct req {
 	uint64_t tail[2];
 };
 
-WCTB_SESSION_FIXTURE(fuzz, 1)
+WCTB_SESSION_FIXTURE(vfio_fuzz, 1)
 
 /* xorshift64*: tiny, and the same sequence everywhere. */
 static uint64_t rnd(struct fuzz *fz)
@@ -265,7 +259,7 @@ static int predict_mmap(struct fuzz *fz, struct dfile *f, uint64_t off,
 
 	if (off % PAGE)
 		return EINVAL;
-	if (off >= COOKIE_MIN) {
+	if (off >= WCTB_COOKIE_MIN) {
 		c = cookie_at(fz, f, off);
 		if (!c)
 			return EINVAL;
@@ -273,11 +267,11 @@ static int predict_mmap(struct fuzz *fz, struct dfile *f, uint64_t off,
 		t->wc = c->wc;
 		t->pg = (off - c->off) / PAGE;
 	} else {
-		if (!mappable(fz, off >> FIXED_SHIFT))
+		if (!mappable(fz, off >> WCTB_FIXED_OFFSET_SHIFT))
 			return EINVAL;
 		t->fixed = 1;
-		t->bar = off >> FIXED_SHIFT;
-		t->pg = (off & ((1ull << FIXED_SHIFT) - 1)) / PAGE;
+		t->bar = off >> WCTB_FIXED_OFFSET_SHIFT;
+		t->pg = (off & ((1ull << WCTB_FIXED_OFFSET_SHIFT) - 1)) / PAGE;
 	}
 	if (t->pg + t->npages > fz->pages[t->bar] || !(flags & MAP_SHARED))
 		return EINVAL;
@@ -369,7 +363,7 @@ static int learn_cookie(struct fuzz *fz, struct dfile *f,
 	struct cookie c = { mc->index, !!mc->mmap_flags, mc->offset }, *o;
 	int i;
 
-	if (mc->size != fz->pages[c.bar] * PAGE || c.off < COOKIE_MIN ||
+	if (mc->size != fz->pages[c.bar] * PAGE || c.off < WCTB_COOKIE_MIN ||
 	    c.off % PAGE)
 		return fail(fz, "offset %#llx size %#llx", (unsigned long long)c.off,
 			    (unsigned long long)mc->size);
@@ -465,7 +459,7 @@ static int map_checked(struct fuzz *fz, struct dfile *f, uint64_t off,
 	void *p;
 
 	/* EPERM only where nothing fails before it, whatever the mount. */
-	if (exec && off >= COOKIE_MIN && (!expected || expected == EBUSY)) {
+	if (exec && off >= WCTB_COOKIE_MIN && (!expected || expected == EBUSY)) {
 		t.prot |= PROT_EXEC;
 		expected = EPERM;
 	}
@@ -501,11 +495,11 @@ static uint64_t bogus_offset(struct fuzz *fz, const struct cookie *c)
 	case 0:
 		return c->off + 1 + below(fz, PAGE - 1);
 	case 1:
-		return COOKIE_MIN + (1 + (uint64_t)below(fz, 4096)) * (1ull << 30);
+		return WCTB_COOKIE_MIN + (1 + (uint64_t)below(fz, 4096)) * (1ull << 30);
 	case 2:
 		return c->off + (fz->pages[c->bar] + below(fz, 8)) * PAGE;
 	default:
-		return bad_index[below(fz, 7)] << FIXED_SHIFT;
+		return WCTB_FIXED_OFFSET(bad_index[below(fz, 7)]);
 	}
 }
 
@@ -524,7 +518,7 @@ static uint64_t pick_offset(struct fuzz *fz, struct dfile *f)
 		return c->off + pick_page(fz, fz->pages[c->bar]) * PAGE;
 	if (pick < 85) {
 		bar = bars[below(fz, 4)];
-		return ((uint64_t)bar << FIXED_SHIFT) +
+		return WCTB_FIXED_OFFSET(bar) +
 		       pick_page(fz, fz->pages[bar]) * PAGE;
 	}
 	return bogus_offset(fz, c);
@@ -732,7 +726,7 @@ static int drop_while_child_holds(struct fuzz *fz, struct mapping *m)
 	if (m->bar != BAR2 || !free_mapping(fz))
 		return 0;		/* BAR4 has no other type to try */
 	if (m->wc)
-		off = (uint64_t)BAR2 << FIXED_SHIFT;
+		off = WCTB_FIXED_OFFSET(BAR2);
 	else if (cookie_of(fz, f, BAR2, 1, &off))
 		return -1;
 	return map_checked(fz, f, off + m->pg * PAGE, 1, RW, MAP_SHARED, 0);
@@ -968,14 +962,6 @@ static long env_long(const char *name, long def)
 	return val > 0 ? val : def;
 }
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /*
  * The harness's limit (evaluated at registration, then paced by
  * TEST_F_TIMEOUT): the run plus margin.
@@ -985,7 +971,7 @@ static int harness_timeout(void)
 	return env_long("WCTB_FUZZ_SECONDS", 20) + 120;
 }
 
-TEST_F_TIMEOUT(fuzz, random_sequences_match_the_model, harness_timeout())
+TEST_F_TIMEOUT(vfio_fuzz, random_sequences_match_the_model, harness_timeout())
 {
 	unsigned long iterations = env_long("WCTB_FUZZ_ITERATIONS",
 					    wctb_depth_rounds(1000, 3000));
@@ -999,10 +985,10 @@ TEST_F_TIMEOUT(fuzz, random_sequences_match_the_model, harness_timeout())
 	int ret = 0;
 
 	ASSERT_EQ(0, fuzz_init(&fz, &self->s)) TH_LOG("REGION_INFO failed");
-	start = now();
-	while (!ret && fz.done < iterations && now() - start < seconds)
+	start = (wctb_now_ms() / 1e3);
+	while (!ret && fz.done < iterations && (wctb_now_ms() / 1e3) - start < seconds)
 		ret = fuzz_step(&fz, count) < 0 ? -1 : 0;
-	elapsed = now() - start;
+	elapsed = (wctb_now_ms() / 1e3) - start;
 	if (!ret)
 		fz.op = "cleanup";
 	if (fuzz_cleanup(&fz))

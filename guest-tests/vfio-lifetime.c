@@ -29,10 +29,6 @@
 #include "wctb.h"
 #include "wctb-fixture.h"
 
-#define PAGE		4096ul
-#define AP		WC_TESTDEV_APERTURE_PREF
-#define BAR2		WC_TESTDEV_BAR_PREF
-#define RW		(PROT_READ | PROT_WRITE)
 #define LEAK_LIMIT_BYTES 12	/* slab growth allowed per round, on average */
 /*
  * ... but never less than this: a cache may take a new slab page whatever
@@ -41,25 +37,15 @@
  */
 #define LEAK_FLOOR_KIB	64
 
-WCTB_SESSION_FIXTURE(life, 1)
+WCTB_SESSION_FIXTURE(vfio_lifetime, 1)
 
-static int map_errno(int device, uint64_t off, size_t len)
-{
-	void *p = mmap(NULL, len, RW, MAP_SHARED, device, off);
-
-	if (p == MAP_FAILED)
-		return errno;
-	munmap(p, len);
-	return 0;
-}
-
-static uint64_t cnt(struct _test_data_life *self, unsigned int c)
+static uint64_t cnt(struct _test_data_vfio_lifetime *self, unsigned int c)
 {
 	return wctb_counter(&self->s.regs, AP, c);
 }
 
 /* A line stored at @p arrived as one WC burst (1) or 8 UC writes (0). */
-static int line_type(struct _test_data_life *self, volatile uint8_t *p)
+static int line_type(struct _test_data_vfio_lifetime *self, volatile uint8_t *p)
 {
 	wctb_reset_counters(&self->s.regs);
 	wctb_store_line(p, 0x11);
@@ -77,37 +63,37 @@ static int line_type(struct _test_data_life *self, volatile uint8_t *p)
  * faults, the hole can be mapped WC again but not UC while the rest of
  * the mapping holds the range (documented), and all is free afterwards.
  */
-TEST_F(life, partial_munmap_keeps_the_rest_and_the_hold)
+TEST_F(vfio_lifetime, partial_munmap_keeps_the_rest_and_the_hold)
 {
 	volatile uint8_t *wc, *again;
 
 	wc = wctb_map(self->s.v.device, self->s.wc_off, 4 * PAGE);
-	ASSERT_NE(NULL, wc);
+	ASSERT_NE(MAP_FAILED, wc);
 	ASSERT_EQ(0, munmap((void *)(wc + PAGE), PAGE));
 	EXPECT_EQ(1, line_type(self, wc));
 	EXPECT_EQ(1, line_type(self, wc + 2 * PAGE));
 	/* mm behaviour, for completeness: the hole is unmapped. */
 	EXPECT_EQ(SIGSEGV, wctb_access_signal((volatile uint64_t *)(wc + PAGE), 0));
-	EXPECT_EQ(EBUSY, map_errno(self->s.v.device, self->s.uc_off + PAGE, PAGE))
+	EXPECT_EQ(-EBUSY, wctb_map_rw_errno(self->s.v.device, self->s.uc_off + PAGE, PAGE))
 		TH_LOG("a partial munmap releases nothing");
 	again = wctb_map(self->s.v.device, self->s.wc_off + PAGE, PAGE);
-	ASSERT_NE(NULL, again);
+	ASSERT_NE(MAP_FAILED, again);
 	EXPECT_EQ(1, line_type(self, again));
 	munmap((void *)again, PAGE);
 	munmap((void *)wc, PAGE);
 	munmap((void *)(wc + 2 * PAGE), 2 * PAGE);
-	EXPECT_EQ(0, map_errno(self->s.v.device, self->s.uc_off, 4 * PAGE))
+	EXPECT_EQ(0, wctb_map_rw_errno(self->s.v.device, self->s.uc_off, 4 * PAGE))
 		TH_LOG("everything unmapped: the range is free for UC");
 }
 
 /* mremap: moving and shrinking keep the type; growing is refused. */
-TEST_F(life, mremap_moves_and_shrinks_but_does_not_grow)
+TEST_F(vfio_lifetime, mremap_moves_and_shrinks_but_does_not_grow)
 {
 	volatile uint8_t *wc, *moved;
 	void *target, *grown;
 
 	wc = wctb_map(self->s.v.device, self->s.wc_off, 2 * PAGE);
-	ASSERT_NE(NULL, wc);
+	ASSERT_NE(MAP_FAILED, wc);
 	EXPECT_EQ(1, line_type(self, wc));
 	target = mmap(NULL, 2 * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
 		      -1, 0);
@@ -129,7 +115,7 @@ TEST_F(life, mremap_moves_and_shrinks_but_does_not_grow)
  * the parent stored first) keep their types, and the hold on the pages
  * ends when both processes have unmapped them.
  */
-TEST_F(life, forked_child_sees_the_same_types)
+TEST_F(vfio_lifetime, forked_child_sees_the_same_types)
 {
 	volatile uint8_t *uc, *wc;
 	int status;
@@ -137,8 +123,8 @@ TEST_F(life, forked_child_sees_the_same_types)
 
 	uc = wctb_map(self->s.v.device, self->s.uc_off, PAGE);
 	wc = wctb_map(self->s.v.device, self->s.wc_off + PAGE, PAGE);
-	ASSERT_NE(NULL, uc);
-	ASSERT_NE(NULL, wc);
+	ASSERT_NE(MAP_FAILED, uc);
+	ASSERT_NE(MAP_FAILED, wc);
 	wctb_store_line(wc, 0x20);
 	wctb_store_line(uc, 0x20);
 	wctb_reset_counters(&self->s.regs);
@@ -157,12 +143,12 @@ TEST_F(life, forked_child_sees_the_same_types)
 	EXPECT_EQ(8, cnt(self, WC_TESTDEV_CNT_UC_WRITES));
 	munmap((void *)uc, PAGE);
 	munmap((void *)wc, PAGE);
-	EXPECT_EQ(0, map_errno(self->s.v.device, self->s.uc_off + PAGE, PAGE))
+	EXPECT_EQ(0, wctb_map_rw_errno(self->s.v.device, self->s.uc_off + PAGE, PAGE))
 		TH_LOG("the WC hold outlived both mappings");
 }
 
 /* Mappings outlive the device file; a new file gets fresh cookies. */
-TEST_F(life, closing_the_device_file_keeps_live_mappings)
+TEST_F(vfio_lifetime, closing_the_device_file_keeps_live_mappings)
 {
 	volatile uint8_t *uc, *wc;
 	uint32_t flags = VFIO_MMAP_FLAG_WC;
@@ -170,8 +156,8 @@ TEST_F(life, closing_the_device_file_keeps_live_mappings)
 
 	uc = wctb_map(self->s.v.device, self->s.uc_off, PAGE);
 	wc = wctb_map(self->s.v.device, self->s.wc_off + PAGE, PAGE);
-	ASSERT_NE(NULL, uc);
-	ASSERT_NE(NULL, wc);
+	ASSERT_NE(MAP_FAILED, uc);
+	ASSERT_NE(MAP_FAILED, wc);
 	close(self->s.v.device);
 	self->s.v.device = -1;
 	EXPECT_EQ(1, line_type(self, wc));
@@ -183,7 +169,7 @@ TEST_F(life, closing_the_device_file_keeps_live_mappings)
 	ASSERT_EQ(0, wctb_mmap_cookie(self->s.v.device, BAR2, &flags, 0, &wc_off,
 				      NULL));
 	wc = wctb_map(self->s.v.device, wc_off, PAGE);
-	ASSERT_NE(NULL, wc);
+	ASSERT_NE(MAP_FAILED, wc);
 	EXPECT_EQ(1, line_type(self, wc));
 	munmap((void *)wc, PAGE);
 }
@@ -256,7 +242,7 @@ static int growth_round(struct wctb_vfio *v, int i, int leak)
  * mappings (a new device file per round on the legacy path) leave no kernel memory behind: unreclaimable slab and available memory measured
  * before and after (after a warm-up that fills the caches).
  */
-TEST_F(life, thousands_of_cookies_and_mappings_do_not_grow_memory)
+TEST_F(vfio_lifetime, thousands_of_cookies_and_mappings_do_not_grow_memory)
 {
 	const char *env = getenv("WCTB_LIFETIME_LOOPS");
 	/*
@@ -312,14 +298,6 @@ static long pat_entries(void)
 	return n;
 }
 
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 #define SAME_PAGE_MAPS	10000	/* at full depth; 2,000 at quick */
 #define SAME_PAGE_BATCH	1000
 
@@ -332,7 +310,7 @@ static double now_ms(void)
  * the mmap+munmap time of each batch of 1,000 (a figure, not asserted: it
  * stays flat because no mapping walks the others).
  */
-TEST_F(life, ten_thousand_mappings_of_one_page_add_one_pat_entry)
+TEST_F(vfio_lifetime, ten_thousand_mappings_of_one_page_add_one_pat_entry)
 {
 	static volatile uint8_t *maps[SAME_PAGE_MAPS];
 	int n = wctb_debug_kernel() ? SAME_PAGE_BATCH :
@@ -345,14 +323,14 @@ TEST_F(life, ten_thousand_mappings_of_one_page_add_one_pat_entry)
 	if (before < 0)
 		SKIP(return, "no /sys/kernel/debug/x86/pat_memtype_list");
 	for (i = 0; i < n; i += SAME_PAGE_BATCH) {
-		t0 = now_ms();
+		t0 = wctb_now_ms();
 		for (j = i; j < i + SAME_PAGE_BATCH; j++) {
 			maps[j] = wctb_map(self->s.v.device, self->s.wc_off, PAGE);
-			ASSERT_NE(NULL, maps[j]) TH_LOG("mapping %d: %s", j, strerror(errno));
+			ASSERT_NE(MAP_FAILED, maps[j]) TH_LOG("mapping %d: %s", j, strerror(errno));
 		}
 		/* One more mapping and its munmap, timed with the batch. */
 		munmap((void *)wctb_map(self->s.v.device, self->s.wc_off, PAGE), PAGE);
-		last = now_ms() - t0;
+		last = wctb_now_ms() - t0;
 		if (!i)
 			first = last;
 	}
@@ -446,7 +424,7 @@ static void *race(void *arg)
 }
 
 /* Four threads race requests, mmap, munmap and close on one device. */
-TEST_F(life, threads_racing_requests_mappings_and_closes)
+TEST_F(vfio_lifetime, threads_racing_requests_mappings_and_closes)
 {
 	struct racer r[4];
 	pthread_t t[4];
@@ -463,7 +441,7 @@ TEST_F(life, threads_racing_requests_mappings_and_closes)
 		EXPECT_STREQ("", r[i].error) TH_LOG("thread %d (seed %u)", i,
 						    1000 + i);
 	}
-	EXPECT_EQ(0, map_errno(self->s.v.device, self->s.uc_off, 4 * PAGE))
+	EXPECT_EQ(0, wctb_map_rw_errno(self->s.v.device, self->s.uc_off, 4 * PAGE))
 		TH_LOG("every thread unmapped: the pages are free for UC");
 }
 
@@ -484,7 +462,7 @@ static int page_present(const volatile void *va)
  * zap they would still point at the BAR after the reset) and they refault
  * with their types.
  */
-TEST_F(life, reset_zaps_and_refaults_wc_and_uc_mappings)
+TEST_F(vfio_lifetime, reset_zaps_and_refaults_wc_and_uc_mappings)
 {
 	struct vfio_device_info info = { .argsz = sizeof(info) };
 	volatile uint8_t *uc, *wc;
@@ -494,8 +472,8 @@ TEST_F(life, reset_zaps_and_refaults_wc_and_uc_mappings)
 		SKIP(return, "the device offers no reset method to vfio-pci");
 	uc = wctb_map(self->s.v.device, self->s.uc_off, PAGE);
 	wc = wctb_map(self->s.v.device, self->s.wc_off + PAGE, PAGE);
-	ASSERT_NE(NULL, uc);
-	ASSERT_NE(NULL, wc);
+	ASSERT_NE(MAP_FAILED, uc);
+	ASSERT_NE(MAP_FAILED, wc);
 	wctb_store_line(uc, 0x31);
 	wctb_store_line(wc, 0x32);
 	EXPECT_EQ(1, page_present(uc));

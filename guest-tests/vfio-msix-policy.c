@@ -18,16 +18,17 @@
 #include <unistd.h>
 
 #include "wctb-harness.h"
-#include "wctb.h"
+#include "wctb-fixture.h"
 
-#define PAGE		4096ul
-#define CFG_OFF		((uint64_t)VFIO_PCI_CONFIG_REGION_INDEX << 40)
+#define CFG_OFF		WCTB_FIXED_OFFSET(VFIO_PCI_CONFIG_REGION_INDEX)
 #define PCI_CAP_MSIX	0x11
 
-FIXTURE(msix) {
+FIXTURE(vfio_msix_policy) {
 	struct wctb_vfio v;
 	int table_bar;		/* the BAR the MSI-X table is in */
 };
+
+WCTB_VFIO_PATH_VARIANTS(vfio_msix_policy);
 
 /* The BIR of the MSI-X capability, or -1 without one. */
 static int msix_table_bar(int device)
@@ -40,13 +41,16 @@ static int msix_table_bar(int device)
 	return table & 7;
 }
 
-FIXTURE_SETUP(msix)
+FIXTURE_SETUP(vfio_msix_policy)
 {
 	uint32_t flags = 0;
 	uint64_t off;
 	int ret;
 
-	ASSERT_EQ(0, wctb_vfio_open(&self->v, wctb_device())) TH_LOG("%s", self->v.why);
+	self->v.device = -1;
+	ASSERT_NE(NULL, wctb_device()) TH_LOG("wc-testdev not found");
+	WCTB_VFIO_PATH_OR_SKIP(wctb_device(), variant->vfio_path);
+	ASSERT_EQ(0, wctb_vfio_open(&self->v, wctb_device(), variant->vfio_path));
 	self->table_bar = msix_table_bar(self->v.device);
 	ASSERT_LE(0, self->table_bar) TH_LOG("wc-testdev has no MSI-X capability");
 	ret = wctb_mmap_cookie(self->v.device, WC_TESTDEV_BAR_PREF, &flags, 0, &off, NULL);
@@ -55,13 +59,13 @@ FIXTURE_SETUP(msix)
 	ASSERT_EQ(0, ret);
 }
 
-FIXTURE_TEARDOWN(msix)
+FIXTURE_TEARDOWN(vfio_msix_policy)
 {
 	wctb_vfio_close(&self->v);
 }
 
 /* The MSI-X BAR: REGION_INFO offers no WC, and a WC cookie is refused. */
-TEST_F(msix, no_wc_on_the_bar_with_the_msix_table)
+TEST_F(vfio_msix_policy, no_wc_on_the_bar_with_the_msix_table)
 {
 	uint32_t supported = ~0u, flags = VFIO_MMAP_FLAG_WC;
 
@@ -74,7 +78,7 @@ TEST_F(msix, no_wc_on_the_bar_with_the_msix_table)
 }
 
 /* ... but an uncached cookie of it maps, like the fixed offset. */
-TEST_F(msix, uc_cookie_of_the_msix_bar_maps)
+TEST_F(vfio_msix_policy, uc_cookie_of_the_msix_bar_maps)
 {
 	uint32_t flags = 0;
 	uint64_t off;
@@ -88,7 +92,7 @@ TEST_F(msix, uc_cookie_of_the_msix_bar_maps)
 }
 
 /* BAR2 offers WC exactly when the table is not in it. */
-TEST_F(msix, wc_on_the_aperture_only_without_the_table)
+TEST_F(vfio_msix_policy, wc_on_the_aperture_only_without_the_table)
 {
 	uint32_t supported = 0, flags = VFIO_MMAP_FLAG_WC;
 	int table_here = self->table_bar == WC_TESTDEV_BAR_PREF;

@@ -38,12 +38,10 @@
 #include <unistd.h>
 
 #include "wctb-harness.h"
+#include "wctb-fixture.h"
 #include "wctb.h"
 
-#define PAGE		4096ul
 #define LINE_OFF	0x80
-#define AP		WC_TESTDEV_APERTURE_PREF
-#define PCI_DEVICES	"/sys/bus/pci/devices"
 
 /* The three mappings, one page of BAR2 each. */
 enum { MAP_FIXED_UC, MAP_COOKIE_UC, MAP_COOKIE_WC, NR_MAPS };
@@ -68,11 +66,13 @@ static int feature_set(int device, uint32_t feature, const void *data,
 	return ioctl(device, VFIO_DEVICE_FEATURE, f) ? -errno : 0;
 }
 
-FIXTURE(pm) {
+FIXTURE(vfio_runtime_pm) {
 	struct wctb_session s;
 	char control[128];
 	volatile uint8_t *map[NR_MAPS];
 };
+
+WCTB_VFIO_PATH_VARIANTS(vfio_runtime_pm);
 
 /* The negative control: WCTB_PM_STAY_AWAKE=1. */
 static int stay_awake(void)
@@ -82,31 +82,32 @@ static int stay_awake(void)
 	return v && !strcmp(v, "1");
 }
 
-FIXTURE_SETUP(pm)
+FIXTURE_SETUP(vfio_runtime_pm)
 {
-	char why[256], path[128];
+	char path[128];
+	int ret;
 
 	memset(self->map, 0, sizeof(self->map));
-	ASSERT_EQ(0, wctb_session_open(&self->s, why, sizeof(why)))
-		TH_LOG("%s", why);
+	WCTB_VFIO_PATH_OR_SKIP(wctb_device(), variant->vfio_path);
+	ret = wctb_session_open(&self->s, variant->vfio_path);
+	ASSERT_EQ(0, ret) TH_LOG("session: %s", strerror(-ret));
 	self->control[0] = '\0';
-	snprintf(path, sizeof(path), PCI_DEVICES "/%s/power/control", self->s.bdf);
+	snprintf(path, sizeof(path), WCTB_PCI_DEVICES "/%s/power/control", self->s.bdf);
 	if (access(path, W_OK))
 		SKIP(return, "%s: %s: kernel without runtime PM (CONFIG_PM)",
 		     path, strerror(errno));
 	snprintf(self->control, sizeof(self->control), "%s", path);
 	/* Negative control: the device never leaves D0, the checks must fail. */
-	ASSERT_EQ(0, wctb_write_attr(self->control, stay_awake() ? "on" : "auto"))
-		TH_LOG("allowing runtime suspend: %s", strerror(errno));
+	ret = wctb_write_attr(self->control, stay_awake() ? "on" : "auto");
+	ASSERT_EQ(0, ret) TH_LOG("allowing runtime suspend: %s", strerror(-ret));
 }
 
-FIXTURE_TEARDOWN(pm)
+FIXTURE_TEARDOWN(vfio_runtime_pm)
 {
-	char why[2048];
 	int i;
 
 	for (i = 0; i < NR_MAPS; i++)
-		if (self->map[i])
+		if (self->map[i] && self->map[i] != MAP_FAILED)
 			munmap((void *)self->map[i], PAGE);
 	/*
 	 * Out of low power (harmless when already out: a case that stopped
@@ -117,8 +118,7 @@ FIXTURE_TEARDOWN(pm)
 				 VFIO_DEVICE_FEATURE_LOW_POWER_EXIT, NULL, 0));
 	if (self->control[0])
 		EXPECT_EQ(0, wctb_write_attr(self->control, "on"));
-	EXPECT_EQ(0, wctb_session_close(&self->s, why, sizeof(why)))
-		TH_LOG("%s", why);
+	EXPECT_EQ(0, wctb_session_close(&self->s));
 }
 
 
@@ -143,29 +143,29 @@ static int wait_runtime_status(const char *bdf, const char *status)
 }
 
 /* Map one page of BAR2 through each path (cookies only when offered). */
-static void map_all(struct _test_data_pm *self,
+static void map_all(struct _test_data_vfio_runtime_pm *self,
 		    struct __test_metadata *_metadata)
 {
 	int dev = self->s.v.device;
 
 	self->map[MAP_FIXED_UC] =
 		wctb_map(dev, WCTB_FIXED_OFFSET(WC_TESTDEV_BAR_PREF), PAGE);
-	ASSERT_NE(NULL, self->map[MAP_FIXED_UC]) TH_LOG("%s", strerror(errno));
+	ASSERT_NE(MAP_FAILED, self->map[MAP_FIXED_UC]) TH_LOG("%s", strerror(errno));
 	if (!self->s.cookies)
 		return;
 	self->map[MAP_COOKIE_UC] = wctb_map(dev, self->s.uc_off + PAGE, PAGE);
-	ASSERT_NE(NULL, self->map[MAP_COOKIE_UC]) TH_LOG("%s", strerror(errno));
+	ASSERT_NE(MAP_FAILED, self->map[MAP_COOKIE_UC]) TH_LOG("%s", strerror(errno));
 	self->map[MAP_COOKIE_WC] = wctb_map(dev, self->s.wc_off + 2 * PAGE, PAGE);
-	ASSERT_NE(NULL, self->map[MAP_COOKIE_WC]) TH_LOG("%s", strerror(errno));
+	ASSERT_NE(MAP_FAILED, self->map[MAP_COOKIE_WC]) TH_LOG("%s", strerror(errno));
 }
 
 /* What one line stored through map @i must look like at the device. */
-static void expect_line_arrives(struct _test_data_pm *self,
+static void expect_line_arrives(struct _test_data_vfio_runtime_pm *self,
 				struct __test_metadata *_metadata, int i,
 				uint64_t seed)
 {
 	const struct wctb_regs *r = &self->s.regs;
-	char sum[256];
+	char sum[512];
 
 	/* A load first: a mapping still revoked fails here, not by SIGBUS. */
 	ASSERT_EQ(0, wctb_access_signal((volatile uint64_t *)(self->map[i] +
@@ -185,7 +185,7 @@ static void expect_line_arrives(struct _test_data_pm *self,
 }
 
 /* Every mapping made takes SIGBUS; nothing arrives at the device. */
-static void expect_all_revoked(struct _test_data_pm *self,
+static void expect_all_revoked(struct _test_data_vfio_runtime_pm *self,
 			       struct __test_metadata *_metadata)
 {
 	volatile uint64_t *p;
@@ -202,7 +202,7 @@ static void expect_all_revoked(struct _test_data_pm *self,
 }
 
 /* The device is suspended and in D3hot, as the PCI core sees it. */
-static void expect_suspended(struct _test_data_pm *self,
+static void expect_suspended(struct _test_data_vfio_runtime_pm *self,
 			     struct __test_metadata *_metadata)
 {
 	char buf[64];
@@ -219,7 +219,7 @@ static void expect_suspended(struct _test_data_pm *self,
  * Awake again, or the case ends here: a store through a mapping that is
  * still revoked would kill the program (SIGBUS) before its teardown.
  */
-static void assert_active(struct _test_data_pm *self,
+static void assert_active(struct _test_data_vfio_runtime_pm *self,
 			  struct __test_metadata *_metadata)
 {
 	char buf[64];
@@ -230,7 +230,7 @@ static void assert_active(struct _test_data_pm *self,
 				      sizeof(buf)));
 }
 
-TEST_F(pm, low_power_entry_revokes_and_exit_refaults_with_types)
+TEST_F(vfio_runtime_pm, low_power_entry_revokes_and_exit_refaults_with_types)
 {
 	uint64_t before;
 	int i;
@@ -259,7 +259,7 @@ TEST_F(pm, low_power_entry_revokes_and_exit_refaults_with_types)
 		TH_LOG("fixed offset only: " WCTB_NO_COOKIES);
 }
 
-TEST_F(pm, wakeup_eventfd_fires_when_the_device_is_used)
+TEST_F(vfio_runtime_pm, wakeup_eventfd_fires_when_the_device_is_used)
 {
 	struct vfio_device_low_power_entry_with_wakeup entry = { 0 };
 	struct vfio_device_info info = { .argsz = sizeof(info) };
@@ -294,7 +294,7 @@ TEST_F(pm, wakeup_eventfd_fires_when_the_device_is_used)
 	close(efd);
 }
 
-TEST_F(pm, low_power_entry_twice_is_refused)
+TEST_F(vfio_runtime_pm, low_power_entry_twice_is_refused)
 {
 	ASSERT_EQ(0, feature_set(self->s.v.device,
 				 VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY, NULL, 0));

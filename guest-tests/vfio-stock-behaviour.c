@@ -29,13 +29,10 @@
 #include "wctb.h"
 #include "wctb-fixture.h"
 
-#define PAGE		4096ul
-#define AP		WC_TESTDEV_APERTURE_PREF
-#define BAR2		WC_TESTDEV_BAR_PREF
-#define FIXED2		((uint64_t)BAR2 << 40)
-#define LINE		0x80
+#define FIXED2		WCTB_FIXED_OFFSET(BAR2)
+#define LINE_OFF	0x80
 
-WCTB_SESSION_FIXTURE(stock, 0)
+WCTB_SESSION_FIXTURE(vfio_stock_behaviour, 0)
 
 /* What the legacy operations returned: 0 or an errno, per operation. */
 struct legacy {
@@ -86,9 +83,9 @@ static struct legacy legacy_ops(struct wctb_session *s, unsigned int page)
 {
 	struct vfio_device_ioeventfd ie = {
 		.argsz = sizeof(ie), .flags = VFIO_DEVICE_IOEVENTFD_32,
-		.offset = FIXED2 + page * PAGE + LINE, .data = 0x1234,
+		.offset = FIXED2 + page * PAGE + LINE_OFF, .data = 0x1234,
 	};
-	uint64_t off = FIXED2 + page * PAGE + LINE, val = 0x5a;
+	uint64_t off = FIXED2 + page * PAGE + LINE_OFF, val = 0x5a;
 	struct vfio_region_info info;
 	struct legacy r = { 0 };
 	volatile uint8_t *p;
@@ -103,7 +100,7 @@ static struct legacy legacy_ops(struct wctb_session *s, unsigned int page)
 		r.mmap = errno;
 	} else {
 		wctb_reset_counters(&s->regs);
-		wctb_store_line(p + page * PAGE + LINE, 0x100);
+		wctb_store_line(p + page * PAGE + LINE_OFF, 0x100);
 		r.type = wctb_counter(&s->regs, AP, WC_TESTDEV_CNT_LAST_WRITE_TYPE);
 		munmap((void *)p, info.size);
 	}
@@ -182,7 +179,7 @@ static void fresh_device_file(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, wctb_vfio_reopen_device(&s->v));
 }
 
-TEST_F(stock, no_wc_mapping)
+TEST_F(vfio_stock_behaviour, no_wc_mapping)
 {
 	struct legacy r;
 
@@ -192,7 +189,7 @@ TEST_F(stock, no_wc_mapping)
 }
 
 /* Root maps resource2_wc first (stock may coerce it to UC- or not). */
-TEST_F(stock, root_maps_resource2_wc)
+TEST_F(vfio_stock_behaviour, root_maps_resource2_wc)
 {
 	volatile uint8_t *wc;
 	uint64_t root_type;
@@ -203,7 +200,7 @@ TEST_F(stock, root_maps_resource2_wc)
 	wc = wctb_map_sysfs_resource(self->s.bdf, "resource2_wc", &size);
 	ASSERT_NE(MAP_FAILED, wc) TH_LOG("resource2_wc: %s", strerror(errno));
 	wctb_reset_counters(&self->s.regs);
-	wctb_store_line(wc + LINE, 0x200);
+	wctb_store_line(wc + LINE_OFF, 0x200);
 	root_type = wctb_counter(&self->s.regs, AP, WC_TESTDEV_CNT_LAST_WRITE_TYPE);
 	r = legacy_ops(&self->s, 0);
 	/*
@@ -222,7 +219,7 @@ TEST_F(stock, root_maps_resource2_wc)
  * device file of its own (cdev binds one file per device at a time: there
  * it shares the inherited one).
  */
-TEST_F(stock, wc_cookie_mapping_in_another_process)
+TEST_F(vfio_stock_behaviour, wc_cookie_mapping_in_another_process)
 {
 	int ready[2], done[2];
 	struct legacy r;
@@ -246,7 +243,7 @@ TEST_F(stock, wc_cookie_mapping_in_another_process)
 		if (fd >= 0)
 			p = wc_cookie_map(&self->s, fd, &by, &err);
 		if (p)
-			wctb_store_line(p + LINE, 0x300);
+			wctb_store_line(p + LINE_OFF, 0x300);
 		c = p ? 'c' : err ? 'f' : 'n';
 		if (write(ready[1], &c, 1) != 1 || read(done[0], &c, 1) < 0)
 			_exit(1);
@@ -281,7 +278,7 @@ static volatile uint8_t *fresh_file_with_wc(struct __test_metadata *_metadata,
 }
 
 /* This process holds a WC cookie mapping; the legacy user works next to it. */
-TEST_F(stock, wc_cookie_mapping_in_this_process)
+TEST_F(vfio_stock_behaviour, wc_cookie_mapping_in_this_process)
 {
 	volatile uint8_t *wc;
 	const char *by;
@@ -297,7 +294,7 @@ TEST_F(stock, wc_cookie_mapping_in_this_process)
 }
 
 /* After a WC mapping went away: pread first, then the rest. */
-TEST_F(stock, after_a_wc_mapping_is_gone)
+TEST_F(vfio_stock_behaviour, after_a_wc_mapping_is_gone)
 {
 	volatile uint8_t *wc;
 	const char *by;
@@ -311,7 +308,7 @@ TEST_F(stock, after_a_wc_mapping_is_gone)
 }
 
 /* REGION_INFO of BAR2 says what it said on the stock kernel. */
-TEST_F(stock, region_info_is_unchanged)
+TEST_F(vfio_stock_behaviour, region_info_is_unchanged)
 {
 	struct vfio_region_info info;
 

@@ -12,7 +12,7 @@
  * it clears memory enable, so both writers take SIGBUS (not a hang, not an
  * oops), unmaps and closes.  The removal then finishes, the host adds the
  * device back and it works again.  The host acts on "wctb-host:" requests
- * (host/check-counters.py); in run-vm.sh's --shell mode nobody answers
+ * (host/vm.py); in run-vm.sh's --shell mode nobody answers
  * and the hot-unplug case fails.
  */
 #include <errno.h>
@@ -34,10 +34,6 @@
 #include "wctb.h"
 #include "wctb-fixture.h"
 
-#define PAGE		4096ul
-#define LINE		64ul
-#define AP		WC_TESTDEV_APERTURE_PREF
-#define BAR2		WC_TESTDEV_BAR_PREF
 /*
  * acpiphp acts within milliseconds (pciehp would wait 5 s); the waits stay
  * generous for debug kernels.  Seconds at the reference pace (a slower
@@ -116,14 +112,6 @@ static void writer_stop(struct writer *w)
 	w->running = 0;
 }
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Wait up to @ms (at the reference pace) until each running writer of
  * @w[0..n) stored @more lines beyond what it had on entry (1), or one
@@ -133,7 +121,7 @@ static int writers_progress(struct writer *w, int n, unsigned long more,
 			    long ms)
 {
 	unsigned long from[2];
-	long end = now_ms() + (long)(ms * wctb_pace());
+	long end = wctb_now_ms() + (long)(ms * wctb_pace());
 	int i, done;
 
 	for (i = 0; i < n; i++)
@@ -151,7 +139,7 @@ static int writers_progress(struct writer *w, int n, unsigned long more,
 		if (done)
 			return 1;
 		usleep(2000);
-	} while (now_ms() < end);
+	} while (wctb_now_ms() < end);
 	return 0;
 }
 
@@ -161,7 +149,7 @@ static int writers_progress(struct writer *w, int n, unsigned long more,
  */
 static int writers_faulted(struct writer *w, int n, long ms)
 {
-	long end = now_ms() + (long)(ms * wctb_pace());
+	long end = wctb_now_ms() + (long)(ms * wctb_pace());
 	int i, all;
 
 	do {
@@ -172,7 +160,7 @@ static int writers_faulted(struct writer *w, int n, long ms)
 		if (all)
 			return 1;
 		usleep(2000);
-	} while (now_ms() < end);
+	} while (wctb_now_ms() < end);
 	return 0;
 }
 
@@ -192,19 +180,23 @@ static int map_both(struct mappings *m, struct wctb_vfio *v, size_t len)
 	int ret;
 
 	m->len = len;
-	m->uc = wctb_map(v->device, WCTB_FIXED_OFFSET(BAR2), len);
 	m->wc = NULL;
-	if (!m->uc)
+	m->uc = wctb_map(v->device, WCTB_FIXED_OFFSET(BAR2), len);
+	if (m->uc == MAP_FAILED) {
+		m->uc = NULL;
 		return -errno;
+	}
 	ret = wctb_mmap_cookie(v->device, BAR2, &flags, 0, &wc_off, NULL);
 	if (ret == -ENOTTY)
 		return 0;	/* no cookies: the UC writer alone */
-	if (ret) {
-		errno = -ret;
+	if (ret)
 		return ret;
-	}
 	m->wc = wctb_map(v->device, wc_off + len, len);
-	return m->wc ? 0 : -errno;
+	if (m->wc == MAP_FAILED) {
+		m->wc = NULL;
+		return -errno;
+	}
+	return 0;
 }
 
 static void unmap_both(struct mappings *m)
@@ -234,7 +226,7 @@ static int start_writers(struct writer *w, struct mappings *m)
 static void expect_types_hold(struct __test_metadata *_metadata,
 			      const struct wctb_regs *r, struct mappings *m)
 {
-	char buf[256];
+	char buf[512];
 
 	wctb_reset_counters(r);
 	wctb_store_line(m->uc, 0x77);
@@ -248,29 +240,18 @@ static void expect_types_hold(struct __test_metadata *_metadata,
 		TH_LOG("WC: %s", wctb_counters_summary(r, AP, buf, sizeof(buf)));
 }
 
-WCTB_SESSION_FIXTURE(revoke, 0)
+WCTB_SESSION_FIXTURE(vfio_unplug, 0)
 
-typedef int (*reset_fn)(struct _test_data_revoke *self);
+typedef int (*reset_fn)(struct _test_data_vfio_unplug *self);
 
-static int vfio_reset(struct _test_data_revoke *self)
+static int vfio_reset(struct _test_data_vfio_unplug *self)
 {
 	return ioctl(self->s.v.device, VFIO_DEVICE_RESET) ? -errno : 0;
 }
 
-static int sysfs_flr(struct _test_data_revoke *self)
+static int sysfs_flr(struct _test_data_vfio_unplug *self)
 {
-	char path[128];
-	int fd, ret = 0;
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/reset",
-		 self->s.bdf);
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, "1", 1) != 1)
-		ret = -errno;
-	close(fd);
-	return ret;
+	return wctb_write_dev_attr(self->s.bdf, "reset", "1");
 }
 
 /*
@@ -281,9 +262,9 @@ static int sysfs_flr(struct _test_data_revoke *self)
  * report the outcome: the device's scratch register, which a reset
  * clears, tells whether one happened (-EIO if not).
  */
-static int config_space_flr(struct _test_data_revoke *self)
+static int config_space_flr(struct _test_data_vfio_unplug *self)
 {
-	uint64_t cfg = (uint64_t)VFIO_PCI_CONFIG_REGION_INDEX << 40;
+	uint64_t cfg = WCTB_FIXED_OFFSET(VFIO_PCI_CONFIG_REGION_INDEX);
 	volatile uint64_t *scratch = (volatile uint64_t *)
 		(self->s.regs.base + WC_TESTDEV_REG_SCRATCH);
 	int fd = self->s.v.device, cap = wctb_config_cap(fd, 0x10);	/* PCI_CAP_ID_EXP */
@@ -315,7 +296,7 @@ static int config_space_flr(struct _test_data_revoke *self)
  * non-preemptive guest runs no writer in that window.
  */
 static void resets_under_writers(struct __test_metadata *_metadata,
-				 struct _test_data_revoke *self, reset_fn reset,
+				 struct _test_data_vfio_unplug *self, reset_fn reset,
 				 const char *what)
 {
 	struct writer w[2] = {};
@@ -347,7 +328,7 @@ static void resets_under_writers(struct __test_metadata *_metadata,
 	unmap_both(&m);
 }
 
-TEST_F(revoke, vfio_device_reset_under_writers)
+TEST_F(vfio_unplug, vfio_device_reset_under_writers)
 {
 	struct vfio_device_info info = { .argsz = sizeof(info) };
 
@@ -357,7 +338,7 @@ TEST_F(revoke, vfio_device_reset_under_writers)
 	resets_under_writers(_metadata, self, vfio_reset, "VFIO_DEVICE_RESET");
 }
 
-TEST_F(revoke, config_space_flr_under_writers)
+TEST_F(vfio_unplug, config_space_flr_under_writers)
 {
 	resets_under_writers(_metadata, self, config_space_flr,
 			     "config space FLR");
@@ -371,7 +352,7 @@ TEST_F(revoke, config_space_flr_under_writers)
  * here).
  */
 static void log_zap_by_sysfs_flr(struct __test_metadata *_metadata,
-				 struct _test_data_revoke *self)
+				 struct _test_data_vfio_unplug *self)
 {
 	volatile uint8_t *p = wctb_map(self->s.v.device, WCTB_FIXED_OFFSET(BAR2), PAGE);
 	char line[256];
@@ -387,7 +368,7 @@ static void log_zap_by_sysfs_flr(struct __test_metadata *_metadata,
 	munmap((void *)p, PAGE);
 }
 
-TEST_F(revoke, sysfs_flr_under_writers)
+TEST_F(vfio_unplug, sysfs_flr_under_writers)
 {
 	char path[128], methods[128] = "";
 	FILE *f;
@@ -408,7 +389,7 @@ TEST_F(revoke, sysfs_flr_under_writers)
 }
 
 /* The hot-unplug case manages the device itself: it goes away. */
-FIXTURE(hotplug) {
+FIXTURE(vfio_unplug_hotplug) {
 	char bdf[32];
 	struct wctb_vfio v;
 	int open;
@@ -416,7 +397,10 @@ FIXTURE(hotplug) {
 	int unplugged;		/* device_del asked; teardown re-adds */
 	struct writer w[2];	/* here, not on the stack: an ASSERT */
 	struct mappings m;	/* unwinds into teardown while they run */
+	const char *vfio_path;
 };
+
+WCTB_VFIO_PATH_VARIANTS(vfio_unplug_hotplug);
 
 static int device_present(const char *bdf)
 {
@@ -429,40 +413,40 @@ static int device_present(const char *bdf)
 /* Wait up to @ms until the device is present (@want 1) or gone (0). */
 static int wait_presence(const char *bdf, int want, long ms)
 {
-	long end = now_ms() + ms;
+	long end = wctb_now_ms() + ms;
 
 	do {
 		if (device_present(bdf) == want)
 			return 1;
 		usleep(20000);
-	} while (now_ms() < end);
+	} while (wctb_now_ms() < end);
 	return 0;
 }
 
 /* The host adds the device back; bind it to vfio-pci again. */
-static int readd_device(const char *bdf, char *why, size_t len)
+static int readd_device(const char *bdf)
 {
 	long end;
 	int ret;
 
-	ret = wctb_host_request("device_add wctd");
+	ret = wctb_host_request(WCTB_PORT_HOST_DEVICE_ADD);
 	if (ret) {
-		snprintf(why, len, "asking the host for device_add: %s",
-			 strerror(-ret));
-		return -1;
+		fprintf(stderr, "asking the host for device_add: %s\n",
+			strerror(-ret));
+		return ret;
 	}
 	if (!wait_presence(bdf, 1, WAIT_MS)) {
-		snprintf(why, len, "%s did not come back within %d s of "
-			 "device_add", bdf, WAIT_MS / 1000);
-		return -1;
+		fprintf(stderr, "%s did not come back within %d s of device_add\n",
+			bdf, WAIT_MS / 1000);
+		return -ETIMEDOUT;
 	}
 	/* pciehp adds the device before the bus is done with it: retry. */
-	end = now_ms() + (long)(10000 * wctb_pace());
-	while (wctb_bind_vfio_pci(bdf)) {
-		if (now_ms() > end) {
-			snprintf(why, len, "binding the re-added %s to vfio-pci: %s",
-				 bdf, strerror(errno));
-			return -1;
+	end = wctb_now_ms() + (long)(10000 * wctb_pace());
+	while ((ret = wctb_bind_vfio_pci(bdf))) {
+		if (wctb_now_ms() > end) {
+			fprintf(stderr, "binding the re-added %s to vfio-pci: %s\n",
+				bdf, strerror(-ret));
+			return ret;
 		}
 		usleep(50000);
 	}
@@ -475,31 +459,33 @@ static int readd_device(const char *bdf, char *why, size_t len)
  * to both), and the driver link appears before probe() has registered the
  * VFIO device and its group: retry until it has (paced).
  */
-static int open_readded(struct wctb_vfio *v, const char *bdf)
+static int open_readded(struct wctb_vfio *v, const char *bdf,
+			const char *path)
 {
-	long end = now_ms() + WAIT_MS;
+	long end = wctb_now_ms() + WAIT_MS;
+	int ret;
 
-	while (wctb_vfio_open(v, bdf)) {
-		if (now_ms() > end)
-			return -1;
+	while ((ret = wctb_vfio_open(v, bdf, path))) {
+		if (wctb_now_ms() > end)
+			return ret;
 		usleep(50000);
 	}
 	return 0;
 }
 
-FIXTURE_SETUP(hotplug)
+FIXTURE_SETUP(vfio_unplug_hotplug)
 {
 	const char *bdf = wctb_device();
 
 	ASSERT_NE(NULL, bdf) TH_LOG("wc-testdev not found");
+	WCTB_VFIO_PATH_OR_SKIP(bdf, variant->vfio_path);
 	snprintf(self->bdf, sizeof(self->bdf), "%s", bdf);
+	self->vfio_path = variant->vfio_path;
 	self->req = -1;
 }
 
-FIXTURE_TEARDOWN(hotplug)
+FIXTURE_TEARDOWN(vfio_unplug_hotplug)
 {
-	char why[256];
-
 	writer_stop(&self->w[0]);
 	writer_stop(&self->w[1]);
 	unmap_both(&self->m);
@@ -512,8 +498,8 @@ FIXTURE_TEARDOWN(hotplug)
 	 * holds the file, a pending removal finishes; then add it back.
 	 */
 	if (self->unplugged && wait_presence(self->bdf, 0, WAIT_MS) &&
-	    readd_device(self->bdf, why, sizeof(why)))
-		TH_LOG("restoring the device failed: %s", why);
+	    readd_device(self->bdf))
+		TH_LOG("restoring the device failed");
 }
 
 /* Have vfio-pci signal device requests (removal) on an eventfd. */
@@ -548,18 +534,17 @@ static int request_eventfd(int device)
  * the file is closed the device leaves the bus.  device_add brings it
  * back, and it maps and combines again.
  */
-TEST_F_TIMEOUT(hotplug, unplug_with_live_mappings_then_readd, 110)
+TEST_F_TIMEOUT(vfio_unplug_hotplug, unplug_with_live_mappings_then_readd, 110)
 {
 	struct pollfd pfd = { .events = POLLIN };
 	struct writer *w = self->w;
 	struct mappings *m = &self->m;
 	struct wctb_regs r = {};
-	char why[256];
 	uint64_t requests;
-	long t0;
+	double t0;
 	int ret;
 
-	ASSERT_EQ(0, wctb_vfio_open(&self->v, self->bdf)) TH_LOG("%s", self->v.why);
+	ASSERT_EQ(0, wctb_vfio_open(&self->v, self->bdf, self->vfio_path));
 	self->open = 1;
 	self->req = request_eventfd(self->v.device);
 	ASSERT_LE(0, self->req) TH_LOG("VFIO_DEVICE_SET_IRQS (request): %s",
@@ -569,17 +554,17 @@ TEST_F_TIMEOUT(hotplug, unplug_with_live_mappings_then_readd, 110)
 	ASSERT_EQ(0, start_writers(w, m));
 	ASSERT_EQ(1, writers_progress(w, 2, 100, 10000));
 
-	ret = wctb_host_request("device_del wctd");
+	ret = wctb_host_request(WCTB_PORT_HOST_DEVICE_DEL);
 	ASSERT_EQ(0, ret) TH_LOG("asking the host for device_del: %s",
 				 strerror(-ret));
 	self->unplugged = 1;
-	t0 = now_ms();
+	t0 = wctb_now_ms();
 	pfd.fd = self->req;
 	ASSERT_EQ(1, poll(&pfd, 1, REQUEST_MS))
 		TH_LOG("no device request within %d s of device_del",
 		       REQUEST_MS / 1000);
 	ASSERT_EQ(sizeof(requests), read(self->req, &requests, sizeof(requests)));
-	TH_LOG("device request after %ld ms", now_ms() - t0);
+	TH_LOG("device request after %.0f ms", wctb_now_ms() - t0);
 	EXPECT_EQ(1, writers_progress(w, 2, 100, 10000))
 		TH_LOG("mappings must stay valid until the user lets go");
 	EXPECT_EQ(1, device_present(self->bdf))
@@ -599,15 +584,15 @@ TEST_F_TIMEOUT(hotplug, unplug_with_live_mappings_then_readd, 110)
 	self->open = 0;
 	close(self->req);
 	self->req = -1;
-	t0 = now_ms();
+	t0 = wctb_now_ms();
 	ASSERT_EQ(1, wait_presence(self->bdf, 0, WAIT_MS))
 		TH_LOG("%s still present %d s after its file was closed",
 		       self->bdf, WAIT_MS / 1000);
-	TH_LOG("removed %ld ms after close", now_ms() - t0);
+	TH_LOG("removed %.0f ms after close", wctb_now_ms() - t0);
 
-	ASSERT_EQ(0, readd_device(self->bdf, why, sizeof(why))) TH_LOG("%s", why);
+	ASSERT_EQ(0, readd_device(self->bdf));
 	self->unplugged = 0;
-	ASSERT_EQ(0, open_readded(&self->v, self->bdf)) TH_LOG("%s", self->v.why);
+	ASSERT_EQ(0, open_readded(&self->v, self->bdf, self->vfio_path));
 	self->open = 1;
 	ASSERT_EQ(0, map_both(m, &self->v, 4 * PAGE))
 		TH_LOG("mapping the re-added BAR2: %s", strerror(errno));

@@ -220,41 +220,41 @@ main() {
 		'QEMU slowed down 4x' -- \
 		--iommu none --append wctb.inject=hang --slow-down 4
 	expect "sysfs WC checks fail against the UC file" 1 "$BUILD_DIR" \
-		'not ok [0-9]+ sysfs.wc_line_arrives_as_one_full_burst' \
-		'not ok [0-9]+ sysfs.wc_partial_line_is_flushed_by_a_counter_read' \
-		'not ok [0-9]+ sysfs.pat_alias_wc_first_turns_the_uc_mapping_wc' \
-		'not ok [0-9]+ sysfs.page_through_wc_is_64_full_bursts' \
-		'(^|# |\] )ok [0-9]+ sysfs.uc_line_arrives_as_eight_uc_writes' -- \
+		'not ok [0-9]+ sysfs_memtype.wc_line_arrives_as_one_full_burst' \
+		'not ok [0-9]+ sysfs_memtype.wc_partial_line_is_flushed_by_a_counter_read' \
+		'not ok [0-9]+ sysfs_memtype.pat_alias_wc_first_turns_the_uc_mapping_wc' \
+		'not ok [0-9]+ sysfs_memtype.page_through_wc_is_64_full_bursts' \
+		'(^|# |\] )ok [0-9]+ sysfs_memtype.uc_line_arrives_as_eight_uc_writes' -- \
 		--filter sysfs-memtype --append WCTB_SYSFS_WC_FILE=resource2
 	expect "the naive pgprot-only WC patch fails the mission test" 1 \
 		"$BUILD_DIR/control-naive" \
-		'not ok [0-9]+ cookie.mission_uc_page_and_wc_window_of_one_bar' \
-		'not ok [0-9]+ cookie.wc_pmd_mapping_arrives_as_full_bursts' -- \
+		'not ok [0-9]+ vfio_cookie\.[a-z_]+\.mission_uc_page_and_wc_window_of_one_bar' \
+		'not ok [0-9]+ vfio_cookie\.[a-z_]+\.wc_pmd_mapping_arrives_as_full_bursts' -- \
 		--series naive --filter vfio-cookie
 	expect "the cookie fuzzer finds where the naive patch departs from the model" 1 \
 		"$BUILD_DIR/control-naive" \
-		'not ok [0-9]+ fuzz.random_sequences_match_the_model' 'seed 1, legacy-noiommu, operation [0-9]+' -- \
+		'not ok [0-9]+ vfio_fuzz.legacy_noiommu.random_sequences_match_the_model' 'seed 1, legacy-noiommu, operation [0-9]+' -- \
 		--series naive --iommu none --filter 'vfio-fuzz*'
 	expect "stock 7.3 skips the cookie tests, tolerates its known warnings visibly, passes the rest" 0 \
 		"$BUILD_DIR/control-none" \
-		'(^|# |\] )ok [0-9]+ cookie.mission_uc_page_and_wc_window_of_one_bar # SKIP VFIO_DEVICE_GET_MMAP_COOKIE not supported' \
-		'(^|# |\] )ok [0-9]+ vfio-legacy' '(^|# |\] )ok [0-9]+ sysfs-memtype' \
+		'(^|# |\] )ok [0-9]+ vfio_cookie\.[a-z_]+\.mission_uc_page_and_wc_window_of_one_bar # SKIP VFIO_DEVICE_GET_MMAP_COOKIE not supported' \
+		'(^|# |\] )ok [0-9]+ vfio-fixed-offset' '(^|# |\] )ok [0-9]+ sysfs-memtype' \
 		'# known stock-kernel warning tolerated: vfio-pci [0-9a-f:.]+: resetting \(known-stock-warnings.txt:[0-9]+: ' \
 		'PASS: passed=[0-9]+ failed=0 skipped=[0-9]+ tolerated=[1-9]' \
 		'(^|\] )ok [0-9]+ selftests/vfio/vfio_pci_device_test' -- \
 		--series none
 	expect "the known stock-kernel warnings fail a case on a kernel not marked stock" 1 \
 		"$BUILD_DIR/control-none" \
-		'not ok [0-9]+ vfio-contract@legacy-noiommu # exit code 1' \
+		'not ok [0-9]+ vfio-contract # exit code 1' \
 		'kernel log during the test:' '# vfio-pci [0-9a-f:.]+: resetting' 'tolerated=0' -- \
 		--series none --iommu none --filter 'vfio-contract*' --append wctb.kernel=series
 	expect "a device kept out of runtime suspend fails the runtime PM checks" 1 "$BUILD_DIR" \
-		'not ok [0-9]+ pm.low_power_entry_revokes_and_exit_refaults_with_types' \
-		'not ok [0-9]+ pm.wakeup_eventfd_fires_when_the_device_is_used' \
+		'not ok [0-9]+ vfio_runtime_pm.legacy_noiommu.low_power_entry_revokes_and_exit_refaults_with_types' \
+		'not ok [0-9]+ vfio_runtime_pm.legacy_noiommu.wakeup_eventfd_fires_when_the_device_is_used' \
 		"runtime_status stays 'active'" -- \
 		--iommu none --filter 'vfio-runtime-pm*' --append WCTB_PM_STAY_AWAKE=1
 	expect "mappings that low power does not revoke fail the runtime PM checks" 1 "$BUILD_DIR" \
-		'not ok [0-9]+ pm.low_power_entry_revokes_and_exit_refaults_with_types' \
+		'not ok [0-9]+ vfio_runtime_pm.legacy_noiommu.low_power_entry_revokes_and_exit_refaults_with_types' \
 		'fixed offset \(UC-\) still maps the device in low power' \
 		'WC cookie still maps the device in low power' \
 		'stores in low power reached the device' -- \
@@ -272,12 +272,12 @@ main() {
 		'MISMATCH ledger: guest says bar2-writes=1024, the device counted 1023' -- \
 		--iommu none --filter enumerate --append wctb.inject=lost-write
 	expect "a kernel warning during a contract case fails it" 1 "$BUILD_DIR" \
-		'not ok [0-9]+ contract.map_private_is_einval' \
-		'not ok [0-9]+ vfio-contract@legacy-noiommu # exit code 1; kernel reported: WARNING: wctb: injected warning' -- \
+		'not ok [0-9]+ vfio_contract.legacy_noiommu.map_private_is_einval' \
+		'not ok [0-9]+ vfio-contract # exit code 1; kernel reported: WARNING: wctb: injected warning' -- \
 		--iommu none --filter vfio-contract --append WCTB_INJECT_KMSG=1
 	expect "leaked mappings fail the memory growth check" 1 "$BUILD_DIR" \
-		'not ok [0-9]+ life.thousands_of_cookies_and_mappings_do_not_grow_memory' \
-		'(^|# |\] )ok [0-9]+ life.threads_racing_requests_mappings_and_closes' -- \
+		'not ok [0-9]+ vfio_lifetime.legacy_noiommu.thousands_of_cookies_and_mappings_do_not_grow_memory' \
+		'(^|# |\] )ok [0-9]+ vfio_lifetime.legacy_noiommu.threads_racing_requests_mappings_and_closes' -- \
 		--iommu none --filter vfio-lifetime --append WCTB_INJECT_LEAK=1
 	expect_signal "a QEMU crash ends the run with a clear message" SEGV \
 		'QEMU died from signal 11 \(SEGV\) before the guest reported a result' -- \
@@ -287,10 +287,10 @@ main() {
 		--iommu none --append wctb.inject=hang --timeout 120
 	WCTB_HOST_IGNORE_REQUESTS=1 expect "the hot-unplug case fails when the host ignores device_del" 1 \
 		"$BUILD_DIR" \
-		'not ok [0-9]+ hotplug.unplug_with_live_mappings_then_readd' \
+		'not ok [0-9]+ vfio_unplug_hotplug.legacy_noiommu.unplug_with_live_mappings_then_readd' \
 		'no device request within [0-9]+ s of device_del' \
 		"ignoring the guest's request 'device_del wctd'" \
-		'(^|# |\] )ok [0-9]+ revoke.vfio_device_reset_under_writers' -- \
+		'(^|# |\] )ok [0-9]+ vfio_unplug.legacy_noiommu.vfio_device_reset_under_writers' -- \
 		--iommu none --filter 'vfio-unplug*'
 	rm -rf "$BUILD_DIR/no-bc" && mkdir -p "$BUILD_DIR/no-bc"
 	path_without bc "$BUILD_DIR/no-bc"

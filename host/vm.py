@@ -566,7 +566,7 @@ def listing(out: Outcome) -> List[str]:
 
 
 def tolerated(out: Outcome, known: str) -> List[str]:
-    prefix = f"# {port.TOLERATED}: "
+    prefix = port.DIAGNOSTIC + port.TOLERATED
     found: Dict[str, int] = {}
     for text in out.lines:
         if text.startswith(prefix):

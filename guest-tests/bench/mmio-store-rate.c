@@ -18,14 +18,6 @@
 
 #define WINDOW	(64 << 10)	/* bytes written per pass */
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 #define ROUNDS		5	/* interleaved, so that drift hits all alike */
 #define MAX_DEVICES	4
 
@@ -52,12 +44,12 @@ static double measure(const char *bdf, const char *file, double seconds)
 		return 0;
 	}
 	p = map;
-	start = now();
+	start = (wctb_now_ms() / 1e3);
 	do {
 		for (i = 0; i < WINDOW / 8; i++)
 			p[i] = i;
 		stores += WINDOW / 8;
-		elapsed = now() - start;
+		elapsed = (wctb_now_ms() / 1e3) - start;
 	} while (elapsed < seconds);
 	munmap(map, size);
 	return stores / elapsed;
@@ -113,7 +105,7 @@ int main(void)
 	for (i = 0; i < n; i++) {
 		for (f = 0; f < 2; f++) {
 			qsort(t[i].rate[f], ROUNDS, sizeof(double), cmp_double);
-			printf("bench: device=%s wc-lines=%u mapping=%s rounds=%d "
+			printf(WCTB_PORT_BENCH ": device=%s wc-lines=%u mapping=%s rounds=%d "
 			       "stores_per_s=%.0f\n", t[i].bdf, t[i].lines, files[f],
 			       ROUNDS, t[i].rate[f][ROUNDS / 2]);
 		}

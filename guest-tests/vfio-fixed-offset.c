@@ -1,75 +1,82 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * wc-testdev through the legacy VFIO group/container path: region info,
- * mmap of the apertures at the offsets REGION_INFO reports, and data and
- * counters checked against what the test wrote.
+ * wc-testdev at vfio-pci's fixed offsets (index << 40, what QEMU and DPDK
+ * use), on every VFIO access path: region info, mmap of the apertures at
+ * the offsets REGION_INFO reports, and data and counters checked against
+ * what the test wrote.
  */
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "wctb-harness.h"
-#include "wctb.h"
+#include "wctb-fixture.h"
 
 #define PATTERN_OFF	0x1000
 #define PATTERN_WORDS	512	/* 4 KiB of 8-byte stores */
 
 static uint64_t pattern(unsigned int bar, unsigned int i)
 {
-	return 0x5743000000000000ull | (uint64_t)bar << 40 | (i * 0x9e3779b1u);
+	return 0x5743000000000000ull | WCTB_FIXED_OFFSET(bar) | (i * 0x9e3779b1u);
 }
 
-FIXTURE(vfio_legacy) {
+FIXTURE(vfio_fixed_offset) {
 	struct wctb_vfio v;
 	struct wctb_regs regs;
 };
 
-FIXTURE_VARIANT(vfio_legacy) {
+FIXTURE_VARIANT(vfio_fixed_offset) {
+	const char *vfio_path;
 	unsigned int bar;
 	unsigned int aperture;
 	unsigned int other;
 	unsigned int size_reg;
 };
 
-FIXTURE_VARIANT_ADD(vfio_legacy, bar2_prefetchable) {
-	.bar = WC_TESTDEV_BAR_PREF,
-	.aperture = WC_TESTDEV_APERTURE_PREF,
-	.other = WC_TESTDEV_APERTURE_NONPREF,
-	.size_reg = WC_TESTDEV_REG_PREF_SIZE,
-};
+/* One variant per VFIO access path and aperture: legacy_type1_bar2... */
+#define FIXTURE_VARIANT_ADD_VFIO_PATH(path, name, ...)			\
+FIXTURE_VARIANT_ADD(vfio_fixed_offset, path##_##name) {			\
+	.vfio_path = #path,						\
+	__VA_ARGS__							\
+}
 
-FIXTURE_VARIANT_ADD(vfio_legacy, bar4_non_prefetchable) {
-	.bar = WC_TESTDEV_BAR_NONPREF,
-	.aperture = WC_TESTDEV_APERTURE_NONPREF,
-	.other = WC_TESTDEV_APERTURE_PREF,
-	.size_reg = WC_TESTDEV_REG_NONPREF_SIZE,
-};
+FIXTURE_VARIANT_ADD_ALL_VFIO_PATHS(bar2,
+				   .bar = WC_TESTDEV_BAR_PREF,
+				   .aperture = WC_TESTDEV_APERTURE_PREF,
+				   .other = WC_TESTDEV_APERTURE_NONPREF,
+				   .size_reg = WC_TESTDEV_REG_PREF_SIZE);
 
-FIXTURE_SETUP(vfio_legacy)
+FIXTURE_VARIANT_ADD_ALL_VFIO_PATHS(bar4,
+				   .bar = WC_TESTDEV_BAR_NONPREF,
+				   .aperture = WC_TESTDEV_APERTURE_NONPREF,
+				   .other = WC_TESTDEV_APERTURE_PREF,
+				   .size_reg = WC_TESTDEV_REG_NONPREF_SIZE);
+
+FIXTURE_SETUP(vfio_fixed_offset)
 {
 	const char *bdf = wctb_device();
 
 	self->regs.base = NULL;
 	ASSERT_NE(NULL, bdf) TH_LOG("wc-testdev not found");
-	ASSERT_EQ(0, wctb_vfio_open(&self->v, bdf))
-		TH_LOG("%s", self->v.why);
+	WCTB_VFIO_PATH_OR_SKIP(bdf, variant->vfio_path);
+	ASSERT_EQ(0, wctb_vfio_open(&self->v, bdf, variant->vfio_path));
 	ASSERT_EQ(0, wctb_regs_map(&self->regs, self->v.device));
 }
 
-FIXTURE_TEARDOWN(vfio_legacy)
+FIXTURE_TEARDOWN(vfio_fixed_offset)
 {
 	wctb_regs_unmap(&self->regs);
 	wctb_vfio_close(&self->v);
 }
 
-TEST_F(vfio_legacy, identity_registers)
+TEST_F(vfio_fixed_offset, identity_registers)
 {
 	EXPECT_EQ(WC_TESTDEV_ID_VALUE, wctb_reg32(&self->regs, WC_TESTDEV_REG_ID));
 	EXPECT_EQ(WC_TESTDEV_VERSION_VALUE,
 		  wctb_reg32(&self->regs, WC_TESTDEV_REG_VERSION));
 }
 
-TEST_F(vfio_legacy, region_info)
+TEST_F(vfio_fixed_offset, region_info)
 {
 	struct vfio_region_info regs, ap;
 	const __u32 rwm = VFIO_REGION_INFO_FLAG_READ |
@@ -84,10 +91,10 @@ TEST_F(vfio_legacy, region_info)
 	ASSERT_EQ(0, wctb_region_info(self->v.device, variant->bar, &ap));
 	EXPECT_EQ(wctb_reg64(&self->regs, variant->size_reg), ap.size);
 	EXPECT_EQ(rwm, ap.flags & rwm);
-	EXPECT_EQ((__u64)variant->bar << 40, ap.offset);
+	EXPECT_EQ(WCTB_FIXED_OFFSET(variant->bar), ap.offset);
 }
 
-TEST_F(vfio_legacy, mmap_pattern_and_counters)
+TEST_F(vfio_fixed_offset, mmap_pattern_and_counters)
 {
 	const struct wctb_regs *r = &self->regs;
 	unsigned int ap = variant->aperture, i, bad = 0;
@@ -128,7 +135,7 @@ TEST_F(vfio_legacy, mmap_pattern_and_counters)
 	munmap(map, info.size);
 }
 
-TEST_F(vfio_legacy, pwrite_reads_back_through_mmap)
+TEST_F(vfio_fixed_offset, pwrite_reads_back_through_mmap)
 {
 	struct vfio_region_info info;
 	volatile uint8_t *p;
@@ -154,14 +161,13 @@ TEST_F(vfio_legacy, pwrite_reads_back_through_mmap)
 	munmap(map, info.size);
 }
 
-#define SZ_2M	(2ul << 20)
 
 /*
  * vfio-pci (6.12, 7.3) faults a 2 MiB-aligned BAR mapping in as PMDs.  The
  * large page path must carry the memory type too: stores still arrive as
  * UC-.
  */
-TEST_F(vfio_legacy, pmd_mapping_arrives_as_uc_minus)
+TEST_F(vfio_fixed_offset, pmd_mapping_arrives_as_uc_minus)
 {
 	const struct wctb_regs *r = &self->regs;
 	unsigned int ap = variant->aperture;
