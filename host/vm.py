@@ -162,8 +162,6 @@ def kernel_cmdline(args: argparse.Namespace) -> str:
     words.append(f"wctb.depth={args.depth}")
     if args.filter:
         words.append(f"wctb.filter={args.filter}")
-    if not args.kvm:
-        words.append("wctb.memtypes=1")
     if args.stock:
         words.append("wctb.kernel=stock")
     words.append("wctb.shell=1" if args.shell else "wctb.hold=1")
