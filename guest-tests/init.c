@@ -72,6 +72,7 @@
 #include <fnmatch.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -491,13 +492,45 @@ static int list_tests(const struct options *o, struct test *tests)
 }
 
 /*
- * Wait for @pid at most @timeout seconds; when the time is up, kill its
- * whole process group (a test's own children too).  Other children that
- * end meanwhile (orphans re-parented to PID 1) are reaped on the way.
+ * The program's output as TAP diagnostics, while it runs: the complete
+ * lines written to @log since the last call (at @end, the rest too), so
+ * that each line reaches the host when it is written and the host's
+ * arrival times give each case its duration.
  */
-static int wait_with_timeout(pid_t pid, int timeout, int *timed_out)
+static void copy_log_lines(FILE *log, int end)
 {
-	struct timespec now, left, end;
+	char line[1024];
+	long at;
+
+	if (!log)
+		return;
+	for (;;) {
+		at = ftell(log);
+		if (!fgets(line, sizeof(line), log))
+			break;
+		if (!end && !strchr(line, '\n') &&
+		    strlen(line) < sizeof(line) - 1) {
+			fseek(log, at, SEEK_SET);	/* the rest comes later */
+			break;
+		}
+		wctb_port_emit(WCTB_PORT_DIAGNOSTIC "%s%s", line,
+			       strchr(line, '\n') ? "" : "\n");
+	}
+	clearerr(log);
+}
+
+/*
+ * Wait for @pid at most @timeout seconds, copying its output from @log
+ * as it comes; when the time is up, kill its whole process group (a
+ * test's own children too).  Other children that end meanwhile (orphans
+ * re-parented to PID 1) are reaped on the way.
+ */
+static int wait_with_timeout(pid_t pid, int timeout, int *timed_out,
+			     FILE *log)
+{
+	const int64_t slice_ns = 100 * 1000000LL;
+	struct timespec now, slice;
+	int64_t end, left;
 	sigset_t set;
 	int status;
 	pid_t got;
@@ -505,26 +538,26 @@ static int wait_with_timeout(pid_t pid, int timeout, int *timed_out)
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
 	*timed_out = 0;
-	clock_gettime(CLOCK_MONOTONIC, &end);
-	end.tv_sec += timeout;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	end = now.tv_sec * 1000000000LL + now.tv_nsec + timeout * 1000000000LL;
 	for (;;) {
 		while ((got = waitpid(-1, &status, WNOHANG)) > 0)
 			if (got == pid)
 				return status;
+		copy_log_lines(log, 0);
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		left.tv_sec = end.tv_sec - now.tv_sec;
-		left.tv_nsec = end.tv_nsec - now.tv_nsec;
-		if (left.tv_nsec < 0) {
-			left.tv_sec--;
-			left.tv_nsec += 1000000000;
-		}
-		if (left.tv_sec < 0 ||
-		    (sigtimedwait(&set, NULL, &left) < 0 && errno == EAGAIN)) {
+		left = end - (now.tv_sec * 1000000000LL + now.tv_nsec);
+		if (left <= 0) {
 			kill(-pid, SIGKILL);
 			waitpid(pid, &status, 0);
 			*timed_out = 1;
 			return status;
 		}
+		if (left > slice_ns)
+			left = slice_ns;
+		slice.tv_sec = left / 1000000000LL;
+		slice.tv_nsec = left % 1000000000LL;
+		sigtimedwait(&set, NULL, &slice);	/* SIGCHLD, or the slice */
 	}
 }
 
@@ -534,20 +567,6 @@ static void kill_leftovers(pid_t pgid)
 	kill(-pgid, SIGKILL);
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;
-}
-
-/* The program's output as TAP diagnostics. */
-static void copy_log_as_comments(const char *log)
-{
-	char line[1024];
-	FILE *f = fopen(log, "r");
-
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f))
-		wctb_port_emit(WCTB_PORT_DIAGNOSTIC "%s%s", line,
-			       strchr(line, '\n') ? "" : "\n");
-	fclose(f);
 }
 
 /*
@@ -611,6 +630,7 @@ static enum verdict run_test(const struct test *t, int timeout, char *why,
 	const char *path = t->exe;
 	char log[512], *c;
 	int status, timed_out, fd;
+	FILE *out;
 	pid_t pid;
 
 	snprintf(log, sizeof(log), "/tmp/%s.log", t->name);
@@ -618,6 +638,11 @@ static enum verdict run_test(const struct test *t, int timeout, char *why,
 		*c = '-';	/* selftests/vfio/NAME */
 	if (t->notes[0])
 		wctb_port_emit("%s", t->notes);
+	fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0) {
+		snprintf(why, len, "creating %s: %s", log, strerror(errno));
+		return FAIL;
+	}
 	pid = fork();
 	if (pid == 0) {
 		sigset_t none;
@@ -625,21 +650,25 @@ static enum verdict run_test(const struct test *t, int timeout, char *why,
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		setpgid(0, 0);
-		fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		dup2(fd, 1);
 		dup2(fd, 2);
+		close(fd);
 		exec_with_args(path, t->args);
 		fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
 		_exit(127);
 	}
+	close(fd);
 	if (pid < 0) {
 		snprintf(why, len, "fork: %s", strerror(errno));
 		return FAIL;
 	}
 	setpgid(pid, pid);	/* no race with the child's own setpgid() */
-	status = wait_with_timeout(pid, timeout, &timed_out);
+	out = fopen(log, "r");
+	status = wait_with_timeout(pid, timeout, &timed_out, out);
 	kill_leftovers(pid);
-	copy_log_as_comments(log);
+	copy_log_lines(out, 1);
+	if (out)
+		fclose(out);
 	if (timed_out) {
 		snprintf(why, len, "TIMEOUT after %d s", timeout);
 		return FAIL;
