@@ -385,9 +385,9 @@ build_guest() {
 	}
 }
 
-# The guest programs that go into /tests, as listed by meson.
-guest_test_names() {
-	sed -n 's/^guest_tests=//p' "$BUILD_DIR/meson/guest-tests.txt" | tr ' ' '\n'
+# The guest programs of KIND (tests: /tests; tools: /bin), as meson lists them.
+guest_programs() {
+	sed -n "s/^guest_$1=//p" "$BUILD_DIR/meson/guest-tests.txt" | tr ' ' '\n'
 }
 
 stage_initramfs_tree() {
@@ -397,11 +397,14 @@ stage_initramfs_tree() {
 	cp "$mdir/guest-tests/init" "$root/init"
 	# Only the interactive shell needs busybox (2 MB less to unpack).
 	((!SHELL_MODE)) || cp /bin/busybox "$root/bin/busybox"
-	for t in $(guest_test_names); do
+	for t in $(guest_programs tests); do
 		cp "$mdir/guest-tests/$t" "$root/tests/$t"
 	done
+	for t in $(guest_programs tools); do
+		cp "$mdir/guest-tests/$t" "$root/bin/$t"
+	done
 	# No debug info in the guest: a smaller initramfs unpacks faster.
-	strip --strip-debug "$root/init" "$root"/tests/* ||
+	strip --strip-debug "$root/init" "$root"/tests/* "$root"/bin/wctb-* ||
 		die "strip failed on the guest programs in $root (binutils installed?)"
 	for t in "${EXTRA_TESTS[@]}"; do
 		cp "$t" "$root/tests/extra-$(basename "$t")"

@@ -47,11 +47,11 @@
  *                       "lie" and "lost-write" are passed to the audit
  *                       (wctb-audit --inject FAULT, see audit.c)
  *
- * After the tests, init runs the audit (TOOLS_PREFIX "audit", audit.c): it
- * writes a known ledger to BAR2 and reports it with every counter
- * ("wctb-ledger:", "wctb-counters:"); the host compares both with the
- * device's own counters.  Programs named TOOLS_PREFIX* in /tests are the
- * audit and the --shell helpers, not tests.
+ * After the tests, init runs the audit (AUDIT, audit.c): it writes a
+ * known ledger to BAR2 and reports it with every counter ("wctb-ledger:",
+ * "wctb-counters:"); the host compares both with the device's own
+ * counters.  The audit and the --shell helpers live in /bin, the tests
+ * in /tests.
  *
  * Time limits follow the machine.  First a fixed calibration workload
  * (system calls, page faults, a checksum) is timed against what it takes
@@ -96,8 +96,7 @@
 #define KNOWN_DIFFERENCES	"/etc/wctb/known-selftest-differences.txt"
 #define MAX_TESTS	128
 /* /tests programs that are not tests: the audit, the --shell helpers. */
-#define TOOLS_PREFIX	"wctb-"
-#define AUDIT		TESTS_DIR "/" TOOLS_PREFIX "audit"
+#define AUDIT		"/bin/wctb-audit"
 #define KSFT_SKIP_CODE	4
 
 struct options {
@@ -484,9 +483,7 @@ static int list_tests(const struct options *o, struct test *tests)
 	int n = list_dir(TESTS_DIR, names, MAX_TESTS), i, count = 0;
 
 	for (i = 0; i < n && count < MAX_TESTS - 2; i++)
-		if (strncmp(names[i], TOOLS_PREFIX, strlen(TOOLS_PREFIX)))
-			count += add_test(o, &tests[count], TESTS_DIR, "",
-					  names[i]);
+		count += add_test(o, &tests[count], TESTS_DIR, "", names[i]);
 	return count + list_vfio_selftests(o, tests + count,
 					   MAX_TESTS - 1 - count);
 }
@@ -911,9 +908,9 @@ int main(void)
 		wctb_port_emit("Bail out! wc-testdev could not be prepared\n");
 		wctb_port_emit(WCTB_PORT_RESULT ": FAIL passed=0 failed=1 skipped=0\n");
 	} else if (o.shell) {
-		wctb_port_emit("# wc-testbed shell: tests are in /tests, with "
-			       "wctb-counters, wctb-store MAPPING and wctb-lspci; "
-			       "exit to power off\n");
+		wctb_port_emit("# wc-testbed shell: tests are in /tests; "
+			       "wctb-counters, wctb-store MAPPING and wctb-lspci "
+			       "show the device; exit to power off\n");
 		sigprocmask(SIG_UNBLOCK, &set, NULL);
 		run_shell();
 	} else {
