@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 """Read the object-like #defines of a C header that keeps to plain
 constants: integers (any C base, u/l suffixes, parentheses, shifts and
-ORs of earlier names), string literals (adjacent ones joined) and brace
-lists of string literals (a Python list).
+ORs of earlier names), strings (adjacent literals and earlier string
+defines, joined) and brace lists of string literals (a Python list).
 
 The register map (include/hw/misc/wc-testdev.h) and the results-port
 protocol (guest-tests/lib/port.h) are written once, in C, for the device
@@ -36,21 +36,30 @@ def _logical_lines(text: str):
 _STRING = r'"((?:[^"\\]|\\.)*)"'
 
 
-def _string(name: str, body: str) -> str:
-    parts = re.findall(_STRING, body)
-    if not parts or re.sub(_STRING, "", body).strip():
-        raise HeaderError(f"{name}: not a plain string literal: {body}")
-    return "".join(ast.literal_eval(f'"{p}"') for p in parts)
+def _string(name: str, body: str, known: Dict[str, Value]) -> str:
+    """Adjacent string literals and names of earlier string defines."""
+    out = []
+    for m in re.finditer(rf'\s*(?:{_STRING}|([A-Za-z_]\w*))\s*', body):
+        if m.group(1) is not None:
+            out.append(ast.literal_eval(f'"{m.group(1)}"'))
+        elif isinstance(known.get(m.group(2)), str):
+            out.append(known[m.group(2)])
+        else:
+            raise HeaderError(f"{name}: '{m.group(2)}' is not an earlier "
+                              "string define")
+    if not out or re.sub(rf'\s*(?:{_STRING}|[A-Za-z_]\w*)\s*', "", body):
+        raise HeaderError(f"{name}: not a plain string: {body}")
+    return "".join(out)
 
 
 def _value(name: str, body: str, known: Dict[str, Value]) -> Value:
-    if body.startswith('"'):
-        return _string(name, body)
+    if body.startswith('"') or (re.match(r"[A-Za-z_]\w*\s+\"", body)):
+        return _string(name, body, known)
     if body.startswith("{"):
         if not body.endswith("}"):
             raise HeaderError(f"{name}: unterminated list: {body}")
         items = [i.strip() for i in body[1:-1].split(",")]
-        return [_string(name, i) for i in items if i]
+        return [_string(name, i, known) for i in items if i]
     expr = _INT_SUFFIX.sub(r"\1", body)
 
     def subst(m: re.Match) -> str:

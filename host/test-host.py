@@ -381,6 +381,9 @@ class CHeaderTest(TempDirTest):
         self.assertEqual(len(regs["WC_TESTDEV_COUNTER_NAMES"]),
                          regs["WC_TESTDEV_NUM_COUNTERS"])
         self.assertEqual(results_port.RESULT, "wctb-result")
+        port = cheader.read_defines(results_port.PORT_H)
+        self.assertEqual(port["WCTB_PORT_HOST_DEVICE_DEL"],
+                         "device_del " + results_port.DEVICE_ID)
         self.assertEqual(results_port.parse("wctb-start: x budget=3").fields(),
                          {"budget": "3"})
 
@@ -388,13 +391,14 @@ class CHeaderTest(TempDirTest):
         path = self.write("h.h", '#define A 0x10u /* c */\n'
                           '#define B (A << 2 | 1)\n#define S "ab" "c"\n'
                           '#define L { "x", "y" }\n#define F(x) ((x) + 1)\n'
-                          '#define GUARD\n#define LONG 1 + \\\n  2\n')
+                          '#define GUARD\n#define LONG 1 + \\\n  2\n'
+                          '#define T "<" S ">"\n')
         self.assertEqual(cheader.read_defines(path),
                          {"A": 16, "B": 65, "S": "abc", "L": ["x", "y"],
-                          "LONG": 3})
+                          "LONG": 3, "T": "<abc>"})
 
     def test_a_define_that_is_not_a_constant_is_an_error(self):
-        for body in ("foo()", "UNKNOWN + 1", '"open'):
+        for body in ("foo()", "UNKNOWN + 1", '"open', '"a" NOPE'):
             path = self.write("bad.h", f"#define X {body}\n")
             with self.assertRaises(cheader.HeaderError) as e:
                 cheader.read_defines(path)

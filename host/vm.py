@@ -48,9 +48,8 @@ DEBUG_BOOT_BUDGET = 480         # KASAN and friends boot slower
 HOST_CALIBRATION_LOOPS = 100_000
 HOST_CALIBRATION_REF_S = 0.040  # what those loops take on the reference host
 HOTPLUG_BUS = "wctb-rp"
-DEVICE_ID = "wctd"
+DEVICE_ID = port.DEVICE_ID      # the id the guest's requests name
 QBOOT = "/usr/share/qemu/qboot.rom"
-BIOS_DIRS = ("/usr/share/qemu", "/usr/share/seabios")
 HOST_WAIT_BUDGET = 10           # seconds, until the guest's pace is known
 
 
@@ -175,10 +174,10 @@ def qemu_args(args: argparse.Namespace, results_fd: Optional[int]) -> List[str]:
     # 1 GiB: below 512 MiB of RAM the kernel turns THP (and PMD faults) off.
     a = ["-M", "q35", "-m", "1G", "-smp", "1", "-nodefaults", "-no-reboot",
          "-display", "none"]
-    for d in BIOS_DIRS:
-        a += ["-L", d]
     # qboot loads the kernel straight from fw_cfg: a few tenths of a
-    # second less than SeaBIOS per boot under TCG.
+    # second less than SeaBIOS per boot under TCG.  Nothing else needs
+    # firmware files (a QEMU of build-qemu.sh finds Debian's in its
+    # qemu-bundle/, any other its own).
     a += ["-bios", QBOOT]
     a += ["-accel", "kvm", "-cpu", "host"] if args.kvm else ["-accel", "tcg", "-cpu", "max"]
     a += ["-kernel", args.kernel, "-initrd", args.initrd,

@@ -91,8 +91,10 @@
 #define WCTB_PORT_TAP_VERSION		"TAP version 13"
 #define WCTB_PORT_DIAGNOSTIC		"# "
 
-#define WCTB_PORT_HOST_DEVICE_DEL	"device_del wctd"
-#define WCTB_PORT_HOST_DEVICE_ADD	"device_add wctd"
+/* wc-testdev's QOM id, which host/vm.py gives it on QEMU's command line */
+#define WCTB_PORT_DEVICE_ID		"wctd"
+#define WCTB_PORT_HOST_DEVICE_DEL	"device_del " WCTB_PORT_DEVICE_ID
+#define WCTB_PORT_HOST_DEVICE_ADD	"device_add " WCTB_PORT_DEVICE_ID
 
 #define WCTB_PORT_KNOWN_DIFFERENCE	"known kernel difference on "
 #define WCTB_PORT_TOLERATED		"known stock-kernel warning tolerated: "
