@@ -95,15 +95,20 @@ has_backports_sources() {
 		/etc/apt/sources.list /etc/apt/sources.list.d/
 }
 
-add_backports_sources() {
-	log "adding bookworm-backports (deb, deb-src) as $BACKPORTS_LIST"
-	cat >"$BACKPORTS_LIST" <<SRC
-Types: deb deb-src
+# write_source FILE SUITE TYPES: one deb822 apt source of Debian's archive.
+write_source() {
+	cat >"$1" <<SRC
+Types: $3
 URIs: http://deb.debian.org/debian
-Suites: bookworm-backports
+Suites: $2
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
+}
+
+add_backports_sources() {
+	log "adding bookworm-backports (deb, deb-src) as $BACKPORTS_LIST"
+	write_source "$BACKPORTS_LIST" bookworm-backports "deb deb-src"
 }
 
 # The version kernel-patches/bases/7.3 pins.
@@ -132,13 +137,7 @@ Package: $TRIXIE_PACKAGE
 Pin: release n=trixie-backports
 Pin-Priority: 50
 PIN
-	cat >"$TRIXIE_LIST" <<SRC
-Types: deb
-URIs: http://deb.debian.org/debian
-Suites: trixie-backports
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
+	write_source "$TRIXIE_LIST" trixie-backports deb
 }
 
 # apt_install [-t SUITE] PACKAGE...: quiet, non-interactive, says what failed.
