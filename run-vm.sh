@@ -202,7 +202,7 @@ check_user_qemu() {
 # A --filter must match a program the initramfs carries (init matches
 # the same names with fnmatch(3)).
 check_filter() {
-	local root=$1 f name p
+	local root=$1 f name
 	[[ -n $FILTER ]] || return 0
 	for f in "$root"/tests/* "$root"/vfio-selftests/*; do
 		[[ -f $f ]] || continue
@@ -210,9 +210,6 @@ check_filter() {
 		[[ $f != */vfio-selftests/* ]] || name=selftests/vfio/$name
 		# shellcheck disable=SC2053	# a glob, as init matches it
 		[[ $name == $FILTER || ${f##*/} == $FILTER ]] && return 0
-		[[ $name != vfio-* ]] || for p in legacy-type1 cdev-iommufd legacy-noiommu; do
-			[[ $name@$p != $FILTER ]] || return 0
-		done
 	done
 	die "--filter '$FILTER' matches no guest test; the tests are: $(cd "$root/tests" && printf '%s ' *)$(cd "$root" && [[ -d vfio-selftests ]] && printf 'selftests/vfio/%s ' $(ls vfio-selftests))"
 }

@@ -515,6 +515,7 @@ class Boot:
             if out.result is not None:
                 return
             if results.closed or not self.vm.is_running():
+                self.drain(results)
                 return
             try:
                 watchdog.check(time.monotonic())
@@ -522,6 +523,21 @@ class Boot:
                 out.hung = str(e)
                 self.vm.kill()
                 return
+
+    @staticmethod
+    def drain(results: Port) -> None:
+        """QEMU is gone: what it wrote before it went, and a last line
+        without its newline."""
+        results.sock.setblocking(True)
+        results.sock.settimeout(1)
+        try:
+            while not results.closed:
+                results.read()
+        except OSError:
+            pass
+        if results.partial:
+            results.lines.append(results.partial.decode("utf-8", "replace"))
+            results.partial = b""
 
     def check(self, out: Outcome, results: Port, host: Host) -> None:
         """The guest holds after its result: read the device, compare."""
