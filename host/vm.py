@@ -51,6 +51,8 @@ HOTPLUG_BUS = "wctb-rp"
 DEVICE_ID = port.DEVICE_ID      # the id the guest's requests name
 QBOOT = "/usr/share/qemu/qboot.rom"
 HOST_WAIT_BUDGET = 10           # seconds, until the guest's pace is known
+QMP_TIMEOUT = 30                # seconds for one QMP reply
+ENDING_SIGNALS = {signal.SIGTERM, signal.SIGHUP, signal.SIGINT}
 
 
 class CheckError(Exception):
@@ -271,20 +273,22 @@ class Watchdog:
 
 
 class Throttle(threading.Thread):
-    """Stops and continues QEMU so that it runs 1/FACTOR of the time;
-    QEMU is always left running."""
+    """Stops and continues QEMU so that it runs 1/FACTOR of the time,
+    through a pidfd (no signal reaches another process that took QEMU's
+    pid after it ended); QEMU is always left running."""
 
     PERIOD = 0.1
 
     def __init__(self, pid: int, factor: float) -> None:
         super().__init__(daemon=True)
-        self.pid = pid
+        self.fd: Optional[int] = os.pidfd_open(pid)
         self.run_for = self.PERIOD / factor
         self.stopped = threading.Event()
 
     def signal(self, sig: int) -> None:
         try:
-            os.kill(self.pid, sig)
+            if self.fd is not None:
+                signal.pidfd_send_signal(self.fd, sig)
         except ProcessLookupError:
             pass
 
@@ -299,10 +303,18 @@ class Throttle(threading.Thread):
             self.signal(signal.SIGCONT)
 
     def stop(self) -> None:
-        self.stopped.set()
-        if self.is_alive():
-            self.join()
-        self.signal(signal.SIGCONT)
+        """QEMU continued for good; a signal meanwhile cannot cut it short."""
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, ENDING_SIGNALS)
+        try:
+            self.stopped.set()
+            if self.is_alive():
+                self.join()
+            self.signal(signal.SIGCONT)
+            if self.fd is not None:
+                os.close(self.fd)
+                self.fd = None
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 # ---- the results port --------------------------------------------------
@@ -478,23 +490,32 @@ class Boot:
                     if self.args.slow_down > 1 else ""))
         watchdog = Watchdog(budget, self.args.timeout, self.log)
         t0 = time.monotonic()
-        self.vm.launch()
-        self.pair[0].close()
-        self.pair[1].setblocking(False)
         results = Port(self.pair[1], self.args.log_dir, t0)
-        throttle = Throttle(self.vm.get_pid(), self.args.slow_down)
-        if self.args.slow_down > 1:
-            throttle.start()
+        self.throttle: Optional[Throttle] = None
         host = Host(self.vm, self.log)
         try:
+            self.vm.launch()
+            self.pair[0].close()
+            self.pair[1].setblocking(False)
+            # qemu.machine sets no limit on QMP replies: a wedged QEMU
+            # must not hang the boot past its watchdog.
+            self.vm._qmp.settimeout(QMP_TIMEOUT)   # pylint: disable=W0212
+            if self.args.slow_down > 1:
+                self.throttle = Throttle(self.vm.get_pid(), self.args.slow_down)
+                self.throttle.start()
             self.watch(out, results, watchdog, host)
             if out.result is not None:
                 self.check(out, results, host)
         finally:
-            throttle.stop()
+            self.unthrottle()
             self.end(out)
             results.close()
         return out
+
+    def unthrottle(self) -> None:
+        if self.throttle is not None:
+            self.throttle.stop()
+            self.throttle = None
 
     def watch(self, out: Outcome, results: Port, watchdog: Watchdog,
               host: Host) -> None:
@@ -521,6 +542,7 @@ class Boot:
                 watchdog.check(time.monotonic())
             except Hung as e:
                 out.hung = str(e)
+                self.unthrottle()
                 self.vm.kill()
                 return
 
@@ -584,7 +606,8 @@ def tolerated(out: Outcome, known: str) -> List[str]:
     for text in out.lines:
         if text.startswith(prefix):
             found[text] = found.get(text, 0) + 1
-    n = int(port.Line(port.RESULT, out.result or "").fields().get("tolerated", "0") or 0)
+    field = port.Line(port.RESULT, out.result or "").fields().get("tolerated", "")
+    n = int(field) if field.isdigit() else 0
     if not n:
         return []
     return [f"{n} known stock-kernel warning(s) tolerated ({known}):"] + \
@@ -683,14 +706,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(stream=vmlog, level=logging.WARNING,
                         format=f"{PROG}: %(name)s: %(message)s")
     # Ended from outside (run-vm.sh interrupted): unwind, which ends QEMU.
-    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-        signal.signal(sig, lambda n, _: sys.exit(128 + n))
+    def ending(signum: int, _frame) -> None:
+        for sig in ENDING_SIGNALS:      # one unwind; a second signal waits
+            signal.signal(sig, signal.SIG_IGN)
+        sys.exit(128 + signum)
+
+    for sig in ENDING_SIGNALS:
+        signal.signal(sig, ending)
     log(f"booting the guest (console: {args.log_dir / 'console.log'})")
+    from qemu.machine.machine import VMLaunchFailure   # from --qemu-python
     try:
         boot = Boot(args, log)
         out = boot.run()
     except SystemExit:
         log("interrupted; QEMU ended")
+        return 2
+    except VMLaunchFailure as e:
+        tail = " | ".join((e.output or "").strip().splitlines()[-3:])
+        say(f"FAIL: QEMU did not start (exit status {e.exitcode}): {tail}")
         return 2
     except Exception as e:      # noqa: BLE001 - a harness fault, never a pass
         say(f"FAIL: the boot failed: {e!r}")
