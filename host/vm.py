@@ -601,11 +601,12 @@ def listing(out: Outcome) -> List[str]:
 
 
 def tolerated(out: Outcome, known: str) -> List[str]:
-    prefix = port.DIAGNOSTIC + port.TOLERATED
     found: Dict[str, int] = {}
     for text in out.lines:
-        if text.startswith(prefix):
-            found[text] = found.get(text, 0) + 1
+        # a diagnostic of a test or of init ("# kernel: ..."), at any depth
+        at = text.find(port.TOLERATED)
+        if text.startswith(port.DIAGNOSTIC) and at >= 0:
+            found[text[at:]] = found.get(text[at:], 0) + 1
     field = port.Line(port.RESULT, out.result or "").fields().get("tolerated", "")
     n = int(field) if field.isdigit() else 0
     if not n:
