@@ -14,41 +14,39 @@ CONFIGURE_ARGS=(
 	# No DWARF for the VM runs (nobody debugs CI's QEMU; a smaller, faster
 	# build); the ASan build adds line tables back for its reports.
 	--disable-debug-info
-	# Only the devices the testbed uses (qemu-hw/wc-testbed.mak): q35, the
-	# IOMMU, the root port, wc-testdev.
+	# Only the devices the testbed uses (wc-testbed.mak in the overlay): q35,
+	# the IOMMU, the root port, wc-testdev.
 	--without-default-devices --with-devices-x86_64=wc-testbed
 	# Installed layout: Debian's firmware paths.  Run from the build tree,
 	# QEMU looks in qemu-bundle/ instead, which link_firmware fills.
 	--prefix=/usr --firmwarepath=/usr/share/seabios --disable-relocatable
 )
 readonly NINJA_TARGETS=(qemu-system-x86_64 tests/qtest/wc-testdev-test)
-# Our files copied into the QEMU tree: "ours:theirs".
-readonly DEVICE_FILES=(
-	wc-testdev.c:hw/misc/wc-testdev.c
-	wc-model.c:hw/misc/wc-model.c
-	wc-model.h:hw/misc/wc-model.h
-	wc-testdev.h:include/hw/misc/wc-testdev.h
-	tests/wc-testdev-test.c:tests/qtest/wc-testdev-test.c
-	wc-testbed.mak:configs/devices/x86_64-softmmu/wc-testbed.mak
-)
+readonly DEVICE_SET=configs/devices/x86_64-softmmu/wc-testbed.mak
 CACHE=${WCTB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wc-testbed}
 
 usage() {
 	cat <<USAGE
-Usage: $0 [--cache DIR] [--sanitize] [--print-src] [--help]
+Usage: $0 [--cache DIR] [--sanitize] [--print-src | --print-patches |
+       --print-overlay] [--help]
 
-Fetch Debian's QEMU 10.0 orig tarball (sha256 checked), apply
-qemu-hw/patches/series, copy wc-testdev into hw/misc and build a minimal
-qemu-system-x86_64 (TCG and KVM; only the devices of qemu-hw/wc-testbed.mak)
-with ccache.  Nothing is rebuilt when no
-input changed.  Prints the binary's path on stdout; the wc-testdev qtest
-is built next to it, in tests/qtest/wc-testdev-test.
+Fetch Debian's QEMU 10.0 orig tarball (sha256 checked), apply the hunks
+of qemu-hw/patches/series, overlay the files that qemu-hw/ keeps at their
+QEMU paths (in the directories the series names: hw/misc/wc-testdev.c,
+...) and build a minimal qemu-system-x86_64 (TCG and KVM; only the
+devices of qemu-hw/$DEVICE_SET)
+with ccache.  Only overlay files whose content changed are copied, and
+nothing is rebuilt when no input changed.  Prints the binary's path on
+stdout; the wc-testdev qtest is built next to it, in
+tests/qtest/wc-testdev-test.
 
   --cache DIR    cache root (default: \$WCTB_CACHE or ~/.cache/wc-testbed)
   --sanitize     build with AddressSanitizer and UBSan (for the device
                  fuzzer, which runs it under qtest: without TCG), in a
                  build directory of its own
   --print-src    print the prepared QEMU source directory instead
+  --print-patches  print the series' patch files, one a line, instead
+  --print-overlay  print the overlay's files (paths in the QEMU tree)
   --help         this text
 USAGE
 }
@@ -80,13 +78,29 @@ fetch_tarball() {
 	echo "$dir/$QEMU_TARBALL"
 }
 
-patch_files() {
-	local line
+# The series file: a patch a line, then the overlay directories (QEMU
+# paths below qemu-hw/) whose files belong to that patch; '#' comments.
+# Prints "PATCH<tab>DIR..." per patch, the patch's path absolute.
+read_series() {
+	local line words
 	while IFS= read -r line; do
 		line=${line%%#*}
-		line=${line//[[:space:]]/}
-		[[ -z $line ]] || echo "$HERE/patches/$line"
+		read -r -a words <<<"$line"
+		((${#words[@]})) || continue
+		[[ -f $HERE/patches/${words[0]} ]] ||
+			die "patches/series names ${words[0]}, which is not in patches/"
+		printf '%s\t%s\n' "$HERE/patches/${words[0]}" "${words[*]:1}"
 	done <"$HERE/patches/series"
+}
+
+patch_files() { read_series | cut -f1; }
+
+# The overlay's files, as paths in the QEMU tree, sorted.
+overlay_files() {
+	local dirs
+	mapfile -t dirs < <(read_series | cut -f2 | tr ' ' '\n' | sed '/^$/d')
+	((${#dirs[@]})) || return 0
+	(cd "$HERE" && find "${dirs[@]}" -type f | LC_ALL=C sort)
 }
 
 hash_files() { sha256sum "$@" | cut -d' ' -f1 | sha256sum | cut -c1-16; }
@@ -114,16 +128,11 @@ prepare_source() {
 }
 
 # Copy only files whose content changed, so ninja rebuilds only those.
-sync_device_files() {
-	local src=$1 pair
-	for pair in "${DEVICE_FILES[@]}"; do
-		install -C -m 0644 "$HERE/${pair%%:*}" "$src/${pair#*:}"
-	done
-}
-
-device_inputs() {
-	local pair
-	for pair in "${DEVICE_FILES[@]}"; do echo "$HERE/${pair%%:*}"; done
+sync_overlay() {
+	local src=$1 f
+	while IFS= read -r f; do
+		install -C -D -m 0644 "$HERE/$f" "$src/$f"
+	done < <(overlay_files)
 }
 
 configure_qemu() {
@@ -179,6 +188,8 @@ main() {
 		case "$1" in
 		--cache) CACHE=${2:?--cache needs a directory}; shift ;;
 		--print-src) print_src=1 ;;
+		--print-patches) patch_files; exit 0 ;;
+		--print-overlay) overlay_files; exit 0 ;;
 		# The fuzzer drives the device through qtest: no TCG to build.
 		--sanitize) CONFIGURE_ARGS+=(--enable-asan --enable-ubsan --disable-tcg --extra-cflags=-g1) ;;
 		-h | --help) usage; exit 0 ;;
@@ -188,7 +199,7 @@ main() {
 	done
 	[[ -x /usr/lib/ccache/gcc ]] || die "ccache not installed; run .ci/setup-host.sh"
 
-	local tarball src build stamp inputs
+	local tarball src build stamp inputs overlay
 	tarball=$(fetch_tarball)
 	src=$(prepare_source "$tarball")
 	if ((print_src)); then
@@ -196,9 +207,10 @@ main() {
 		return
 	fi
 	# The device set is read at configure time: it keys the build directory.
-	build=$CACHE/qemu/build-$(echo "${src##*/} ${CONFIGURE_ARGS[*]} $(hash_files "$HERE/wc-testbed.mak")" |
+	build=$CACHE/qemu/build-$(echo "${src##*/} ${CONFIGURE_ARGS[*]} $(hash_files "$HERE/$DEVICE_SET")" |
 		sha256sum | cut -c1-16)
-	inputs=$(hash_files "${BASH_SOURCE[0]}" $(device_inputs))
+	mapfile -t overlay < <(overlay_files)
+	inputs=$(hash_files "${BASH_SOURCE[0]}" "${overlay[@]/#/$HERE/}")
 	stamp=$build/.wctb-stamp
 	drop_if_corrupt "$build" "$stamp"
 	if [[ -x $build/qemu-system-x86_64 && -x $build/tests/qtest/wc-testdev-test &&
@@ -207,7 +219,7 @@ main() {
 	else
 		local fresh=0 t0=$SECONDS
 		[[ -f $build/build.ninja ]] || fresh=1
-		sync_device_files "$src"
+		sync_overlay "$src"
 		configure_qemu "$src" "$build"
 		compile_qemu "$build"
 		link_firmware "$build"

@@ -5,25 +5,20 @@ set -euo pipefail
 
 readonly HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 QEMU_SRC=
-TMP=
 
 usage() {
 	cat <<USAGE
 Usage: $0 --qemu-src DIR [--help]
 
-Checks every patch in qemu-hw/patches/series and every file that
-build-qemu.sh copies into the QEMU tree, with DIR/scripts/checkpatch.pl
+Checks every patch in qemu-hw/patches/series and every file of the
+overlay that build-qemu.sh copies into the QEMU tree, with
+DIR/scripts/checkpatch.pl
 (DIR: the prepared tree, 'qemu-hw/build-qemu.sh --print-src').
 Prints TAP; exits non-zero on any error or warning.
 USAGE
 }
 
 die() { printf 'checkpatch: error: %s\n' "$*" >&2; exit 2; }
-
-# "ours:theirs" pairs, as build-qemu.sh lists them.
-device_files() {
-	sed -n '/^readonly DEVICE_FILES=(/,/^)/p' "$HERE/build-qemu.sh" | grep ':' | tr -d '\t'
-}
 
 # Problems checkpatch reports, less the MAINTAINERS reminder for new files
 # under directories that MAINTAINERS already covers (target/i386/).
@@ -59,22 +54,18 @@ main() {
 	[[ -f $QEMU_SRC/scripts/checkpatch.pl ]] || die "--qemu-src must name a prepared QEMU tree"
 	QEMU_SRC=$(cd "$QEMU_SRC" && pwd)
 
-	local patches pairs pair n=0 failed=0
-	mapfile -t patches < <(grep -v '^#' "$HERE/patches/series" | sed '/^$/d')
-	mapfile -t pairs < <(device_files)
-	echo "1..$((${#patches[@]} + ${#pairs[@]}))"
+	local patches files f p n=0 failed=0
+	mapfile -t patches < <("$HERE/build-qemu.sh" --print-patches)
+	mapfile -t files < <("$HERE/build-qemu.sh" --print-overlay)
+	echo "1..$((${#patches[@]} + ${#files[@]}))"
 	for p in "${patches[@]}"; do
 		n=$((n + 1))
-		check "$n" "$p" "$QEMU_SRC" "$HERE/patches/$p" || failed=1
+		check "$n" "${p##*/}" "$QEMU_SRC" "$p" || failed=1
 	done
-	TMP=$(mktemp -d)
-	trap 'rm -rf "$TMP"' EXIT
-	for pair in "${pairs[@]}"; do
+	for f in "${files[@]}"; do
 		n=$((n + 1))
 		# checkpatch judges a file by its path in the tree (tests/ rules).
-		mkdir -p "$TMP/$(dirname "${pair#*:}")"
-		cp "$HERE/${pair%%:*}" "$TMP/${pair#*:}"
-		check "$n" "${pair#*:}" "$TMP" --no-tree -f "${pair#*:}" || failed=1
+		check "$n" "$f" "$HERE" --no-tree -f "$f" || failed=1
 	done
 	return "$failed"
 }
