@@ -28,7 +28,7 @@ CACHE=${WCTB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wc-testbed}
 usage() {
 	cat <<USAGE
 Usage: $0 [--cache DIR] [--sanitize] [--print-src | --print-patches |
-       --print-overlay] [--help]
+       --print-overlay | --export-patches DIR] [--help]
 
 Fetch Debian's QEMU 10.0 orig tarball (sha256 checked), apply the hunks
 of qemu-hw/patches/series, overlay the files that qemu-hw/ keeps at their
@@ -47,6 +47,10 @@ tests/qtest/wc-testdev-test.
   --print-src    print the prepared QEMU source directory instead
   --print-patches  print the series' patch files, one a line, instead
   --print-overlay  print the overlay's files (paths in the QEMU tree)
+  --export-patches DIR
+                 write the complete series, each patch with its overlay
+                 files, as 'git format-patch' does into DIR (applied to a
+                 git repository of the pristine tarball tree), instead
   --help         this text
 USAGE
 }
@@ -135,6 +139,56 @@ sync_overlay() {
 	done < <(overlay_files)
 }
 
+# A git repository of the pristine tarball tree, made once; its HEAD is
+# the tarball.  Every file is added, also those QEMU's .gitignore names.
+pristine_repo() {
+	local tarball=$1 repo=$CACHE/qemu/pristine-${QEMU_SHA256:0:16}.git
+	if [[ ! -f $repo/.wctb-ready ]]; then
+		log "making a git repository of the pristine tree in $repo"
+		rm -rf "$repo" "$repo.tree"
+		mkdir -p "$repo.tree"
+		tar -xf "$tarball" -C "$repo.tree" --strip-components=1 --no-same-owner
+		git init -q --bare "$repo"
+		git --git-dir="$repo" --work-tree="$repo.tree" add -A -f
+		git --git-dir="$repo" --work-tree="$repo.tree" commit -q \
+			-m "QEMU 10.0.2 ($QEMU_TARBALL)"
+		rm -rf "$repo.tree"
+		touch "$repo/.wctb-ready"
+	fi
+	echo "$repo"
+}
+
+# The series as commits on the pristine tree in a temporary worktree:
+# each patch applied with git am, its overlay directories added to it;
+# then git format-patch into $2.  Dates are the patches' own, so the
+# output depends only on the series and the overlay.
+export_patches() {
+	local tarball=$1 out=$2 repo tree patch dirs n=0
+	repo=$(pristine_repo "$tarball")
+	mkdir -p "$out" || die "cannot create $out"
+	tree=$(mktemp -d "${TMPDIR:-/tmp}/wctb-export.XXXXXX")
+	# shellcheck disable=SC2064 # expanded now: the locals are gone at exit
+	trap "git --git-dir=$(printf %q "$repo") worktree remove --force $(printf %q "$tree") 2>/dev/null
+		rm -rf $(printf %q "$tree")" EXIT
+	git --git-dir="$repo" worktree add -q --detach "$tree" HEAD
+	export GIT_COMMITTER_NAME=wc-testbed GIT_COMMITTER_EMAIL=wc-testbed@localhost
+	while IFS=$'\t' read -r patch dirs; do
+		n=$((n + 1))
+		git -C "$tree" am -q --committer-date-is-author-date "$patch" >&2 ||
+			die "$(basename "$patch") does not apply to QEMU 10.0.2"
+		[[ -n $dirs ]] || continue
+		# shellcheck disable=SC2086 # dirs: a word list
+		(cd "$HERE" && find $dirs -type f) | while IFS= read -r f; do
+			install -D -m 0644 "$HERE/$f" "$tree/$f"
+		done
+		# shellcheck disable=SC2086
+		git -C "$tree" add -- $dirs
+		GIT_COMMITTER_DATE=$(git -C "$tree" log -1 --format=%aD) \
+			git -C "$tree" commit -q --amend --no-edit
+	done < <(read_series)
+	git -C "$tree" format-patch -q --zero-commit -o "$out" "HEAD~$n"
+}
+
 configure_qemu() {
 	local src=$1 build=$2
 	[[ -f $build/build.ninja ]] && return
@@ -183,13 +237,14 @@ drop_if_corrupt() {
 }
 
 main() {
-	local print_src=0
+	local print_src=0 export_dir=
 	while (($#)); do
 		case "$1" in
 		--cache) CACHE=${2:?--cache needs a directory}; shift ;;
 		--print-src) print_src=1 ;;
 		--print-patches) patch_files; exit 0 ;;
 		--print-overlay) overlay_files; exit 0 ;;
+		--export-patches) export_dir=${2:?--export-patches needs a directory}; shift ;;
 		# The fuzzer drives the device through qtest: no TCG to build.
 		--sanitize) CONFIGURE_ARGS+=(--enable-asan --enable-ubsan --disable-tcg --extra-cflags=-g1) ;;
 		-h | --help) usage; exit 0 ;;
@@ -197,15 +252,19 @@ main() {
 		esac
 		shift
 	done
-	[[ -x /usr/lib/ccache/gcc ]] || die "ccache not installed; run .ci/setup-host.sh"
 
 	local tarball src build stamp inputs overlay
 	tarball=$(fetch_tarball)
+	if [[ -n $export_dir ]]; then
+		export_patches "$tarball" "$export_dir"
+		return
+	fi
 	src=$(prepare_source "$tarball")
 	if ((print_src)); then
 		echo "$src"
 		return
 	fi
+	[[ -x /usr/lib/ccache/gcc ]] || die "ccache not installed; run .ci/setup-host.sh"
 	# The device set is read at configure time: it keys the build directory.
 	build=$CACHE/qemu/build-$(echo "${src##*/} ${CONFIGURE_ARGS[*]} $(hash_files "$HERE/$DEVICE_SET")" |
 		sha256sum | cut -c1-16)
