@@ -43,6 +43,9 @@ OBJECT_DECLARE_SIMPLE_TYPE(WCTestDevState, WC_TESTDEV)
 /* WC model line addresses: aperture index above the aperture offset. */
 #define WC_TESTDEV_LINE_AP_SHIFT 48
 
+/* The line size the register map promises is the model's. */
+QEMU_BUILD_BUG_ON(WC_TESTDEV_LINE_SIZE != WC_MODEL_LINE);
+
 typedef struct WCTestDevAperture {
     WCTestDevState *dev;
     unsigned index;             /* WC_TESTDEV_APERTURE_* */
@@ -104,7 +107,7 @@ static unsigned wc_testdev_memtype(MemTxAttrs attrs)
 }
 
 static void wc_testdev_count(WCTestDevAperture *ap, unsigned counter,
-                             uint64_t bytes_counter, unsigned size)
+                             unsigned bytes_counter, unsigned size)
 {
     ap->counters[counter]++;
     ap->counters[bytes_counter] += size;
@@ -129,17 +132,14 @@ static void wc_testdev_wc_sink(void *opaque, uint64_t line,
 
     if (full) {
         memcpy(ap->mem + off, data, WC_MODEL_LINE);
+        ap->counters[WC_TESTDEV_CNT_FULL_BURSTS]++;
+        wc_testdev_bus(ap, 1, WC_MODEL_LINE);
     } else {
         for (unsigned i = 0; i < WC_MODEL_LINE; i++) {
             if (mask & (1ULL << i)) {
                 ap->mem[off + i] = data[i];
             }
         }
-    }
-    if (full) {
-        ap->counters[WC_TESTDEV_CNT_FULL_BURSTS]++;
-        wc_testdev_bus(ap, 1, WC_MODEL_LINE);
-    } else {
         wc_testdev_count(ap, WC_TESTDEV_CNT_PARTIAL_BURSTS,
                          WC_TESTDEV_CNT_PARTIAL_BYTES, valid);
         wc_testdev_bus(ap, wc_model_mask_runs(mask), valid);
@@ -261,8 +261,9 @@ static const MemoryRegionOps wc_testdev_reg_ops = {
     },
 };
 
-static bool wc_testdev_aperture_check(WCTestDevAperture *ap, hwaddr addr,
-                                      unsigned size, const char *what)
+/* Is an access inside the aperture?  Logs a guest error if not. */
+static bool wc_testdev_access_ok(WCTestDevAperture *ap, hwaddr addr,
+                                 unsigned size, const char *what)
 {
     if (addr + size <= ap->size) {
         return true;
@@ -282,7 +283,7 @@ static MemTxResult wc_testdev_aperture_read(void *opaque, hwaddr addr,
     WCTestDevAperture *ap = opaque;
     unsigned type = wc_testdev_memtype(attrs);
 
-    if (!wc_testdev_aperture_check(ap, addr, size, "read")) {
+    if (!wc_testdev_access_ok(ap, addr, size, "read")) {
         *data = UINT64_MAX;
         return MEMTX_OK;
     }
@@ -335,7 +336,7 @@ static MemTxResult wc_testdev_aperture_write(void *opaque, hwaddr addr,
     WCTestDevState *s = ap->dev;
     unsigned type = wc_testdev_memtype(attrs);
 
-    if (!wc_testdev_aperture_check(ap, addr, size, "write")) {
+    if (!wc_testdev_access_ok(ap, addr, size, "write")) {
         return MEMTX_OK;
     }
     trace_wc_testdev_aperture_write(ap->index, addr, size, val, type);
@@ -374,8 +375,9 @@ static const MemoryRegionOps wc_testdev_aperture_ops = {
     },
 };
 
-static bool wc_testdev_check_aperture(WCTestDevState *s, unsigned index,
-                                      Error **errp)
+/* Is the size property of aperture @index one the device supports? */
+static bool wc_testdev_validate_size(WCTestDevState *s, unsigned index,
+                                     Error **errp)
 {
     uint64_t size = s->ap[index].size;
 
@@ -480,8 +482,8 @@ static void wc_testdev_realize(PCIDevice *pdev, Error **errp)
                    "got %u", WC_MODEL_MAX_LINES, s->wc_lines);
         return;
     }
-    if (!wc_testdev_check_aperture(s, WC_TESTDEV_APERTURE_PREF, errp) ||
-        !wc_testdev_check_aperture(s, WC_TESTDEV_APERTURE_NONPREF, errp)) {
+    if (!wc_testdev_validate_size(s, WC_TESTDEV_APERTURE_PREF, errp) ||
+        !wc_testdev_validate_size(s, WC_TESTDEV_APERTURE_NONPREF, errp)) {
         return;
     }
     if (s->wc_lines) {
@@ -563,13 +565,11 @@ static void wc_testdev_reset_hold(Object *obj, ResetType type)
     s->scratch = 0;
     for (unsigned i = 0; i < WC_TESTDEV_NUM_APERTURES; i++) {
         s->ap[i].cached_logged = false;
-    }
-    wc_testdev_reset_counters(s);
-    for (unsigned i = 0; i < WC_TESTDEV_NUM_APERTURES; i++) {
         if (s->ap[i].mem) {
             memset(s->ap[i].mem, 0, s->ap[i].size);
         }
     }
+    wc_testdev_reset_counters(s);
 }
 
 /* Counters are readable from the host: qom-get PATH bar2-wc-stores, ... */

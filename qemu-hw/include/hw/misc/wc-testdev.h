@@ -59,6 +59,7 @@
 
 /* Bytes on the modelled bus per transaction, on top of the payload. */
 #define WC_TESTDEV_BUS_OVERHEAD     24
+/* Bytes per write-combining line: a full burst is one whole line. */
 #define WC_TESTDEV_LINE_SIZE        64
 
 /*
