@@ -102,7 +102,7 @@ class Model:
 
     def reg_slot(self, off):
         fixed = {0x00: ID_VALUE | VERSION_VALUE << 32,
-                 0x08: 1 | (2 if self.wc_lines else 0),
+                 0x08: 2 if self.wc_lines else 0,   # MEMTYPE clear: qtest
                  0x10: self.bars[2][1], 0x18: self.bars[4][1],
                  0x20: self.scratch, 0x28: self.wc_lines}
         if off in fixed:

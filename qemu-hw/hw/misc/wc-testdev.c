@@ -30,6 +30,8 @@
 #include "hw/resettable.h"
 #include "migration/vmstate.h"
 #include "qom/object.h"
+#include "system/arch_init.h"
+#include "system/tcg.h"
 #include "hw/misc/wc-testdev.h"
 #include "wc-model.h"
 #include "trace.h"
@@ -106,6 +108,16 @@ static unsigned wc_testdev_memtype(MemTxAttrs attrs)
     }
 }
 
+/*
+ * Does the accelerator compute the memory type of CPU accesses?  Only x86
+ * TCG does (target/i386 fills MemTxAttrs.memtype from the guest's PAT);
+ * under KVM, qtest and on other targets every access is of unknown type.
+ */
+static bool wc_testdev_memtypes_known(void)
+{
+    return tcg_enabled() && qemu_arch_available(QEMU_ARCH_I386);
+}
+
 static void wc_testdev_count(WCTestDevAperture *ap, unsigned counter,
                              unsigned bytes_counter, unsigned size)
 {
@@ -174,7 +186,7 @@ static uint64_t wc_testdev_reg_slot(WCTestDevState *s, hwaddr addr)
         return WC_TESTDEV_ID_VALUE |
                ((uint64_t)WC_TESTDEV_VERSION_VALUE << 32);
     case WC_TESTDEV_REG_FEATURES:       /* CONTROL reads as zero */
-        return WC_TESTDEV_FEAT_MEMTYPE |
+        return (wc_testdev_memtypes_known() ? WC_TESTDEV_FEAT_MEMTYPE : 0) |
                (s->wc_lines ? WC_TESTDEV_FEAT_WC_MODEL : 0);
     case WC_TESTDEV_REG_PREF_SIZE:
         return s->ap[WC_TESTDEV_APERTURE_PREF].size;

@@ -38,7 +38,12 @@
 #define WC_TESTDEV_VERSION_VALUE    0x00010001  /* 1.1 */
 
 /* FEATURES bits */
-#define WC_TESTDEV_FEAT_MEMTYPE     (1u << 0)   /* counts by memory type */
+/*
+ * MEMTYPE: the accelerator computes the memory type of CPU accesses (x86
+ * TCG), so writes are counted by type; clear under KVM and qtest, where
+ * every write counts as UNKNOWN_WRITES.
+ */
+#define WC_TESTDEV_FEAT_MEMTYPE     (1u << 0)
 #define WC_TESTDEV_FEAT_WC_MODEL    (1u << 1)   /* WC buffers modelled */
 
 /* CONTROL bits (write 1 to act) */
