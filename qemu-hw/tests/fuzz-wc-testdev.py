@@ -13,11 +13,13 @@ Function Level Resets, memory-decode toggles and QMP qom-get of counters.
 
 A model predicts every value read and every counter: aperture contents
 (zero after reset, all ones for an access crossing the end), registers,
-and all 17 counters of both apertures (under qtest the memory type is
+and every counter of both apertures (under qtest the memory type is
 unknown, so writes never reach the WC model and counters need no drain).
 It splits accesses as QEMU's memory core does: BAR0 and unassigned space
 take naturally aligned pieces, BAR0 rejects pieces under 4 bytes (reads 0),
-the apertures take any access of up to 8 bytes whole.
+the apertures take any access of up to 8 bytes whole.  The register map
+comes from include/hw/misc/wc-testdev.h, as the device and the guest take
+it, and PCI's from the QEMU tree's pci_regs.h (read with host/cheader.py).
 
 A run fails if a read or counter disagrees with the model, QEMU dies or
 stops answering for 30 s, or its stderr holds a sanitizer report.  Output
@@ -36,25 +38,69 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "host"))
+from cheader import Value, read_defines  # noqa: E402
 
 TIMEOUT = 30
 CHECK_EVERY = 1000
-VENDOR_DEVICE = 0x5743 << 16 | 0x1234
-ID_VALUE, VERSION_VALUE = 0x44544357, 0x00010001
-REG_CONTROL, REG_FEATURES, REG_SCRATCH = 0x0c, 0x08, 0x20
-COUNTER_NAMES = ["reads", "read-bytes", "writes", "write-bytes", "uc-writes",
-                 "uc-bytes", "wc-stores", "wc-bytes", "full-bursts",
-                 "partial-bursts", "partial-bytes", "cached-writes",
-                 "unknown-writes", "bus-txns", "bus-bytes",
-                 "last-write-type", "last-read-type"]
-CNT = {name: i for i, name in enumerate(COUNTER_NAMES)}
-APERTURES = {2: "bar2", 4: "bar4"}      # BAR number -> QOM name prefix
-BUS_OVERHEAD = 24
+# Where the register map and the PCI configuration space are defined.
+REGISTER_MAP = Path(__file__).resolve().parent.parent / \
+    "include/hw/misc/wc-testdev.h"
+PCI_REGS = "include/standard-headers/linux/pci_regs.h"   # in QEMU's tree
+# PC configuration mechanism #1, and q35's 32-bit PCI hole.
+CONFIG_ADDRESS, CONFIG_DATA = 0xcf8, 0xcfc
 MMIO_BASE, MMIO_END = 0xc0000000, 0xfec00000
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "runtime error:",
                    "SUMMARY:")
 QOM_PATH = "/machine/peripheral/wctd"
 FIRMWARE_DIRS = ("/usr/share/qemu", "/usr/share/seabios")
+
+
+class Defines:
+    """The integer defines of a C header, by name less a prefix:
+    Defines(path, "PCI_").COMMAND is PCI_COMMAND."""
+
+    def __init__(self, values: Dict[str, Value], prefix: str) -> None:
+        self._values, self._prefix = values, prefix
+
+    def __getattr__(self, name: str) -> int:
+        value = self._values.get(self._prefix + name)
+        if not isinstance(value, int):
+            raise AttributeError(f"no integer define {self._prefix}{name}")
+        return value
+
+    def strings(self, name: str) -> List[str]:
+        value = self._values.get(self._prefix + name)
+        if not isinstance(value, list):
+            raise AttributeError(f"no string list {self._prefix}{name}")
+        return value
+
+
+# Set by load_headers(): the device's register map and PCI's.
+WC: Defines
+PCI: Defines
+COUNTER_NAMES: List[str]
+APERTURES: Dict[int, Tuple[int, str]]   # BAR -> (aperture index, QOM name)
+
+
+def load_headers(qemu_src: str) -> None:
+    global WC, PCI, COUNTER_NAMES, APERTURES
+    WC = Defines(read_defines(REGISTER_MAP), "WC_TESTDEV_")
+    PCI = Defines(read_defines(Path(qemu_src) / PCI_REGS), "PCI_")
+    COUNTER_NAMES = WC.strings("COUNTER_NAMES")
+    names = WC.strings("APERTURE_NAMES")
+    APERTURES = {bar: (index, names[index]) for bar, index in
+                 ((WC.BAR_PREF, WC.APERTURE_PREF),
+                  (WC.BAR_NONPREF, WC.APERTURE_NONPREF))}
+
+
+def counters_at(bar: int) -> int:
+    """BAR0 offset of the counter block of aperture BAR @bar."""
+    return WC.REG_COUNTERS_BASE + \
+        WC.REG_COUNTERS_STRIDE * APERTURES[bar][0]
 
 
 class Failure(Exception):
@@ -101,40 +147,48 @@ class Model:
             addr, size = addr + n, size - n
 
     def reg_slot(self, off):
-        fixed = {0x00: ID_VALUE | VERSION_VALUE << 32,
-                 0x08: 2 if self.wc_lines else 0,   # MEMTYPE clear: qtest
-                 0x10: self.bars[2][1], 0x18: self.bars[4][1],
-                 0x20: self.scratch, 0x28: self.wc_lines}
+        # FEATURES: no MEMTYPE, qtest computes no memory types.
+        fixed = {WC.REG_ID: WC.ID_VALUE | WC.VERSION_VALUE << 32,
+                 WC.REG_FEATURES: WC.FEAT_WC_MODEL if self.wc_lines else 0,
+                 WC.REG_PREF_SIZE: self.bars[WC.BAR_PREF][1],
+                 WC.REG_NONPREF_SIZE: self.bars[WC.BAR_NONPREF][1],
+                 WC.REG_SCRATCH: self.scratch,
+                 WC.REG_WC_LINES: self.wc_lines}
         if off in fixed:
             return fixed[off]
-        for i, bar in enumerate(APERTURES):
-            index = (off - 0x100 * (i + 1)) // 8
-            if 0 <= index < len(COUNTER_NAMES):
+        for bar in APERTURES:
+            index = (off - counters_at(bar)) // 8
+            if 0 <= index < WC.NUM_COUNTERS:
                 return self.counters[bar][index]
         return 0
 
-    def count(self, bar, kind, n):
+    def count(self, bar, write, n):
+        """One access of @n bytes, of unknown memory type under qtest."""
         c = self.counters[bar]
-        c[CNT[kind + "s"]] += 1
-        c[CNT[kind + "-bytes"]] += n
-        c[CNT["last-%s-type" % kind]] = 0           # unknown under qtest
-        if kind == "write":
-            c[CNT["unknown-writes"]] += 1
-        c[CNT["bus-txns"]] += 1
-        c[CNT["bus-bytes"]] += n + BUS_OVERHEAD
+        if write:
+            c[WC.CNT_WRITES] += 1
+            c[WC.CNT_WRITE_BYTES] += n
+            c[WC.CNT_LAST_WRITE_TYPE] = WC.MEMTYPE_UNKNOWN
+            c[WC.CNT_UNKNOWN_WRITES] += 1
+        else:
+            c[WC.CNT_READS] += 1
+            c[WC.CNT_READ_BYTES] += n
+            c[WC.CNT_LAST_READ_TYPE] = WC.MEMTYPE_UNKNOWN
+        c[WC.CNT_BUS_TXNS] += 1
+        c[WC.CNT_BUS_BYTES] += n + WC.BUS_OVERHEAD
 
     def read(self, addr, size):
         value = shift = 0
         for bar, off, n in self.pieces(addr, size):
-            if bar is None or (bar == 0 and n < 4):
+            if bar is None or (bar == WC.BAR_REGS and n < 4):
                 piece = 0                               # unassigned/invalid
-            elif bar == 0:
+            elif bar == WC.BAR_REGS:
                 piece = self.reg_slot(off & ~7) >> 8 * (off & 7) & mask(n)
             elif off + n > self.bars[bar][1]:
                 piece = mask(n)                         # crosses the end
             else:
                 piece = int.from_bytes(self.mem[bar][off:off + n], "little")
-                self.count(bar, "read", n)
+                self.count(bar, False, n)
             value |= piece << shift
             shift += 8 * n
         return value
@@ -142,27 +196,27 @@ class Model:
     def write(self, addr, size, value):
         for bar, off, n in self.pieces(addr, size):
             piece, value = value & mask(n), value >> 8 * n
-            if bar == 0 and n >= 4:
+            if bar == WC.BAR_REGS and n >= 4:
                 self.reg_write(off, n, piece)
             elif bar in APERTURES and off + n <= self.bars[bar][1]:
                 self.mem[bar][off:off + n] = piece.to_bytes(n, "little")
-                self.count(bar, "write", n)
+                self.count(bar, True, n)
 
     def reg_write(self, off, n, value):
         control = None
-        if off == REG_CONTROL and n == 4:
+        if off == WC.REG_CONTROL and n == 4:
             control = value
-        elif off == REG_FEATURES and n == 8:
+        elif off == WC.REG_FEATURES and n == 8:             # CONTROL above
             control = value >> 32
-        elif off & ~7 == REG_SCRATCH:
+        elif off & ~7 == WC.REG_SCRATCH:
             shift = 8 * (off & 7)
             self.scratch &= ~(mask(n) << shift)
             self.scratch |= value << shift
-        if control is not None and control & 1:
+        if control is not None and control & WC.CTRL_RESET_COUNTERS:
             self.clear_counters()
 
     def clear_counters(self):
-        self.counters = {bar: [0] * len(COUNTER_NAMES) for bar in APERTURES}
+        self.counters = {bar: [0] * WC.NUM_COUNTERS for bar in APERTURES}
 
 
 class QTest:
@@ -247,18 +301,19 @@ class Device:
         self.qt = qt
         for slot in range(32):
             self.devfn = slot << 3
-            if self.cfg_read(0, 4) == VENDOR_DEVICE:
+            if self.cfg_read(PCI.VENDOR_ID, 4) == \
+                    WC.DEVICE_ID << 16 | WC.VENDOR_ID:
                 break
         else:
             raise Failure("no wc-testdev on bus 0")
-        self.pm = self.find_cap(0x01)
-        self.pcie = self.find_cap(0x10)
+        self.pm = self.find_cap(PCI.CAP_ID_PM)
+        self.pcie = self.find_cap(PCI.CAP_ID_EXP)
 
     def select(self, off, size):
         """Point CONFIG_ADDRESS at @off: the data port and qtest suffix."""
-        self.qt.cmd("outl 0xcf8 0x%x" % (0x80000000 | self.devfn << 8 |
-                                          off & 0xfc))
-        return 0xcfc + (off & 3), {1: "b", 2: "w", 4: "l"}[size]
+        self.qt.cmd("outl 0x%x 0x%x" % (CONFIG_ADDRESS, 0x80000000 |
+                                         self.devfn << 8 | off & 0xfc))
+        return CONFIG_DATA + (off & 3), {1: "b", 2: "w", 4: "l"}[size]
 
     def cfg_read(self, off, size):
         port, suffix = self.select(off, size)
@@ -269,40 +324,46 @@ class Device:
         self.qt.cmd(f"out{suffix} 0x{port:x} 0x{value:x}")
 
     def find_cap(self, cap_id):
-        ptr = self.cfg_read(0x34, 1)
+        ptr = self.cfg_read(PCI.CAPABILITY_LIST, 1)
         while ptr:
             if self.cfg_read(ptr, 1) == cap_id:
                 return ptr
-            ptr = self.cfg_read(ptr + 1, 1)
+            ptr = self.cfg_read(ptr + PCI.CAP_LIST_NEXT, 1)
         raise Failure(f"capability 0x{cap_id:02x} missing")
 
     def probe_bar(self, bar):
         """(flags, size) by the write-all-ones probe, 64-bit BARs whole."""
-        off = 0x10 + 4 * bar
+        off = PCI.BASE_ADDRESS_0 + 4 * bar
         self.cfg_write(off, 4, 0xffffffff)
         low = self.cfg_read(off, 4)
         high = 0
-        if low & 0x4:
+        wide = low & PCI.BASE_ADDRESS_MEM_TYPE_64
+        if wide:
             self.cfg_write(off + 4, 4, 0xffffffff)
             high = self.cfg_read(off + 4, 4)
-        bits = high << 32 | low & ~0xf
-        return low & 0xf, (~bits & (mask(8) if low & 4 else mask(4))) + 1
+        bits = high << 32 | low & PCI.BASE_ADDRESS_MEM_MASK
+        return low & ~PCI.BASE_ADDRESS_MEM_MASK, \
+            (~bits & (mask(8) if wide else mask(4))) + 1
 
     def program(self, bars):
         """What a driver does after reset: place the BARs, enable memory."""
-        self.cfg_write(0x04, 2, 0)
+        self.cfg_write(PCI.COMMAND, 2, 0)
         for bar, (base, _size) in bars.items():
-            self.cfg_write(0x10 + 4 * bar, 4, base & mask(4))
-            if bar in APERTURES:
-                self.cfg_write(0x14 + 4 * bar, 4, base >> 32)
-        self.cfg_write(0x04, 2, 0x0002)
+            self.cfg_write(PCI.BASE_ADDRESS_0 + 4 * bar, 4, base & mask(4))
+            if bar in APERTURES:                        # 64-bit BARs
+                self.cfg_write(PCI.BASE_ADDRESS_0 + 4 * bar + 4, 4,
+                               base >> 32)
+        self.cfg_write(PCI.COMMAND, 2, PCI.COMMAND_MEMORY)
 
 
 def layout(dev):
     """Probe the BARs and place them in the 32-bit hole, a gap after each."""
-    dev.cfg_write(0x04, 2, 0)
+    dev.cfg_write(PCI.COMMAND, 2, 0)
     bars, addr = {}, MMIO_BASE
-    for bar, want in ((0, 0x0), (2, 0xc), (4, 0x4)):
+    wide = PCI.BASE_ADDRESS_MEM_TYPE_64
+    for bar, want in ((WC.BAR_REGS, 0),
+                      (WC.BAR_PREF, wide | PCI.BASE_ADDRESS_MEM_PREFETCH),
+                      (WC.BAR_NONPREF, wide)):
         flags, size = dev.probe_bar(bar)
         if flags != want:
             raise Failure(f"BAR{bar} flags 0x{flags:x}, expected 0x{want:x}")
@@ -388,27 +449,29 @@ class Fuzzer:
             self.write(addr, size, value)
 
     def op_burst(self):
-        """8-byte stores to one 64-byte line (a whole line mostly)."""
+        """8-byte stores to one WC line (a whole line mostly)."""
         bar = self.rng.choice(list(APERTURES))
         base, apsize = self.model.bars[bar]
-        line = base + 64 * self.rng.choice((self.rng.randrange(8),
-                                            self.rng.randrange(apsize // 64)))
-        stores = self.rng.choice((8, 8, 8, self.rng.randrange(1, 9)))
+        size, per_line = WC.LINE_SIZE, WC.LINE_SIZE // 8
+        line = base + size * self.rng.choice(
+            (self.rng.randrange(8), self.rng.randrange(apsize // size)))
+        stores = self.rng.choice((per_line, per_line, per_line,
+                                  self.rng.randrange(1, per_line + 1)))
         self.note(f"burst bar{bar} 0x{line:x}, {stores} writeq")
         for i in range(stores):
             self.write(line + 8 * i, 8, self.value(8))
-        self.read(line + 8 * self.rng.randrange(8), 8, "after burst")
+        self.read(line + 8 * self.rng.randrange(per_line), 8, "after burst")
 
     def reg_offset(self):
         r = self.rng.random()
-        if r < 0.4:
-            return self.rng.randrange(0, 0x30, 4)       # identity .. wc-lines
+        if r < 0.4:                                     # identity .. wc-lines
+            return self.rng.randrange(0, WC.REG_WC_LINES + 8, 4)
         if r < 0.75:                                    # counters
-            return self.rng.choice((0x100, 0x200)) + \
-                self.rng.randrange(0, 8 * len(COUNTER_NAMES) + 8, 4)
+            return counters_at(self.rng.choice(list(APERTURES))) + \
+                self.rng.randrange(0, 8 * WC.NUM_COUNTERS + 8, 4)
         if r < 0.85:
-            return 0x1000 - self.rng.randrange(1, 9)
-        return self.rng.randrange(0x1000)
+            return WC.REGS_SIZE - self.rng.randrange(1, 9)
+        return self.rng.randrange(WC.REGS_SIZE)
 
     def op_reg_read(self):
         size, off = self.rng.choice((1, 2, 4, 4, 8, 8)), self.reg_offset()
@@ -417,31 +480,34 @@ class Fuzzer:
 
     def op_reg_write(self):
         size = self.rng.choice((1, 2, 4, 4, 8, 8))
-        off = self.rng.choice((REG_SCRATCH, REG_SCRATCH + 4,
+        off = self.rng.choice((WC.REG_SCRATCH, WC.REG_SCRATCH + 4,
                                self.reg_offset()))
         value = self.value(size)
         self.note(f"write{size} BAR0+0x{off:x} = 0x{value:x}")
         self.write(self.model.bars[0][0] + off, size, value)
 
     def op_control(self):
-        value = self.rng.choice((1, 2, 2, 2, 3, 0,
-                                 self.rng.getrandbits(32) & ~1))
+        reset, flush = WC.CTRL_RESET_COUNTERS, WC.CTRL_FLUSH
+        value = self.rng.choice((reset, flush, flush, flush, reset | flush,
+                                 0, self.rng.getrandbits(32) & ~reset))
         self.note(f"CONTROL = 0x{value:x}")
-        self.write(self.model.bars[0][0] + REG_CONTROL, 4, value)
+        self.write(self.model.bars[0][0] + WC.REG_CONTROL, 4, value)
 
     def op_pm(self):
         """D0 <-> D3hot (D1, D2 unsupported: ignored); no reset on D0."""
+        states = PCI.PM_CTRL_STATE_MASK
         state = self.rng.choice((0, 0, 1, 2, 3) if self.model.d3 else
                                 (0, 1, 2, 3, 3))
-        value = state | (self.rng.getrandbits(16) & ~3) * \
+        value = state | (self.rng.getrandbits(16) & ~states) * \
             (self.rng.random() < 0.3)
         self.note(f"PMCSR = 0x{value:x}")
         was_d3 = self.model.d3
-        self.dev.cfg_write(self.dev.pm + 4, 2, value)
+        self.dev.cfg_write(self.dev.pm + PCI.PM_CTRL, 2, value)
         if state in (0, 3):
             self.model.d3 = state == 3
-        pmcsr = self.dev.cfg_read(self.dev.pm + 4, 2)
-        if pmcsr & 3 != 3 * self.model.d3 or not pmcsr & 0x8:
+        pmcsr = self.dev.cfg_read(self.dev.pm + PCI.PM_CTRL, 2)
+        if pmcsr & states != 3 * self.model.d3 or \
+                not pmcsr & PCI.PM_CTRL_NO_SOFT_RESET:
             raise Failure(f"PMCSR reads 0x{pmcsr:x}, expected D"
                           f"{3 * self.model.d3} and No_Soft_Reset")
         if was_d3 and not self.model.d3:
@@ -449,8 +515,9 @@ class Fuzzer:
 
     def op_devctl(self):
         """Random Device Control bits, sometimes Initiate FLR."""
-        devctl, flr = self.dev.pcie + 8, self.rng.random() < 0.3
-        value = self.rng.getrandbits(15) | flr << 15
+        devctl, flr = self.dev.pcie + PCI.EXP_DEVCTL, self.rng.random() < 0.3
+        value = self.rng.getrandbits(16) & ~PCI.EXP_DEVCTL_BCR_FLR | \
+            PCI.EXP_DEVCTL_BCR_FLR * flr
         self.note(f"DEVCTL = 0x{value:x}" + (" (FLR)" if flr else ""))
         self.dev.cfg_write(devctl, 2, value)
         if flr:
@@ -461,30 +528,34 @@ class Fuzzer:
 
     def check_after_flr(self, devctl):
         got = [self.dev.cfg_read(off, size) for off, size in
-               ((4, 2), (6, 2), (0x10, 4), (devctl, 2), (self.dev.pm + 4, 2))]
-        if got[0] & 2 or not got[1] & 1 or got[2] or got[3] & 0x8000 or \
-                got[4] & 3:
+               ((PCI.COMMAND, 2), (PCI.STATUS, 2), (PCI.BASE_ADDRESS_0, 4),
+                (devctl, 2), (self.dev.pm + PCI.PM_CTRL, 2))]
+        if got[0] & PCI.COMMAND_MEMORY or \
+                not got[1] & PCI.STATUS_IMM_READY or got[2] or \
+                got[3] & PCI.EXP_DEVCTL_BCR_FLR or \
+                got[4] & PCI.PM_CTRL_STATE_MASK:
             raise Failure("after FLR: COMMAND, STATUS, BAR0, DEVCTL, PMCSR "
                           f"read {', '.join(map(hex, got))}: expected memory "
                           "off, Immediate Readiness, 0, FLR clear, D0")
 
     def op_command(self):
         enable = not self.model.mem_enabled or self.rng.random() < 0.3
-        value = 0x2 * enable | self.rng.choice((0, 0x4, 0x400))
+        value = PCI.COMMAND_MEMORY * enable | \
+            self.rng.choice((0, PCI.COMMAND_MASTER, PCI.COMMAND_INTX_DISABLE))
         self.note(f"COMMAND = 0x{value:x}")
-        self.dev.cfg_write(0x04, 2, value)
+        self.dev.cfg_write(PCI.COMMAND, 2, value)
         self.model.mem_enabled = enable
 
     def op_qom_get(self):
         bar = self.rng.choice(list(APERTURES))
         counter = self.rng.choice(COUNTER_NAMES)
-        self.note(f"qom-get {APERTURES[bar]}-{counter}")
+        self.note(f"qom-get {APERTURES[bar][1]}-{counter}")
         self.check_counter(bar, counter)
 
     def check_counter(self, bar, counter):
-        name = f"{APERTURES[bar]}-{counter}"
+        name = f"{APERTURES[bar][1]}-{counter}"
         got = self.qmp.command("qom-get", path=QOM_PATH, property=name)
-        want = self.model.counters[bar][CNT[counter]]
+        want = self.model.counters[bar][COUNTER_NAMES.index(counter)]
         if got != want:
             raise Failure(f"QMP {name} = {got}, expected {want}")
 
@@ -609,7 +680,8 @@ def describe(args, seed, error, fuzzer, proc, log_path):
     lines += ["stderr: " + line for line in sanitizer_lines(log_path)[:20]]
     if fuzzer:
         lines += ["last operations:"] + ["  " + h for h in fuzzer.history]
-    replay = [sys.argv[0], "--qemu", args.qemu, "--seed", str(seed),
+    replay = [sys.argv[0], "--qemu", args.qemu, "--qemu-src", args.qemu_src,
+              "--seed", str(seed),
               "--runs", "1", "--iterations", str(index + 1),
               "--seconds", "0", "--wc-lines", str(args.wc_lines)]
     lines.append("replay: " + shlex.join(replay))
@@ -624,6 +696,9 @@ def parse_args(argv):
         epilog=__doc__.split("\n\n", 1)[1])
     p.add_argument("--qemu", required=True, metavar="BIN",
                    help="qemu-system-x86_64 with wc-testdev")
+    p.add_argument("--qemu-src", required=True, metavar="DIR",
+                   help="the prepared QEMU source tree (build-qemu.sh "
+                   "--print-src): its PCI register definitions")
     p.add_argument("--seed", type=int, default=1, help="first seed (1)")
     p.add_argument("--iterations", type=int, default=20000, metavar="N",
                    help="operations per run (20000)")
@@ -642,11 +717,14 @@ def parse_args(argv):
         p.error("--iterations and --runs must be positive, --seconds >= 0")
     if not 0 <= args.wc_lines <= 16:
         p.error("--wc-lines must be between 0 and 16")
+    if not (Path(args.qemu_src) / PCI_REGS).is_file():
+        p.error(f"--qemu-src {args.qemu_src}: no {PCI_REGS} there")
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
+    load_headers(args.qemu_src)
     log_dir = args.log or tempfile.mkdtemp(prefix="fuzz-wctd-log-")
     os.makedirs(log_dir, exist_ok=True)
     print(f"1..{args.runs}", flush=True)

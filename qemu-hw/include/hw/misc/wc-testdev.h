@@ -78,7 +78,10 @@
 #define WC_TESTDEV_APERTURE_NONPREF 1   /* BAR4 */
 #define WC_TESTDEV_NUM_APERTURES    2
 
-#define WC_TESTDEV_REG_COUNTERS(ap) (0x100 + 0x100 * (ap))
+#define WC_TESTDEV_REG_COUNTERS_BASE    0x100
+#define WC_TESTDEV_REG_COUNTERS_STRIDE  0x100
+#define WC_TESTDEV_REG_COUNTERS(ap) \
+    (WC_TESTDEV_REG_COUNTERS_BASE + WC_TESTDEV_REG_COUNTERS_STRIDE * (ap))
 
 #define WC_TESTDEV_CNT_READS            0   /* read accesses */
 #define WC_TESTDEV_CNT_READ_BYTES       1   /* bytes read */
