@@ -3,8 +3,9 @@
 """Seeded, bounded fuzzer for wc-testdev, driven over QEMU's qtest protocol.
 
 Meant for a QEMU built with AddressSanitizer and UBSan.  There is no guest:
-the script listens on a unix socket, QEMU (-accel qtest) connects to it, and
-every access is a qtest command.  One seeded random.Random decides every
+QEMU runs under QEMU's own qtest machine (python/qemu/machine of the QEMU
+tree, -accel qtest), every access is a qtest command and counters are read
+with QMP qom-get.  One seeded random.Random decides every
 operation: aperture reads and writes of 1/2/4/8 bytes (inside, across and
 past the end), 64-byte lines of 8-byte writes, BAR0 register reads and
 writes (CONTROL with random bits, identity, scratch, counters), PM state
@@ -22,27 +23,29 @@ comes from include/hw/misc/wc-testdev.h, as the device and the guest take
 it, and PCI's from the QEMU tree's pci_regs.h (read with host/cheader.py).
 
 A run fails if a read or counter disagrees with the model, QEMU dies or
-stops answering for 30 s, or its stderr holds a sanitizer report.  Output
+stops answering for 30 s, or its output holds a sanitizer report (the
+sanitizers halt QEMU at the first one).  Output
 is TAP, one line per run (seed); exit status 0 all passed, 1 a run failed,
 2 usage error.
 """
 import argparse
 import collections
-import json
 import os
 import random
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "host"))
 from cheader import Value, read_defines  # noqa: E402
+
+if TYPE_CHECKING:   # importable once main() has put QEMU's python/ on the path
+    from qemu.machine.qtest import QEMUQtestMachine
 
 TIMEOUT = 30
 CHECK_EVERY = 1000
@@ -56,7 +59,6 @@ MMIO_BASE, MMIO_END = 0xc0000000, 0xfec00000
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "runtime error:",
                    "SUMMARY:")
 QOM_PATH = "/machine/peripheral/wctd"
-FIRMWARE_DIRS = ("/usr/share/qemu", "/usr/share/seabios")
 
 
 class Defines:
@@ -220,78 +222,47 @@ class Model:
 
 
 class QTest:
-    """The qtest connection: one command, one answer; IRQ lines skipped."""
+    """qtest commands through QEMU's qtest machine: one command, one
+    answer, "OK [value]" or a failure."""
 
-    def __init__(self, conn):
-        conn.settimeout(TIMEOUT)
-        self.file = conn.makefile("rwb")
+    def __init__(self, vm: "QEMUQtestMachine") -> None:
+        self.vm = vm
 
-    def cmd(self, line):
+    def cmd(self, line: str) -> Optional[int]:
         try:
-            self.file.write(line.encode() + b"\n")
-            self.file.flush()
-            while True:
-                answer = self.file.readline().decode().strip()
-                if not answer.startswith("IRQ"):
-                    break
+            answer = self.vm.qtest(line).strip()
         except TimeoutError:
-            raise Failure(f"QEMU did not answer '{line}' in {TIMEOUT} s")
+            raise Failure(f"QEMU did not answer '{line}' in {TIMEOUT} s") \
+                from None
         except OSError as e:
-            raise Failure(f"qtest connection: {e}")
+            raise Failure(f"qtest connection: {e}") from None
         if not answer:
             raise Failure(f"QEMU closed the qtest connection at '{line}'")
         if not answer.startswith("OK"):
             raise Failure(f"qtest '{line}' answered '{answer}'")
         return int(answer.split()[1], 16) if " " in answer else None
 
-    def read(self, addr, size):
-        return self.cmd("read%s 0x%x" % ("bwlq"[size.bit_length() - 1], addr))
+    def read(self, addr: int, size: int) -> int:
+        value = self.cmd("read%s 0x%x" % ("bwlq"[size.bit_length() - 1],
+                                          addr))
+        assert value is not None
+        return value
 
-    def write(self, addr, size, value):
+    def write(self, addr: int, size: int, value: int) -> None:
         self.cmd("write%s 0x%x 0x%x" % ("bwlq"[size.bit_length() - 1], addr,
                                         value))
 
 
-class Qmp:
-    """A minimal QMP client: one command at a time, events skipped."""
-
-    def __init__(self, path, proc):
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            self.sock.settimeout(TIMEOUT)
-            try:
-                self.sock.connect(path)
-                break
-            except OSError as e:
-                self.sock.close()
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise Failure(f"cannot connect to QMP: {e}")
-                time.sleep(0.05)
-        self.file = self.sock.makefile("rwb")
-        self.reply()                                    # the greeting
-        self.command("qmp_capabilities")
-
-    def reply(self):
-        while True:
-            try:
-                line = self.file.readline()
-            except TimeoutError:
-                raise Failure(f"QMP did not answer in {TIMEOUT} s")
-            if not line:
-                raise Failure("QMP connection closed")
-            msg = json.loads(line)
-            if "event" not in msg:
-                return msg
-
-    def command(self, name, **arguments):
-        cmd = {"execute": name, "arguments": arguments}
-        self.file.write(json.dumps(cmd).encode() + b"\n")
-        self.file.flush()
-        msg = self.reply()
-        if "error" in msg:
-            raise Failure(f"QMP {name}: {msg['error'].get('desc')}")
-        return msg.get("return")
+def qom_get(vm: "QEMUQtestMachine", prop: str) -> object:
+    """A property of the device, over QMP."""
+    from qemu.qmp import QMPError
+    try:
+        return vm.cmd("qom-get", path=QOM_PATH, property=prop)
+    except QMPError as e:
+        raise Failure(f"QMP qom-get {prop}: {e}") from None
+    except (TimeoutError, OSError, EOFError) as e:
+        raise Failure(f"QMP qom-get {prop}: no answer "
+                      f"({type(e).__name__} {e})") from None
 
 
 class Device:
@@ -377,9 +348,11 @@ def layout(dev):
 class Fuzzer:
     """The random operations of one run, each checked against the model."""
 
-    def __init__(self, qt, qmp, seed, wc_lines):
-        self.qt, self.qmp, self.rng = qt, qmp, random.Random(seed)
-        self.dev = Device(qt)
+    def __init__(self, vm: "QEMUQtestMachine", seed: int,
+                 wc_lines: int) -> None:
+        self.vm, self.rng = vm, random.Random(seed)
+        self.qt = QTest(vm)
+        self.dev = Device(self.qt)
         self.model = Model(layout(self.dev), wc_lines)
         self.history = collections.deque(maxlen=10)
         self.index = 0
@@ -554,7 +527,7 @@ class Fuzzer:
 
     def check_counter(self, bar, counter):
         name = f"{APERTURES[bar][1]}-{counter}"
-        got = self.qmp.command("qom-get", path=QOM_PATH, property=name)
+        got = qom_get(self.vm, name)
         want = self.model.counters[bar][COUNTER_NAMES.index(counter)]
         if got != want:
             raise Failure(f"QMP {name} = {got}, expected {want}")
@@ -567,116 +540,113 @@ class Fuzzer:
                 self.check_counter(bar, counter)
 
 
-def sanitizer_lines(path):
+def sanitizer_lines(path: str) -> List[str]:
     with open(path, errors="replace") as f:
         return [line.rstrip() for line in f
                 if any(mark in line for mark in SANITIZER_MARKS)]
 
 
-def check_stderr(path):
-    if sanitizer_lines(path):
-        raise Failure("sanitizer report on QEMU's stderr")
-
-
-def qemu_command(args, qtest_path, qmp_path):
-    firmware = [arg for d in FIRMWARE_DIRS if os.path.isdir(d)
-                for arg in ("-L", d)]
-    return [args.qemu, "-machine", "q35", "-accel", "qtest", "-nodefaults",
-            "-display", "none", *firmware, "-qtest", "unix:" + qtest_path,
-            "-qtest-log", "/dev/null",
-            "-qmp", f"unix:{qmp_path},server=on,wait=off",
+def qemu_args(args: argparse.Namespace) -> List[str]:
+    """QEMU's arguments beyond the qtest machine's own (-accel qtest, the
+    qtest and QMP sockets).  No -L: a QEMU that build-qemu.sh built finds
+    Debian's firmware in its build tree (qemu-bundle/)."""
+    return ["-nodefaults",
             "-device", f"wc-testdev,id=wctd,wc-lines={args.wc_lines}"]
 
 
-def start_qemu(args, tmp, log_path):
-    """Listen for qtest, start QEMU, accept: (proc, qtest, qmp)."""
-    qtest_path, qmp_path = os.path.join(tmp, "qtest"), os.path.join(tmp, "qmp")
-    env = dict(os.environ)
-    env.setdefault("ASAN_OPTIONS",
-                   "detect_leaks=0:abort_on_error=1:halt_on_error=1")
-    env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
-        listener.bind(qtest_path)
-        listener.listen(1)
-        listener.settimeout(0.2)
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(qemu_command(args, qtest_path, qmp_path),
-                                    stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=log, env=env)
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            try:
-                conn, _ = listener.accept()
-                break
-            except TimeoutError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    return proc, None, None
-    return proc, QTest(conn), Qmp(qmp_path, proc)
+def new_machine(args: argparse.Namespace, name: str,
+                tmp: str) -> "QEMUQtestMachine":
+    """QEMU's qtest machine, with a deadline on every qtest and QMP
+    answer; its output goes to a log in @tmp while it runs."""
+    from qemu.machine.qtest import QEMUQtestMachine
+
+    class Machine(QEMUQtestMachine):
+        def _post_launch(self) -> None:
+            super()._post_launch()
+            assert self._qtest is not None
+            self._qtest.settimeout(TIMEOUT)
+            self._qmp.settimeout(TIMEOUT)
+
+    vm = Machine(args.qemu, qemu_args(args), name=name, base_temp_dir=tmp,
+                 qmp_timer=TIMEOUT)
+    vm.set_machine("q35")
+    return vm
 
 
-def exit_status(proc):
-    if proc.returncode < 0:
+def launch(vm: "QEMUQtestMachine") -> None:
+    from qemu.machine.machine import VMLaunchFailure
+    try:
+        vm.launch()
+    except VMLaunchFailure as e:
+        raise Failure(f"QEMU did not start ({exit_status(e.exitcode)})") \
+            from None
+
+
+def exit_status(code: Optional[int]) -> str:
+    if code is None:
+        return "no exit status"
+    if code < 0:
         try:
-            return "killed by " + signal.Signals(-proc.returncode).name
+            return "killed by " + signal.Signals(-code).name
         except ValueError:
-            return f"killed by signal {-proc.returncode}"
-    return f"exit status {proc.returncode}"
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
 
 
-def stop_qemu(proc, qmp):
-    """Quit over QMP; a QEMU that had died, or will not, is a failure."""
-    if proc.poll() is None:
-        try:
-            qmp.command("quit")
-        except (Failure, OSError):
-            pass                        # dying already: the status tells
-        try:
-            proc.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:
-            raise Failure(f"QEMU did not quit in {TIMEOUT} s") from None
-    if proc.returncode:
-        raise Failure(f"QEMU {exit_status(proc)}")
+def stop_qemu(vm: "QEMUQtestMachine") -> Optional[str]:
+    """Quit over QMP, or kill a QEMU that will not.  What went wrong: a
+    QEMU that had died, would not quit or exited with an error."""
+    from qemu.machine.machine import AbnormalShutdown
+    try:
+        vm.shutdown(timeout=TIMEOUT)
+    except AbnormalShutdown as e:
+        if isinstance(e.__cause__, subprocess.TimeoutExpired):
+            return f"QEMU did not quit in {TIMEOUT} s"
+    code = vm.exitcode()
+    return f"QEMU {exit_status(code)}" if code else None
 
 
-def run_once(args, seed, log_path):
-    """One seed, one QEMU: (operations done, None or the failure's lines)."""
-    fuzzer = proc = None
+def run_once(args: argparse.Namespace, seed: int,
+             log_path: str) -> Tuple[int, Optional[List[str]]]:
+    """One seed, one QEMU: (operations done, None or the failure's lines).
+    QEMU's output is kept in @log_path."""
+    fuzzer: Optional[Fuzzer] = None
+    failure: Optional[Failure] = None
     deadline = time.monotonic() + (args.seconds or float("inf"))
     with tempfile.TemporaryDirectory(prefix="fuzz-wctd-") as tmp:
+        vm = new_machine(args, f"qemu-seed-{seed}", tmp)
         try:
-            proc, qt, qmp = start_qemu(args, tmp, log_path)
-            if not qt:
-                raise Failure("QEMU did not connect to the qtest socket")
-            fuzzer = Fuzzer(qt, qmp, seed, args.wc_lines)
+            launch(vm)
+            fuzzer = Fuzzer(vm, seed, args.wc_lines)
             while fuzzer.index < args.iterations and \
                     time.monotonic() < deadline:
                 fuzzer.step()
                 if fuzzer.index % CHECK_EVERY == 0:
                     fuzzer.checkpoint()
-                    check_stderr(log_path)
             fuzzer.checkpoint()
-            stop_qemu(proc, qmp)
-            check_stderr(log_path)
-            return fuzzer.index, None
         except Failure as e:
-            return (fuzzer.index if fuzzer else 0,
-                    describe(args, seed, e, fuzzer, proc, log_path))
-        finally:
-            if proc and proc.poll() is None:
-                proc.kill()
-                proc.wait()
-
-
-def describe(args, seed, error, fuzzer, proc, log_path):
-    """Failure lines: what, where, the last operations, how to replay."""
+            failure = e
+        stopped = stop_qemu(vm)
+    with open(log_path, "w") as log:
+        log.write(vm.get_log() or "")
+    if not failure and stopped:
+        failure = Failure(stopped)
+    if not failure and sanitizer_lines(log_path):
+        failure = Failure("sanitizer report on QEMU's stderr")
     index = fuzzer.index if fuzzer else 0
+    if failure:
+        return index, describe(args, seed, failure, index, fuzzer, stopped,
+                               log_path)
+    return index, None
+
+
+def describe(args: argparse.Namespace, seed: int, error: Failure,
+             index: int, fuzzer: Optional[Fuzzer], stopped: Optional[str],
+             log_path: str) -> List[str]:
+    """Failure lines: what, where, the last operations, how to replay."""
     lines = [f"operation {index}: {error}"]
-    if proc:
-        try:
-            proc.wait(1)                # a crash: let it finish dying
-            lines.append(f"QEMU {exit_status(proc)}")
-        except subprocess.TimeoutExpired:
-            pass
+    if stopped and stopped != str(error):
+        lines.append(stopped)
     lines += ["stderr: " + line for line in sanitizer_lines(log_path)[:20]]
     if fuzzer:
         lines += ["last operations:"] + ["  " + h for h in fuzzer.history]
@@ -698,7 +668,8 @@ def parse_args(argv):
                    help="qemu-system-x86_64 with wc-testdev")
     p.add_argument("--qemu-src", required=True, metavar="DIR",
                    help="the prepared QEMU source tree (build-qemu.sh "
-                   "--print-src): its PCI register definitions")
+                   "--print-src): its python/ (QEMU's qtest machine and QMP "
+                   "client) and PCI register definitions")
     p.add_argument("--seed", type=int, default=1, help="first seed (1)")
     p.add_argument("--iterations", type=int, default=20000, metavar="N",
                    help="operations per run (20000)")
@@ -725,6 +696,11 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     load_headers(args.qemu_src)
+    sys.path.insert(0, str(Path(args.qemu_src) / "python"))
+    os.environ.setdefault("ASAN_OPTIONS",
+                          "detect_leaks=0:abort_on_error=1:halt_on_error=1")
+    os.environ.setdefault("UBSAN_OPTIONS",
+                          "print_stacktrace=1:halt_on_error=1")
     log_dir = args.log or tempfile.mkdtemp(prefix="fuzz-wctd-log-")
     os.makedirs(log_dir, exist_ok=True)
     print(f"1..{args.runs}", flush=True)
