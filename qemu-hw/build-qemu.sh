@@ -99,12 +99,23 @@ read_series() {
 
 patch_files() { read_series | cut -f1; }
 
-# The overlay's files, as paths in the QEMU tree, sorted.
+# overlay_files [DIR...]: the overlay's files (in every directory the
+# series names, or in DIR...), as paths in the QEMU tree, sorted.
 overlay_files() {
-	local dirs
-	mapfile -t dirs < <(read_series | cut -f2 | tr ' ' '\n' | sed '/^$/d')
+	local dirs=("$@")
+	((${#dirs[@]})) || mapfile -t dirs < <(read_series | cut -f2 | tr ' ' '\n' | sed '/^$/d')
 	((${#dirs[@]})) || return 0
 	(cd "$HERE" && find "${dirs[@]}" -type f | LC_ALL=C sort)
+}
+
+# install_overlay TREE [DIR...]: copy those files into TREE, only those
+# whose content changed, so that ninja rebuilds only what they touch.
+install_overlay() {
+	local tree=$1 f
+	shift
+	while IFS= read -r f; do
+		install -C -D -m 0644 "$HERE/$f" "$tree/$f"
+	done < <(overlay_files "$@")
 }
 
 hash_files() { sha256sum "$@" | cut -d' ' -f1 | sha256sum | cut -c1-16; }
@@ -129,14 +140,6 @@ prepare_source() {
 		touch "$src/.wctb-prepared"
 	fi
 	echo "$src"
-}
-
-# Copy only files whose content changed, so ninja rebuilds only those.
-sync_overlay() {
-	local src=$1 f
-	while IFS= read -r f; do
-		install -C -D -m 0644 "$HERE/$f" "$src/$f"
-	done < <(overlay_files)
 }
 
 # A git repository of the pristine tarball tree, made once; its HEAD is
@@ -178,15 +181,13 @@ export_patches() {
 			die "$(basename "$patch") does not apply to QEMU 10.0.2"
 		[[ -n $dirs ]] || continue
 		# shellcheck disable=SC2086 # dirs: a word list
-		(cd "$HERE" && find $dirs -type f) | while IFS= read -r f; do
-			install -D -m 0644 "$HERE/$f" "$tree/$f"
-		done
+		install_overlay "$tree" $dirs
 		# shellcheck disable=SC2086
 		git -C "$tree" add -- $dirs
 		GIT_COMMITTER_DATE=$(git -C "$tree" log -1 --format=%aD) \
 			git -C "$tree" commit -q --amend --no-edit
 	done < <(read_series)
-	git -C "$tree" format-patch -q --zero-commit -o "$out" "HEAD~$n"
+	git -C "$tree" -c core.abbrev=12 format-patch -q --zero-commit -o "$out" "HEAD~$n"
 }
 
 configure_qemu() {
@@ -252,6 +253,7 @@ main() {
 		esac
 		shift
 	done
+	read_series >/dev/null     # a series naming a missing patch stops here
 
 	local tarball src build stamp inputs overlay
 	tarball=$(fetch_tarball)
@@ -278,7 +280,7 @@ main() {
 	else
 		local fresh=0 t0=$SECONDS
 		[[ -f $build/build.ninja ]] || fresh=1
-		sync_overlay "$src"
+		install_overlay "$src"
 		configure_qemu "$src" "$build"
 		compile_qemu "$build"
 		link_firmware "$build"
