@@ -39,7 +39,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "host"))
 from cheader import Value, read_defines  # noqa: E402
@@ -105,31 +105,34 @@ def counters_at(bar: int) -> int:
         WC.REG_COUNTERS_STRIDE * APERTURES[bar][0]
 
 
+Bars = Dict[int, Tuple[int, int]]       # BAR -> (base, size)
+
+
 class Failure(Exception):
     """The run failed; the message says how."""
 
 
-def mask(nbytes):
+def mask(nbytes: int) -> int:
     return (1 << 8 * nbytes) - 1
 
 
 class Model:
     """What wc-testdev must hold and answer after the accesses so far."""
 
-    def __init__(self, bars, wc_lines):
+    def __init__(self, bars: Bars, wc_lines: int) -> None:
         self.bars = bars                # BAR number -> (base, size)
         self.wc_lines = wc_lines
         self.mem_enabled = False
         self.d3 = False
         self.reset()
 
-    def reset(self):
+    def reset(self) -> None:
         """Device reset (FLR): apertures, scratch and counters cleared."""
         self.clear_counters()
         self.mem = {bar: bytearray(self.bars[bar][1]) for bar in APERTURES}
         self.scratch = 0
 
-    def region_at(self, addr):
+    def region_at(self, addr: int) -> Tuple[Optional[int], int]:
         if not self.mem_enabled or self.d3:
             return None, addr
         for bar, (base, size) in self.bars.items():
@@ -137,7 +140,8 @@ class Model:
                 return bar, addr - base
         return None, addr
 
-    def pieces(self, addr, size):
+    def pieces(self, addr: int,
+               size: int) -> Iterator[Tuple[Optional[int], int, int]]:
         """(bar or None, offset, length) as QEMU's memory core splits it."""
         while size:
             bar, off = self.region_at(addr)
@@ -148,7 +152,7 @@ class Model:
             yield bar, off, n
             addr, size = addr + n, size - n
 
-    def reg_slot(self, off):
+    def reg_slot(self, off: int) -> int:
         # FEATURES: no MEMTYPE, qtest computes no memory types.
         fixed = {WC.REG_ID: WC.ID_VALUE | WC.VERSION_VALUE << 32,
                  WC.REG_FEATURES: WC.FEAT_WC_MODEL if self.wc_lines else 0,
@@ -164,7 +168,7 @@ class Model:
                 return self.counters[bar][index]
         return 0
 
-    def count(self, bar, write, n):
+    def count(self, bar: int, write: bool, n: int) -> None:
         """One access of @n bytes, of unknown memory type under qtest."""
         c = self.counters[bar]
         if write:
@@ -179,7 +183,7 @@ class Model:
         c[WC.CNT_BUS_TXNS] += 1
         c[WC.CNT_BUS_BYTES] += n + WC.BUS_OVERHEAD
 
-    def read(self, addr, size):
+    def read(self, addr: int, size: int) -> int:
         value = shift = 0
         for bar, off, n in self.pieces(addr, size):
             if bar is None or (bar == WC.BAR_REGS and n < 4):
@@ -195,7 +199,7 @@ class Model:
             shift += 8 * n
         return value
 
-    def write(self, addr, size, value):
+    def write(self, addr: int, size: int, value: int) -> None:
         for bar, off, n in self.pieces(addr, size):
             piece, value = value & mask(n), value >> 8 * n
             if bar == WC.BAR_REGS and n >= 4:
@@ -204,7 +208,7 @@ class Model:
                 self.mem[bar][off:off + n] = piece.to_bytes(n, "little")
                 self.count(bar, True, n)
 
-    def reg_write(self, off, n, value):
+    def reg_write(self, off: int, n: int, value: int) -> None:
         control = None
         if off == WC.REG_CONTROL and n == 4:
             control = value
@@ -217,8 +221,9 @@ class Model:
         if control is not None and control & WC.CTRL_RESET_COUNTERS:
             self.clear_counters()
 
-    def clear_counters(self):
-        self.counters = {bar: [0] * WC.NUM_COUNTERS for bar in APERTURES}
+    def clear_counters(self) -> None:
+        self.counters: Dict[int, List[int]] = \
+            {bar: [0] * WC.NUM_COUNTERS for bar in APERTURES}
 
 
 class QTest:
@@ -268,7 +273,7 @@ def qom_get(vm: "QEMUQtestMachine", prop: str) -> object:
 class Device:
     """wc-testdev's configuration space, through mechanism #1 on bus 0."""
 
-    def __init__(self, qt):
+    def __init__(self, qt: QTest) -> None:
         self.qt = qt
         for slot in range(32):
             self.devfn = slot << 3
@@ -280,21 +285,21 @@ class Device:
         self.pm = self.find_cap(PCI.CAP_ID_PM)
         self.pcie = self.find_cap(PCI.CAP_ID_EXP)
 
-    def select(self, off, size):
+    def select(self, off: int, size: int) -> Tuple[int, str]:
         """Point CONFIG_ADDRESS at @off: the data port and qtest suffix."""
         self.qt.cmd("outl 0x%x 0x%x" % (CONFIG_ADDRESS, 0x80000000 |
                                          self.devfn << 8 | off & 0xfc))
         return CONFIG_DATA + (off & 3), {1: "b", 2: "w", 4: "l"}[size]
 
-    def cfg_read(self, off, size):
+    def cfg_read(self, off: int, size: int) -> int:
         port, suffix = self.select(off, size)
         return self.qt.cmd(f"in{suffix} 0x{port:x}")
 
-    def cfg_write(self, off, size, value):
+    def cfg_write(self, off: int, size: int, value: int) -> None:
         port, suffix = self.select(off, size)
         self.qt.cmd(f"out{suffix} 0x{port:x} 0x{value:x}")
 
-    def find_cap(self, cap_id):
+    def find_cap(self, cap_id: int) -> int:
         ptr = self.cfg_read(PCI.CAPABILITY_LIST, 1)
         while ptr:
             if self.cfg_read(ptr, 1) == cap_id:
@@ -302,7 +307,7 @@ class Device:
             ptr = self.cfg_read(ptr + PCI.CAP_LIST_NEXT, 1)
         raise Failure(f"capability 0x{cap_id:02x} missing")
 
-    def probe_bar(self, bar):
+    def probe_bar(self, bar: int) -> Tuple[int, int]:
         """(flags, size) by the write-all-ones probe, 64-bit BARs whole."""
         off = PCI.BASE_ADDRESS_0 + 4 * bar
         self.cfg_write(off, 4, 0xffffffff)
@@ -316,7 +321,7 @@ class Device:
         return low & ~PCI.BASE_ADDRESS_MEM_MASK, \
             (~bits & (mask(8) if wide else mask(4))) + 1
 
-    def program(self, bars):
+    def program(self, bars: Bars) -> None:
         """What a driver does after reset: place the BARs, enable memory."""
         self.cfg_write(PCI.COMMAND, 2, 0)
         for bar, (base, _size) in bars.items():
@@ -327,7 +332,7 @@ class Device:
         self.cfg_write(PCI.COMMAND, 2, PCI.COMMAND_MEMORY)
 
 
-def layout(dev):
+def layout(dev: Device) -> Bars:
     """Probe the BARs and place them in the 32-bit hole, a gap after each."""
     dev.cfg_write(PCI.COMMAND, 2, 0)
     bars, addr = {}, MMIO_BASE
@@ -358,7 +363,7 @@ class Fuzzer:
         self.index = 0
         self.reprogram()
 
-    def step(self):
+    def step(self) -> None:
         """One operation; PM and COMMAND weigh more while BARs are off."""
         m = self.model
         ops = [(self.op_aperture, 56), (self.op_burst, 8),
@@ -370,31 +375,31 @@ class Fuzzer:
         self.rng.choices(funcs, weights)[0]()
         self.index += 1
 
-    def note(self, text):
+    def note(self, text: str) -> None:
         self.history.append(f"{self.index}: {text}")
 
-    def value(self, size):
+    def value(self, size: int) -> int:
         """Random data; one time in ten all zeros, one in ten all ones."""
         kind = self.rng.randrange(10)
         return (0, mask(size))[kind] if kind < 2 else \
             self.rng.getrandbits(8 * size)
 
-    def read(self, addr, size, what):
+    def read(self, addr: int, size: int, what: str) -> None:
         got = self.qt.read(addr, size)
         want = self.model.read(addr, size)
         if got != want:
             raise Failure(f"{what}: read{size} at 0x{addr:x} gave 0x{got:x},"
                           f" expected 0x{want:x}")
 
-    def write(self, addr, size, value):
+    def write(self, addr: int, size: int, value: int) -> None:
         self.qt.write(addr, size, value)
         self.model.write(addr, size, value)
 
-    def reprogram(self):
+    def reprogram(self) -> None:
         self.dev.program(self.model.bars)
         self.model.mem_enabled = True
 
-    def aperture_offset(self, apsize, size):
+    def aperture_offset(self, apsize: int, size: int) -> int:
         r = self.rng.random()
         if r < 0.45:
             return self.rng.randrange(512)              # reads meet writes
@@ -408,7 +413,7 @@ class Fuzzer:
             return apsize + self.rng.randrange(64)      # past the end
         return -self.rng.randrange(1, 9)                # starts before it
 
-    def op_aperture(self):
+    def op_aperture(self) -> None:
         size = self.rng.choice((1, 2, 4, 8))
         bar = self.rng.choice(list(APERTURES))
         base, apsize = self.model.bars[bar]
@@ -421,7 +426,7 @@ class Fuzzer:
             self.note(f"write{size} bar{bar} 0x{addr:x} = 0x{value:x}")
             self.write(addr, size, value)
 
-    def op_burst(self):
+    def op_burst(self) -> None:
         """8-byte stores to one WC line (a whole line mostly)."""
         bar = self.rng.choice(list(APERTURES))
         base, apsize = self.model.bars[bar]
@@ -435,7 +440,7 @@ class Fuzzer:
             self.write(line + 8 * i, 8, self.value(8))
         self.read(line + 8 * self.rng.randrange(per_line), 8, "after burst")
 
-    def reg_offset(self):
+    def reg_offset(self) -> int:
         r = self.rng.random()
         if r < 0.4:                                     # identity .. wc-lines
             return self.rng.randrange(0, WC.REG_WC_LINES + 8, 4)
@@ -446,12 +451,12 @@ class Fuzzer:
             return WC.REGS_SIZE - self.rng.randrange(1, 9)
         return self.rng.randrange(WC.REGS_SIZE)
 
-    def op_reg_read(self):
+    def op_reg_read(self) -> None:
         size, off = self.rng.choice((1, 2, 4, 4, 8, 8)), self.reg_offset()
         self.note(f"read{size} BAR0+0x{off:x}")
         self.read(self.model.bars[0][0] + off, size, "BAR0")
 
-    def op_reg_write(self):
+    def op_reg_write(self) -> None:
         size = self.rng.choice((1, 2, 4, 4, 8, 8))
         off = self.rng.choice((WC.REG_SCRATCH, WC.REG_SCRATCH + 4,
                                self.reg_offset()))
@@ -459,14 +464,14 @@ class Fuzzer:
         self.note(f"write{size} BAR0+0x{off:x} = 0x{value:x}")
         self.write(self.model.bars[0][0] + off, size, value)
 
-    def op_control(self):
+    def op_control(self) -> None:
         reset, flush = WC.CTRL_RESET_COUNTERS, WC.CTRL_FLUSH
         value = self.rng.choice((reset, flush, flush, flush, reset | flush,
                                  0, self.rng.getrandbits(32) & ~reset))
         self.note(f"CONTROL = 0x{value:x}")
         self.write(self.model.bars[0][0] + WC.REG_CONTROL, 4, value)
 
-    def op_pm(self):
+    def op_pm(self) -> None:
         """D0 <-> D3hot (D1, D2 unsupported: ignored); no reset on D0."""
         states = PCI.PM_CTRL_STATE_MASK
         state = self.rng.choice((0, 0, 1, 2, 3) if self.model.d3 else
@@ -486,7 +491,7 @@ class Fuzzer:
         if was_d3 and not self.model.d3:
             self.reprogram()            # as a driver does; the model stays
 
-    def op_devctl(self):
+    def op_devctl(self) -> None:
         """Random Device Control bits, sometimes Initiate FLR."""
         devctl, flr = self.dev.pcie + PCI.EXP_DEVCTL, self.rng.random() < 0.3
         value = self.rng.getrandbits(16) & ~PCI.EXP_DEVCTL_BCR_FLR | \
@@ -499,7 +504,7 @@ class Fuzzer:
             self.check_after_flr(devctl)
             self.reprogram()
 
-    def check_after_flr(self, devctl):
+    def check_after_flr(self, devctl: int) -> None:
         got = [self.dev.cfg_read(off, size) for off, size in
                ((PCI.COMMAND, 2), (PCI.STATUS, 2), (PCI.BASE_ADDRESS_0, 4),
                 (devctl, 2), (self.dev.pm + PCI.PM_CTRL, 2))]
@@ -511,7 +516,7 @@ class Fuzzer:
                           f"read {', '.join(map(hex, got))}: expected memory "
                           "off, Immediate Readiness, 0, FLR clear, D0")
 
-    def op_command(self):
+    def op_command(self) -> None:
         enable = not self.model.mem_enabled or self.rng.random() < 0.3
         value = PCI.COMMAND_MEMORY * enable | \
             self.rng.choice((0, PCI.COMMAND_MASTER, PCI.COMMAND_INTX_DISABLE))
@@ -519,20 +524,20 @@ class Fuzzer:
         self.dev.cfg_write(PCI.COMMAND, 2, value)
         self.model.mem_enabled = enable
 
-    def op_qom_get(self):
+    def op_qom_get(self) -> None:
         bar = self.rng.choice(list(APERTURES))
         counter = self.rng.choice(COUNTER_NAMES)
         self.note(f"qom-get {APERTURES[bar][1]}-{counter}")
         self.check_counter(bar, counter)
 
-    def check_counter(self, bar, counter):
+    def check_counter(self, bar: int, counter: str) -> None:
         name = f"{APERTURES[bar][1]}-{counter}"
         got = qom_get(self.vm, name)
         want = self.model.counters[bar][COUNTER_NAMES.index(counter)]
         if got != want:
             raise Failure(f"QMP {name} = {got}, expected {want}")
 
-    def checkpoint(self):
+    def checkpoint(self) -> None:
         """Every counter of both apertures over QMP.  Under qtest writes
         never enter the WC model (memory type unknown): no drain needed."""
         for bar in APERTURES:
@@ -659,7 +664,7 @@ def describe(args: argparse.Namespace, seed: int, error: Failure,
     return lines
 
 
-def parse_args(argv):
+def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -693,7 +698,7 @@ def parse_args(argv):
     return args
 
 
-def main(argv=None):
+def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     load_headers(args.qemu_src)
     sys.path.insert(0, str(Path(args.qemu_src) / "python"))
