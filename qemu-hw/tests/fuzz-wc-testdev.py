@@ -62,8 +62,8 @@ QOM_PATH = "/machine/peripheral/wctd"
 
 
 class Defines:
-    """The integer defines of a C header, by name less a prefix:
-    Defines(path, "PCI_").COMMAND is PCI_COMMAND."""
+    """A header's defines (read_defines()), by name less a prefix:
+    Defines(read_defines(path), "PCI_").COMMAND is PCI_COMMAND."""
 
     def __init__(self, values: Dict[str, Value], prefix: str) -> None:
         self._values, self._prefix = values, prefix
