@@ -14,41 +14,43 @@ CONFIGURE_ARGS=(
 	# No DWARF for the VM runs (nobody debugs CI's QEMU; a smaller, faster
 	# build); the ASan build adds line tables back for its reports.
 	--disable-debug-info
-	# Only the devices the testbed uses (qemu-hw/wc-testbed.mak): q35, the
-	# IOMMU, the root port, wc-testdev.
+	# Only the devices the testbed uses (wc-testbed.mak in the overlay): q35,
+	# the IOMMU, the root port, wc-testdev.
 	--without-default-devices --with-devices-x86_64=wc-testbed
 	# Installed layout: Debian's firmware paths.  Run from the build tree,
 	# QEMU looks in qemu-bundle/ instead, which link_firmware fills.
 	--prefix=/usr --firmwarepath=/usr/share/seabios --disable-relocatable
 )
 readonly NINJA_TARGETS=(qemu-system-x86_64 tests/qtest/wc-testdev-test)
-# Our files copied into the QEMU tree: "ours:theirs".
-readonly DEVICE_FILES=(
-	wc-testdev.c:hw/misc/wc-testdev.c
-	wc-model.c:hw/misc/wc-model.c
-	wc-model.h:hw/misc/wc-model.h
-	wc-testdev.h:include/hw/misc/wc-testdev.h
-	tests/wc-testdev-test.c:tests/qtest/wc-testdev-test.c
-	wc-testbed.mak:configs/devices/x86_64-softmmu/wc-testbed.mak
-)
+readonly DEVICE_SET=configs/devices/x86_64-softmmu/wc-testbed.mak
 CACHE=${WCTB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wc-testbed}
 
 usage() {
 	cat <<USAGE
-Usage: $0 [--cache DIR] [--sanitize] [--print-src] [--help]
+Usage: $0 [--cache DIR] [--sanitize] [--print-src | --print-patches |
+       --print-overlay | --export-patches DIR] [--help]
 
-Fetch Debian's QEMU 10.0 orig tarball (sha256 checked), apply
-qemu-hw/patches/series, copy wc-testdev into hw/misc and build a minimal
-qemu-system-x86_64 (TCG and KVM; only the devices of qemu-hw/wc-testbed.mak)
-with ccache.  Nothing is rebuilt when no
-input changed.  Prints the binary's path on stdout; the wc-testdev qtest
-is built next to it, in tests/qtest/wc-testdev-test.
+Fetch Debian's QEMU 10.0 orig tarball (sha256 checked), apply the hunks
+of qemu-hw/patches/series, overlay the files that qemu-hw/ keeps at their
+QEMU paths (in the directories the series names: hw/misc/wc-testdev.c,
+...) and build a minimal qemu-system-x86_64 (TCG and KVM; only the
+devices of qemu-hw/$DEVICE_SET)
+with ccache.  Only overlay files whose content changed are copied, and
+nothing is rebuilt when no input changed.  Prints the binary's path on
+stdout; the wc-testdev qtest is built next to it, in
+tests/qtest/wc-testdev-test.
 
   --cache DIR    cache root (default: \$WCTB_CACHE or ~/.cache/wc-testbed)
   --sanitize     build with AddressSanitizer and UBSan (for the device
                  fuzzer, which runs it under qtest: without TCG), in a
                  build directory of its own
   --print-src    print the prepared QEMU source directory instead
+  --print-patches  print the series' patch files, one a line, instead
+  --print-overlay  print the overlay's files (paths in the QEMU tree)
+  --export-patches DIR
+                 write the complete series, each patch with its overlay
+                 files, as 'git format-patch' does into DIR (applied to a
+                 git repository of the pristine tarball tree), instead
   --help         this text
 USAGE
 }
@@ -80,13 +82,40 @@ fetch_tarball() {
 	echo "$dir/$QEMU_TARBALL"
 }
 
-patch_files() {
-	local line
+# The series file: a patch a line, then the overlay directories (QEMU
+# paths below qemu-hw/) whose files belong to that patch; '#' comments.
+# Prints "PATCH<tab>DIR..." per patch, the patch's path absolute.
+read_series() {
+	local line words
 	while IFS= read -r line; do
 		line=${line%%#*}
-		line=${line//[[:space:]]/}
-		[[ -z $line ]] || echo "$HERE/patches/$line"
+		read -r -a words <<<"$line"
+		((${#words[@]})) || continue
+		[[ -f $HERE/patches/${words[0]} ]] ||
+			die "patches/series names ${words[0]}, which is not in patches/"
+		printf '%s\t%s\n' "$HERE/patches/${words[0]}" "${words[*]:1}"
 	done <"$HERE/patches/series"
+}
+
+patch_files() { read_series | cut -f1; }
+
+# overlay_files [DIR...]: the overlay's files (in every directory the
+# series names, or in DIR...), as paths in the QEMU tree, sorted.
+overlay_files() {
+	local dirs=("$@")
+	((${#dirs[@]})) || mapfile -t dirs < <(read_series | cut -f2 | tr ' ' '\n' | sed '/^$/d')
+	((${#dirs[@]})) || return 0
+	(cd "$HERE" && find "${dirs[@]}" -type f | LC_ALL=C sort)
+}
+
+# install_overlay TREE [DIR...]: copy those files into TREE, only those
+# whose content changed, so that ninja rebuilds only what they touch.
+install_overlay() {
+	local tree=$1 f
+	shift
+	while IFS= read -r f; do
+		install -C -D -m 0644 "$HERE/$f" "$tree/$f"
+	done < <(overlay_files "$@")
 }
 
 hash_files() { sha256sum "$@" | cut -d' ' -f1 | sha256sum | cut -c1-16; }
@@ -113,17 +142,52 @@ prepare_source() {
 	echo "$src"
 }
 
-# Copy only files whose content changed, so ninja rebuilds only those.
-sync_device_files() {
-	local src=$1 pair
-	for pair in "${DEVICE_FILES[@]}"; do
-		install -C -m 0644 "$HERE/${pair%%:*}" "$src/${pair#*:}"
-	done
+# A git repository of the pristine tarball tree, made once; its HEAD is
+# the tarball.  Every file is added, also those QEMU's .gitignore names.
+pristine_repo() {
+	local tarball=$1 repo=$CACHE/qemu/pristine-${QEMU_SHA256:0:16}.git
+	if [[ ! -f $repo/.wctb-ready ]]; then
+		log "making a git repository of the pristine tree in $repo"
+		rm -rf "$repo" "$repo.tree"
+		mkdir -p "$repo.tree"
+		tar -xf "$tarball" -C "$repo.tree" --strip-components=1 --no-same-owner
+		git init -q --bare "$repo"
+		git --git-dir="$repo" --work-tree="$repo.tree" add -A -f
+		git --git-dir="$repo" --work-tree="$repo.tree" commit -q \
+			-m "QEMU 10.0.2 ($QEMU_TARBALL)"
+		rm -rf "$repo.tree"
+		touch "$repo/.wctb-ready"
+	fi
+	echo "$repo"
 }
 
-device_inputs() {
-	local pair
-	for pair in "${DEVICE_FILES[@]}"; do echo "$HERE/${pair%%:*}"; done
+# The series as commits on the pristine tree in a temporary worktree:
+# each patch applied with git am, its overlay directories added to it;
+# then git format-patch into $2.  Dates are the patches' own, so the
+# output depends only on the series and the overlay.
+export_patches() {
+	local tarball=$1 out=$2 repo tree patch dirs n=0
+	repo=$(pristine_repo "$tarball")
+	mkdir -p "$out" || die "cannot create $out"
+	tree=$(mktemp -d "${TMPDIR:-/tmp}/wctb-export.XXXXXX")
+	# shellcheck disable=SC2064 # expanded now: the locals are gone at exit
+	trap "git --git-dir=$(printf %q "$repo") worktree remove --force $(printf %q "$tree") 2>/dev/null
+		rm -rf $(printf %q "$tree")" EXIT
+	git --git-dir="$repo" worktree add -q --detach "$tree" HEAD
+	export GIT_COMMITTER_NAME=wc-testbed GIT_COMMITTER_EMAIL=wc-testbed@localhost
+	while IFS=$'\t' read -r patch dirs; do
+		n=$((n + 1))
+		git -C "$tree" am -q --committer-date-is-author-date "$patch" >&2 ||
+			die "$(basename "$patch") does not apply to QEMU 10.0.2"
+		[[ -n $dirs ]] || continue
+		# shellcheck disable=SC2086 # dirs: a word list
+		install_overlay "$tree" $dirs
+		# shellcheck disable=SC2086
+		git -C "$tree" add -- $dirs
+		GIT_COMMITTER_DATE=$(git -C "$tree" log -1 --format=%aD) \
+			git -C "$tree" commit -q --amend --no-edit
+	done < <(read_series)
+	git -C "$tree" -c core.abbrev=12 format-patch -q --zero-commit -o "$out" "HEAD~$n"
 }
 
 configure_qemu() {
@@ -174,11 +238,14 @@ drop_if_corrupt() {
 }
 
 main() {
-	local print_src=0
+	local print_src=0 export_dir=
 	while (($#)); do
 		case "$1" in
 		--cache) CACHE=${2:?--cache needs a directory}; shift ;;
 		--print-src) print_src=1 ;;
+		--print-patches) patch_files; exit 0 ;;
+		--print-overlay) overlay_files; exit 0 ;;
+		--export-patches) export_dir=${2:?--export-patches needs a directory}; shift ;;
 		# The fuzzer drives the device through qtest: no TCG to build.
 		--sanitize) CONFIGURE_ARGS+=(--enable-asan --enable-ubsan --disable-tcg --extra-cflags=-g1) ;;
 		-h | --help) usage; exit 0 ;;
@@ -186,19 +253,25 @@ main() {
 		esac
 		shift
 	done
-	[[ -x /usr/lib/ccache/gcc ]] || die "ccache not installed; run .ci/setup-host.sh"
+	read_series >/dev/null     # a series naming a missing patch stops here
 
-	local tarball src build stamp inputs
+	local tarball src build stamp inputs overlay
 	tarball=$(fetch_tarball)
+	if [[ -n $export_dir ]]; then
+		export_patches "$tarball" "$export_dir"
+		return
+	fi
 	src=$(prepare_source "$tarball")
 	if ((print_src)); then
 		echo "$src"
 		return
 	fi
+	[[ -x /usr/lib/ccache/gcc ]] || die "ccache not installed; run .ci/setup-host.sh"
 	# The device set is read at configure time: it keys the build directory.
-	build=$CACHE/qemu/build-$(echo "${src##*/} ${CONFIGURE_ARGS[*]} $(hash_files "$HERE/wc-testbed.mak")" |
+	build=$CACHE/qemu/build-$(echo "${src##*/} ${CONFIGURE_ARGS[*]} $(hash_files "$HERE/$DEVICE_SET")" |
 		sha256sum | cut -c1-16)
-	inputs=$(hash_files "${BASH_SOURCE[0]}" $(device_inputs))
+	mapfile -t overlay < <(overlay_files)
+	inputs=$(hash_files "${BASH_SOURCE[0]}" "${overlay[@]/#/$HERE/}")
 	stamp=$build/.wctb-stamp
 	drop_if_corrupt "$build" "$stamp"
 	if [[ -x $build/qemu-system-x86_64 && -x $build/tests/qtest/wc-testdev-test &&
@@ -207,7 +280,7 @@ main() {
 	else
 		local fresh=0 t0=$SECONDS
 		[[ -f $build/build.ninja ]] || fresh=1
-		sync_device_files "$src"
+		install_overlay "$src"
 		configure_qemu "$src" "$build"
 		compile_qemu "$build"
 		link_firmware "$build"

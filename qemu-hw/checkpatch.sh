@@ -1,48 +1,35 @@
 #!/usr/bin/env bash
-# Run QEMU's scripts/checkpatch.pl on our QEMU patches and on the device
-# sources at the paths they take in the QEMU tree.
+# Run QEMU's scripts/checkpatch.pl on our QEMU series as it would be sent:
+# the complete patches that build-qemu.sh --export-patches writes.
 set -euo pipefail
 
 readonly HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 QEMU_SRC=
-TMP=
 
 usage() {
 	cat <<USAGE
 Usage: $0 --qemu-src DIR [--help]
 
-Checks every patch in qemu-hw/patches/series and every file that
-build-qemu.sh copies into the QEMU tree, with DIR/scripts/checkpatch.pl
-(DIR: the prepared tree, 'qemu-hw/build-qemu.sh --print-src').
-Prints TAP; exits non-zero on any error or warning.
+Exports the QEMU series (qemu-hw/build-qemu.sh --export-patches: every
+patch of qemu-hw/patches/series with the overlay files it adds) and
+checks each patch with DIR/scripts/checkpatch.pl (DIR: the prepared
+tree, 'qemu-hw/build-qemu.sh --print-src').  Prints TAP; exits non-zero
+on any error or warning.
 USAGE
 }
 
 die() { printf 'checkpatch: error: %s\n' "$*" >&2; exit 2; }
 
-# "ours:theirs" pairs, as build-qemu.sh lists them.
-device_files() {
-	sed -n '/^readonly DEVICE_FILES=(/,/^)/p' "$HERE/build-qemu.sh" | grep ':' | tr -d '\t'
-}
-
-# Problems checkpatch reports, less the MAINTAINERS reminder for new files
-# under directories that MAINTAINERS already covers (target/i386/).
-problems() {
-	grep -E '^(ERROR|WARNING):' | grep -v 'does MAINTAINERS need updating' || true
-}
-
-# check N NAME DIR ARGS...: one TAP line; checkpatch, run in DIR, must
-# report no problems.
+# check N PATCH: one TAP line; checkpatch must report no problem at all.
 check() {
-	local n=$1 name=$2 dir=$3 out bad
-	shift 3
-	out=$(cd "$dir" && perl "$QEMU_SRC/scripts/checkpatch.pl" "$@" 2>&1) || true
-	bad=$(problems <<<"$out")
-	if [[ -z $bad ]] && grep -q '^total: 0 errors' <<<"$out"; then
-		echo "ok $n $name"
+	local n=$1 patch=$2 out
+	out=$(cd "$QEMU_SRC" && perl scripts/checkpatch.pl "$patch" 2>&1) || true
+	if ! grep -qE '^(ERROR|WARNING):' <<<"$out" &&
+		grep -q '^total: 0 errors, 0 warnings' <<<"$out"; then
+		echo "ok $n ${patch##*/}"
 		return 0
 	fi
-	echo "not ok $n $name"
+	echo "not ok $n ${patch##*/}"
 	grep -E -A2 '^(ERROR|WARNING):' <<<"$out" | sed 's/^/# /'
 	return 1
 }
@@ -59,22 +46,17 @@ main() {
 	[[ -f $QEMU_SRC/scripts/checkpatch.pl ]] || die "--qemu-src must name a prepared QEMU tree"
 	QEMU_SRC=$(cd "$QEMU_SRC" && pwd)
 
-	local patches pairs pair n=0 failed=0
-	mapfile -t patches < <(grep -v '^#' "$HERE/patches/series" | sed '/^$/d')
-	mapfile -t pairs < <(device_files)
-	echo "1..$((${#patches[@]} + ${#pairs[@]}))"
+	local out patches p n=0 failed=0
+	out=$(mktemp -d)
+	# shellcheck disable=SC2064 # expanded now
+	trap "rm -rf $(printf %q "$out")" EXIT
+	"$HERE/build-qemu.sh" --export-patches "$out" || die "exporting the series failed"
+	mapfile -t patches < <(find "$out" -name '*.patch' | LC_ALL=C sort)
+	((${#patches[@]})) || die "the export wrote no patch"
+	echo "1..${#patches[@]}"
 	for p in "${patches[@]}"; do
 		n=$((n + 1))
-		check "$n" "$p" "$QEMU_SRC" "$HERE/patches/$p" || failed=1
-	done
-	TMP=$(mktemp -d)
-	trap 'rm -rf "$TMP"' EXIT
-	for pair in "${pairs[@]}"; do
-		n=$((n + 1))
-		# checkpatch judges a file by its path in the tree (tests/ rules).
-		mkdir -p "$TMP/$(dirname "${pair#*:}")"
-		cp "$HERE/${pair%%:*}" "$TMP/${pair#*:}"
-		check "$n" "${pair#*:}" "$TMP" --no-tree -f "${pair#*:}" || failed=1
+		check "$n" "$p" || failed=1
 	done
 	return "$failed"
 }

@@ -1,5 +1,5 @@
 /*
- * Unit tests for the PAT lookup that qemu-hw/patches/0003 adds to QEMU
+ * Unit tests for the PAT lookup that qemu-hw/patches/0002 adds to QEMU
  * (target/i386/pat.h): all 8 PAT indices at both leaf sizes, CR0.CD and
  * reserved encodings.  Built against the patched QEMU source tree.
  *

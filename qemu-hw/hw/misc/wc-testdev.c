@@ -30,6 +30,8 @@
 #include "hw/resettable.h"
 #include "migration/vmstate.h"
 #include "qom/object.h"
+#include "system/arch_init.h"
+#include "system/tcg.h"
 #include "hw/misc/wc-testdev.h"
 #include "wc-model.h"
 #include "trace.h"
@@ -42,6 +44,9 @@ OBJECT_DECLARE_SIMPLE_TYPE(WCTestDevState, WC_TESTDEV)
 
 /* WC model line addresses: aperture index above the aperture offset. */
 #define WC_TESTDEV_LINE_AP_SHIFT 48
+
+/* The line size the register map promises is the model's. */
+QEMU_BUILD_BUG_ON(WC_TESTDEV_LINE_SIZE != WC_MODEL_LINE);
 
 typedef struct WCTestDevAperture {
     WCTestDevState *dev;
@@ -103,8 +108,18 @@ static unsigned wc_testdev_memtype(MemTxAttrs attrs)
     }
 }
 
+/*
+ * Does the accelerator compute the memory type of CPU accesses?  Only x86
+ * TCG does (target/i386 fills MemTxAttrs.memtype from the guest's PAT);
+ * under KVM, qtest and on other targets every access is of unknown type.
+ */
+static bool wc_testdev_memtypes_known(void)
+{
+    return tcg_enabled() && qemu_arch_available(QEMU_ARCH_I386);
+}
+
 static void wc_testdev_count(WCTestDevAperture *ap, unsigned counter,
-                             uint64_t bytes_counter, unsigned size)
+                             unsigned bytes_counter, unsigned size)
 {
     ap->counters[counter]++;
     ap->counters[bytes_counter] += size;
@@ -129,17 +144,14 @@ static void wc_testdev_wc_sink(void *opaque, uint64_t line,
 
     if (full) {
         memcpy(ap->mem + off, data, WC_MODEL_LINE);
+        ap->counters[WC_TESTDEV_CNT_FULL_BURSTS]++;
+        wc_testdev_bus(ap, 1, WC_MODEL_LINE);
     } else {
         for (unsigned i = 0; i < WC_MODEL_LINE; i++) {
             if (mask & (1ULL << i)) {
                 ap->mem[off + i] = data[i];
             }
         }
-    }
-    if (full) {
-        ap->counters[WC_TESTDEV_CNT_FULL_BURSTS]++;
-        wc_testdev_bus(ap, 1, WC_MODEL_LINE);
-    } else {
         wc_testdev_count(ap, WC_TESTDEV_CNT_PARTIAL_BURSTS,
                          WC_TESTDEV_CNT_PARTIAL_BYTES, valid);
         wc_testdev_bus(ap, wc_model_mask_runs(mask), valid);
@@ -174,7 +186,7 @@ static uint64_t wc_testdev_reg_slot(WCTestDevState *s, hwaddr addr)
         return WC_TESTDEV_ID_VALUE |
                ((uint64_t)WC_TESTDEV_VERSION_VALUE << 32);
     case WC_TESTDEV_REG_FEATURES:       /* CONTROL reads as zero */
-        return WC_TESTDEV_FEAT_MEMTYPE |
+        return (wc_testdev_memtypes_known() ? WC_TESTDEV_FEAT_MEMTYPE : 0) |
                (s->wc_lines ? WC_TESTDEV_FEAT_WC_MODEL : 0);
     case WC_TESTDEV_REG_PREF_SIZE:
         return s->ap[WC_TESTDEV_APERTURE_PREF].size;
@@ -261,8 +273,9 @@ static const MemoryRegionOps wc_testdev_reg_ops = {
     },
 };
 
-static bool wc_testdev_aperture_check(WCTestDevAperture *ap, hwaddr addr,
-                                      unsigned size, const char *what)
+/* Is an access inside the aperture?  Logs a guest error if not. */
+static bool wc_testdev_access_ok(WCTestDevAperture *ap, hwaddr addr,
+                                 unsigned size, const char *what)
 {
     if (addr + size <= ap->size) {
         return true;
@@ -282,7 +295,7 @@ static MemTxResult wc_testdev_aperture_read(void *opaque, hwaddr addr,
     WCTestDevAperture *ap = opaque;
     unsigned type = wc_testdev_memtype(attrs);
 
-    if (!wc_testdev_aperture_check(ap, addr, size, "read")) {
+    if (!wc_testdev_access_ok(ap, addr, size, "read")) {
         *data = UINT64_MAX;
         return MEMTX_OK;
     }
@@ -335,7 +348,7 @@ static MemTxResult wc_testdev_aperture_write(void *opaque, hwaddr addr,
     WCTestDevState *s = ap->dev;
     unsigned type = wc_testdev_memtype(attrs);
 
-    if (!wc_testdev_aperture_check(ap, addr, size, "write")) {
+    if (!wc_testdev_access_ok(ap, addr, size, "write")) {
         return MEMTX_OK;
     }
     trace_wc_testdev_aperture_write(ap->index, addr, size, val, type);
@@ -374,8 +387,9 @@ static const MemoryRegionOps wc_testdev_aperture_ops = {
     },
 };
 
-static bool wc_testdev_check_aperture(WCTestDevState *s, unsigned index,
-                                      Error **errp)
+/* Is the size property of aperture @index one the device supports? */
+static bool wc_testdev_validate_size(WCTestDevState *s, unsigned index,
+                                     Error **errp)
 {
     uint64_t size = s->ap[index].size;
 
@@ -480,8 +494,8 @@ static void wc_testdev_realize(PCIDevice *pdev, Error **errp)
                    "got %u", WC_MODEL_MAX_LINES, s->wc_lines);
         return;
     }
-    if (!wc_testdev_check_aperture(s, WC_TESTDEV_APERTURE_PREF, errp) ||
-        !wc_testdev_check_aperture(s, WC_TESTDEV_APERTURE_NONPREF, errp)) {
+    if (!wc_testdev_validate_size(s, WC_TESTDEV_APERTURE_PREF, errp) ||
+        !wc_testdev_validate_size(s, WC_TESTDEV_APERTURE_NONPREF, errp)) {
         return;
     }
     if (s->wc_lines) {
@@ -563,13 +577,11 @@ static void wc_testdev_reset_hold(Object *obj, ResetType type)
     s->scratch = 0;
     for (unsigned i = 0; i < WC_TESTDEV_NUM_APERTURES; i++) {
         s->ap[i].cached_logged = false;
-    }
-    wc_testdev_reset_counters(s);
-    for (unsigned i = 0; i < WC_TESTDEV_NUM_APERTURES; i++) {
         if (s->ap[i].mem) {
             memset(s->ap[i].mem, 0, s->ap[i].size);
         }
     }
+    wc_testdev_reset_counters(s);
 }
 
 /* Counters are readable from the host: qom-get PATH bar2-wc-stores, ... */

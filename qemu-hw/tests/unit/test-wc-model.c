@@ -1,5 +1,5 @@
 /*
- * Unit tests for the write-combining model (qemu-hw/wc-model.c).
+ * Unit tests for the write-combining model (qemu-hw/hw/misc/wc-model.c).
  *
  * A small simulated device sits behind the model: lines that leave the
  * buffers are written to its memory, and it follows the device's rules

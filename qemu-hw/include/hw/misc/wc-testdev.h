@@ -38,7 +38,12 @@
 #define WC_TESTDEV_VERSION_VALUE    0x00010001  /* 1.1 */
 
 /* FEATURES bits */
-#define WC_TESTDEV_FEAT_MEMTYPE     (1u << 0)   /* counts by memory type */
+/*
+ * MEMTYPE: the accelerator computes the memory type of CPU accesses (x86
+ * TCG), so writes are counted by type; clear under KVM and qtest, where
+ * every write counts as UNKNOWN_WRITES.
+ */
+#define WC_TESTDEV_FEAT_MEMTYPE     (1u << 0)
 #define WC_TESTDEV_FEAT_WC_MODEL    (1u << 1)   /* WC buffers modelled */
 
 /* CONTROL bits (write 1 to act) */
@@ -59,6 +64,7 @@
 
 /* Bytes on the modelled bus per transaction, on top of the payload. */
 #define WC_TESTDEV_BUS_OVERHEAD     24
+/* Bytes per write-combining line: a full burst is one whole line. */
 #define WC_TESTDEV_LINE_SIZE        64
 
 /*
@@ -72,7 +78,10 @@
 #define WC_TESTDEV_APERTURE_NONPREF 1   /* BAR4 */
 #define WC_TESTDEV_NUM_APERTURES    2
 
-#define WC_TESTDEV_REG_COUNTERS(ap) (0x100 + 0x100 * (ap))
+#define WC_TESTDEV_REG_COUNTERS_BASE    0x100
+#define WC_TESTDEV_REG_COUNTERS_STRIDE  0x100
+#define WC_TESTDEV_REG_COUNTERS(ap) \
+    (WC_TESTDEV_REG_COUNTERS_BASE + WC_TESTDEV_REG_COUNTERS_STRIDE * (ap))
 
 #define WC_TESTDEV_CNT_READS            0   /* read accesses */
 #define WC_TESTDEV_CNT_READ_BYTES       1   /* bytes read */
