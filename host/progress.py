@@ -87,6 +87,8 @@ def main() -> int:
         text = args.count_file.read_text().strip()
         expected = int(text) if text.isdigit() else None
     meter = Meter(args.label, expected, sys.stderr)
+    # Compilers may print bytes that are not UTF-8: keep the line anyway.
+    sys.stdin.reconfigure(errors="replace")
     with open(args.log, "w") as log:
         for raw in sys.stdin:
             log.write(raw)

@@ -375,7 +375,7 @@ class CHeaderTest(TempDirTest):
 
     def test_the_register_map_and_the_port_keys(self):
         regs = cheader.read_defines(os.path.join(
-            HERE, "..", "qemu-hw", "wc-testdev.h"))
+            HERE, "..", "qemu-hw", "include", "hw", "misc", "wc-testdev.h"))
         self.assertEqual(regs["WC_TESTDEV_ID_VALUE"], 0x44544357)
         self.assertEqual(regs["WC_TESTDEV_FEAT_WC_MODEL"], 2)
         self.assertEqual(len(regs["WC_TESTDEV_COUNTER_NAMES"]),

@@ -59,12 +59,15 @@ input_key() {
 	} | sha256sum | cut -c1-16
 }
 
+# The progress line counts kbuild's steps against the most a build of the
+# same configuration printed (host/progress.py).
 compile_kernel() {
 	local src=$1 out=$2 logfile=$2/build.log
+	local steps=$CACHE/kernel/steps-$KERNEL_BASE$( ((!DEBUG)) || echo -debug)
 	log "compiling (log: $logfile)"
-	if ! KBUILD_BUILD_TIMESTAMP='2026-01-01' KBUILD_BUILD_USER=wctb KBUILD_BUILD_HOST=wctb \
-		CCACHE_DIR=$CACHE/ccache make -C "$src" O="$out" ARCH=x86_64 -j"$JOBS" \
-		CC="ccache gcc" bzImage >"$logfile" 2>&1; then
+	if ! kmake "$src" "$out" -j"$JOBS" bzImage 2>&1 |
+		python3 "$HERE/../host/progress.py" --label "build-kernel: compiling" \
+			--log "$logfile" --count-file "$steps"; then
 		grep -E 'error|Error' "$logfile" | head -20 >&2 || tail -20 "$logfile" >&2
 		die "kernel build failed; full log in $logfile"
 	fi
@@ -72,7 +75,7 @@ compile_kernel() {
 
 install_headers() {
 	local src=$1 out=$2
-	make -s -C "$src" O="$out" ARCH=x86_64 headers_install \
+	kmake "$src" "$out" -s headers_install \
 		INSTALL_HDR_PATH="$out/headers-install" >/dev/null ||
 		die "make headers_install failed in $src"
 }

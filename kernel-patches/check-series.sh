@@ -32,10 +32,8 @@ USAGE
 log() { printf 'check-series: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 2; }
 
-kmake() {
-	KBUILD_BUILD_TIMESTAMP='2026-01-01' CCACHE_DIR=$CACHE/ccache \
-		make -C "$SRC" O="$OUT" ARCH=x86_64 CC="ccache gcc" "$@"
-}
+# make in the tree under check (kernel-tree.sh's kmake).
+tmake() { kmake "$SRC" "$OUT" "$@"; }
 
 # Files a patch touches, from its diff.
 touched_files() { git -C "$SRC" apply --numstat "$1" | cut -f3; }
@@ -45,7 +43,7 @@ w1_warnings() {
 	local c=$1 obj=${1%.c}.o
 	[[ $c == *.c && -f $OUT/$obj ]] || { echo 0; return; }
 	rm -f "$OUT/$obj"
-	kmake -s W=1 "$obj" 2>&1 | grep -c 'warning:' || true
+	tmake -s W=1 "$obj" 2>&1 | grep -c 'warning:' || true
 }
 
 kdoc_warnings() {
@@ -92,7 +90,7 @@ check_patch() {
 	before=$(warning_counts "${files[@]}")
 	git -C "$SRC" -c user.name=wc-testbed -c user.email=wc-testbed@localhost \
 		am -q "$patch" >&2 || { echo "not ok $n $name # does not apply"; return 1; }
-	if ! kmake -s -j"$JOBS" bzImage >"$OUT/check-$n.log" 2>&1; then
+	if ! tmake -s -j"$JOBS" bzImage >"$OUT/check-$n.log" 2>&1; then
 		echo "not ok $n $name # build failed"
 		grep -E 'error' "$OUT/check-$n.log" | head -10 | sed 's/^/# /'
 		return 1
@@ -120,7 +118,7 @@ run_checks() {
 	mkdir -p "$OUT"
 	configure_kernel "$SRC" "$OUT"
 	log "building the unpatched base (log: $OUT/check-0.log)"
-	kmake -s -j"$JOBS" bzImage >"$OUT/check-0.log" 2>&1 || die "the base does not build; see $OUT/check-0.log"
+	tmake -s -j"$JOBS" bzImage >"$OUT/check-0.log" 2>&1 || die "the base does not build; see $OUT/check-0.log"
 	echo "1..${#patches[@]}"
 	for p in "${patches[@]}"; do
 		n=$((n + 1))

@@ -240,12 +240,21 @@ apply_series() {
 	git -C "$src" clean -qfdx -e "$BUILD_DIRS_PATTERN"
 }
 
+# kmake SRC OUT ARGS...: make in the kernel tree SRC, objects in OUT,
+# through ccache, with one build identity for every build of the testbed.
+kmake() {
+	local src=$1 out=$2
+	shift 2
+	KBUILD_BUILD_TIMESTAMP='2026-01-01' KBUILD_BUILD_USER=wctb KBUILD_BUILD_HOST=wctb \
+		CCACHE_DIR=$CACHE/ccache make -C "$src" O="$out" ARCH=x86_64 CC="ccache gcc" "$@"
+}
+
 # tinyconfig + fragment, then check every fragment line survived olddefconfig.
 configure_kernel() {
 	local src=$1 out=$2
-	make -s -C "$src" O="$out" ARCH=x86_64 tinyconfig >/dev/null
+	kmake "$src" "$out" -s tinyconfig >/dev/null
 	"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "${FRAGMENTS[@]}" >/dev/null
-	make -s -C "$src" O="$out" ARCH=x86_64 olddefconfig >/dev/null
+	kmake "$src" "$out" -s olddefconfig >/dev/null
 	verify_fragment "$out/.config"
 }
 
