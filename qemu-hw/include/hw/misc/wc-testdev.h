@@ -32,10 +32,12 @@
 #define WC_TESTDEV_REG_PREF_SIZE    0x10    /* RO, 64-bit: BAR2 size */
 #define WC_TESTDEV_REG_NONPREF_SIZE 0x18    /* RO, 64-bit: BAR4 size */
 #define WC_TESTDEV_REG_SCRATCH      0x20    /* RW scratch */
-#define WC_TESTDEV_REG_WC_LINES     0x28    /* RO: WC line buffers (0: off) */
+#define WC_TESTDEV_REG_WC_LINES     0x28    /* RO: WC line buffers per vCPU */
+#define WC_TESTDEV_REG_WEAK         0x30    /* RW: WC_TESTDEV_WEAK_* */
+#define WC_TESTDEV_REG_WEAK_SEED    0x38    /* RW, 64-bit: weak-mode seed */
 
 #define WC_TESTDEV_ID_VALUE         0x44544357  /* "WCTD" in memory */
-#define WC_TESTDEV_VERSION_VALUE    0x00010001  /* 1.1 */
+#define WC_TESTDEV_VERSION_VALUE    0x00010002  /* 1.2 */
 
 /* FEATURES bits */
 /*
@@ -45,13 +47,35 @@
  */
 #define WC_TESTDEV_FEAT_MEMTYPE     (1u << 0)
 #define WC_TESTDEV_FEAT_WC_MODEL    (1u << 1)   /* WC buffers modelled */
+/*
+ * DRAIN_EVENTS: the vCPUs report the events that drain their WC buffers
+ * (fences, serializing and locked instructions, interrupts, UC accesses
+ * elsewhere), counted as DRAIN_*; x86 TCG only.  Without it only accesses
+ * to the device itself drain.
+ */
+#define WC_TESTDEV_FEAT_DRAIN_EVENTS (1u << 2)
+#define WC_TESTDEV_FEAT_WEAK        (1u << 3)   /* REG_WEAK works */
+
+/*
+ * WEAK bits.  ORDER: a UC write to an aperture no longer drains the
+ * writing vCPU's WC buffers first: it takes effect, and the vCPU's pending
+ * WC data arrives after it (counted as DOORBELL_EARLY), partial lines as
+ * 8-byte chunks and lines in an order drawn from WEAK_SEED.  Full lines
+ * wait in the buffers too.  Only a drain event (a fence, ...) delivers
+ * them in time.  Off at reset unless the device's x-weak-order property
+ * says otherwise; writing WEAK_SEED restarts the order's sequence.
+ */
+#define WC_TESTDEV_WEAK_ORDER       (1u << 0)
 
 /* CONTROL bits (write 1 to act) */
 #define WC_TESTDEV_CTRL_RESET_COUNTERS  (1u << 0)
 #define WC_TESTDEV_CTRL_FLUSH           (1u << 1)   /* drain WC buffers */
 
 /*
- * Memory types as the device reports them (LAST_WRITE_TYPE counter).
+ * Memory types as the device reports them (LAST_WRITE_TYPE counter): the
+ * type the guest's page tables selected (x86: the PAT entry, so UC- shows).
+ * The device acts on the effective type (PAT combined with the MTRRs), in
+ * which UC- is UC, or WC under a WC MTRR.
  * UNKNOWN: the accelerator did not say (KVM, qtest, DMA).
  */
 #define WC_TESTDEV_MEMTYPE_UNKNOWN  0
@@ -71,8 +95,8 @@
  * Per-aperture counter blocks: 64-bit counters at
  * WC_TESTDEV_REG_COUNTERS(aperture) + 8 * WC_TESTDEV_CNT_*.
  * Read them with one 8-byte access, or low half then high half.
- * Any BAR0 access first drains the WC buffers, so counters read by the
- * guest include every store issued before the read.
+ * Any BAR0 access first drains the accessing vCPU's WC buffers, so
+ * counters it reads include every store it issued before the read.
  */
 #define WC_TESTDEV_APERTURE_PREF    0   /* BAR2 */
 #define WC_TESTDEV_APERTURE_NONPREF 1   /* BAR4 */
@@ -87,7 +111,7 @@
 #define WC_TESTDEV_CNT_READ_BYTES       1   /* bytes read */
 #define WC_TESTDEV_CNT_WRITES           2   /* write accesses, any type */
 #define WC_TESTDEV_CNT_WRITE_BYTES      3   /* bytes written, any type */
-#define WC_TESTDEV_CNT_UC_WRITES        4   /* writes of type UC or UC- */
+#define WC_TESTDEV_CNT_UC_WRITES        4   /* writes of effective type UC */
 #define WC_TESTDEV_CNT_UC_BYTES         5
 #define WC_TESTDEV_CNT_WC_STORES        6   /* writes of type WC */
 #define WC_TESTDEV_CNT_WC_BYTES         7
@@ -110,7 +134,9 @@
     "reads", "read-bytes", "writes", "write-bytes", "uc-writes", \
     "uc-bytes", "wc-stores", "wc-bytes", "full-bursts", "partial-bursts", \
     "partial-bytes", "cached-writes", "unknown-writes", "bus-txns", \
-    "bus-bytes", "last-write-type", "last-read-type" }
+    "bus-bytes", "last-write-type", "last-read-type", "drain-fence", \
+    "drain-serialize", "drain-lock", "drain-interrupt", "drain-uc-other", \
+    "drain-device", "drain-evict", "drain-full", "doorbell-early" }
 #define WC_TESTDEV_APERTURE_NAMES { "bar2", "bar4" }
 
 #endif /* HW_MISC_WC_TESTDEV_H */
