@@ -25,13 +25,59 @@ bool wc_model_init(WCModel *m, unsigned nlines, WCModelSink sink,
     return true;
 }
 
-static void wc_model_send(WCModel *m, WCModelLine *l)
+void wc_model_set_weak(WCModel *m, bool weak, uint64_t seed)
 {
-    bool full = l->mask == WC_MODEL_FULL_MASK;
+    m->weak = weak;
+    m->rng = seed;
+}
+
+/* The next number of the order's sequence (splitmix64). */
+static uint64_t wc_model_random(WCModel *m)
+{
+    uint64_t z = (m->rng += 0x9e3779b97f4a7c15ULL);
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* A random order of the numbers 0 to @n - 1 in @order. */
+static void wc_model_shuffle(WCModel *m, unsigned *order, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        order[i] = i;
+    }
+    for (unsigned i = n; i > 1; i--) {
+        unsigned j = wc_model_random(m) % i;
+        unsigned t = order[i - 1];
+
+        order[i - 1] = order[j];
+        order[j] = t;
+    }
+}
+
+static void wc_model_send(WCModel *m, WCModelLine *l, WCModelCause cause)
+{
+    l->busy = false;
+    m->busy--;
+    m->sink(m->opaque, l->line, l->data, l->mask, cause);
+}
+
+/* A flushed partial line in weak order: its 8-byte chunks, shuffled. */
+static void wc_model_send_chunks(WCModel *m, WCModelLine *l)
+{
+    unsigned order[WC_MODEL_LINE / 8];
 
     l->busy = false;
     m->busy--;
-    m->sink(m->opaque, l->line, l->data, l->mask, full);
+    wc_model_shuffle(m, order, WC_MODEL_LINE / 8);
+    for (unsigned i = 0; i < WC_MODEL_LINE / 8; i++) {
+        uint64_t chunk = l->mask & (0xffULL << (8 * order[i]));
+
+        if (chunk) {
+            m->sink(m->opaque, l->line, l->data, chunk, WC_MODEL_FLUSH);
+        }
+    }
 }
 
 static WCModelLine *wc_model_find(WCModel *m, uint64_t line)
@@ -74,7 +120,7 @@ static WCModelLine *wc_model_alloc(WCModel *m, uint64_t line)
     }
     if (!l) {
         l = wc_model_oldest(m);
-        wc_model_send(m, l);
+        wc_model_send(m, l, WC_MODEL_EVICT);
     }
     l->busy = true;
     m->busy++;
@@ -98,8 +144,8 @@ static void wc_model_store_line(WCModel *m, uint64_t addr, unsigned size,
     m->last = l;
     memcpy(l->data + off, bytes, size);
     l->mask |= ((1ULL << size) - 1) << off;     /* size is at most 8 */
-    if (l->mask == WC_MODEL_FULL_MASK) {
-        wc_model_send(m, l);
+    if (l->mask == WC_MODEL_FULL_MASK && !m->weak) {
+        wc_model_send(m, l, WC_MODEL_FULL);
     }
 }
 
@@ -120,10 +166,33 @@ void wc_model_store(WCModel *m, uint64_t addr, unsigned size, uint64_t val)
     wc_model_store_line(m, addr + first, size - first, bytes + first);
 }
 
+static void wc_model_flush_weak(WCModel *m)
+{
+    unsigned order[WC_MODEL_MAX_LINES];
+
+    wc_model_shuffle(m, order, m->nlines);
+    for (unsigned i = 0; i < m->nlines; i++) {
+        WCModelLine *l = &m->lines[order[i]];
+
+        if (!l->busy) {
+            continue;
+        }
+        if (l->mask == WC_MODEL_FULL_MASK) {
+            wc_model_send(m, l, WC_MODEL_FLUSH);
+        } else {
+            wc_model_send_chunks(m, l);
+        }
+    }
+}
+
 void wc_model_flush(WCModel *m)
 {
+    if (m->weak) {
+        wc_model_flush_weak(m);
+        return;
+    }
     while (m->busy) {
-        wc_model_send(m, wc_model_oldest(m));
+        wc_model_send(m, wc_model_oldest(m), WC_MODEL_FLUSH);
     }
 }
 

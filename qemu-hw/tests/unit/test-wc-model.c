@@ -22,6 +22,7 @@ typedef struct Burst {
     uint64_t line;
     uint64_t mask;
     bool full;
+    WCModelCause cause;
 } Burst;
 
 typedef struct Device {
@@ -33,21 +34,22 @@ typedef struct Device {
 } Device;
 
 static void sink(void *opaque, uint64_t line, const uint8_t *data,
-                 uint64_t mask, bool full)
+                 uint64_t mask, WCModelCause cause)
 {
     Device *d = opaque;
+    bool full = mask == UINT64_MAX;
 
     g_assert_cmpuint(line % WC_MODEL_LINE, ==, 0);
     g_assert_cmpuint(line + WC_MODEL_LINE, <=, MEM_SIZE);
     g_assert_true(mask != 0);
-    g_assert_true(full == (mask == UINT64_MAX));
+    g_assert_true(cause != WC_MODEL_FULL || full);
     for (unsigned i = 0; i < WC_MODEL_LINE; i++) {
         if (mask & (1ULL << i)) {
             d->mem[line + i] = data[i];
         }
     }
     if (d->nbursts < MAX_EVENTS) {
-        d->bursts[d->nbursts++] = (Burst){ line, mask, full };
+        d->bursts[d->nbursts++] = (Burst){ line, mask, full, cause };
     }
     d->line_bytes += __builtin_popcountll(mask);
 }
@@ -237,7 +239,8 @@ static void check_no_duplicate_lines(const WCModel *m)
 }
 
 /* Random WC stores, UC writes and reads; device == reference after flush. */
-static void run_random_sequence(guint32 seed, unsigned nlines, unsigned ops)
+static void run_random_sequence(guint32 seed, unsigned nlines, unsigned ops,
+                                bool weak)
 {
     static const unsigned sizes[] = { 1, 2, 4, 8 };
     GRand *rng = g_rand_new_with_seed(seed);
@@ -246,6 +249,7 @@ static void run_random_sequence(guint32 seed, unsigned nlines, unsigned ops)
     uint64_t wc_bytes = 0;
 
     device_init(&d, nlines);
+    wc_model_set_weak(&d.wc, weak, seed);
     for (unsigned n = 0; n < ops; n++) {
         unsigned size = sizes[g_rand_int_range(rng, 0, 4)];
         /* A small window so that lines collide and evict often. */
@@ -284,8 +288,107 @@ static void test_random_sequences_match_reference(void)
     unsigned seeds = g_test_slow() ? 5000 : 500;
 
     for (guint32 seed = 1; seed <= seeds; seed++) {
-        run_random_sequence(seed, 1 + seed % WC_MODEL_MAX_LINES, 2000);
+        run_random_sequence(seed, 1 + seed % WC_MODEL_MAX_LINES, 2000, false);
     }
+}
+
+/* Weak order changes when bytes arrive, never which bytes or how many. */
+static void test_weak_random_sequences_match_reference(void)
+{
+    unsigned seeds = g_test_slow() ? 5000 : 500;
+
+    for (guint32 seed = 1; seed <= seeds; seed++) {
+        run_random_sequence(seed, 1 + seed % WC_MODEL_MAX_LINES, 2000, true);
+    }
+}
+
+static void test_causes(void)
+{
+    Device d;
+
+    device_init(&d, 1);
+    for (unsigned i = 0; i < WC_MODEL_LINE; i += 8) {
+        wc_model_store(&d.wc, i, 8, i);
+    }
+    wc_model_store(&d.wc, 64, 4, 1);        /* partial line 64 */
+    wc_model_store(&d.wc, 128, 4, 2);       /* evicts line 64 */
+    wc_model_flush(&d.wc);                  /* sends line 128 */
+    g_assert_cmpuint(d.nbursts, ==, 3);
+    g_assert_cmpint(d.bursts[0].cause, ==, WC_MODEL_FULL);
+    g_assert_cmpint(d.bursts[1].cause, ==, WC_MODEL_EVICT);
+    g_assert_cmpuint(d.bursts[1].line, ==, 64);
+    g_assert_cmpint(d.bursts[2].cause, ==, WC_MODEL_FLUSH);
+    g_assert_cmpuint(d.bursts[2].line, ==, 128);
+}
+
+/* Weak order: a full line waits for the flush, partial lines are chunked. */
+static void test_weak_full_line_waits_and_chunks(void)
+{
+    Device d;
+    uint64_t seen = 0;
+
+    device_init(&d, 4);
+    wc_model_set_weak(&d.wc, true, 42);
+    for (unsigned i = 0; i < WC_MODEL_LINE; i += 8) {
+        wc_model_store(&d.wc, i, 8, i);
+    }
+    g_assert_cmpuint(d.nbursts, ==, 0);
+    g_assert_cmpuint(wc_model_pending(&d.wc), ==, 1);
+    wc_model_store(&d.wc, 64 + 4, 8, 0x1122334455667788ULL);
+    wc_model_store(&d.wc, 64 + 40, 2, 0xabcd);
+    wc_model_flush(&d.wc);
+    /* The full line as one burst; bytes 4-11 in chunks 0 and 1; 40-41. */
+    g_assert_cmpuint(d.nbursts, ==, 4);
+    for (unsigned i = 0; i < d.nbursts; i++) {
+        g_assert_cmpint(d.bursts[i].cause, ==, WC_MODEL_FLUSH);
+        if (d.bursts[i].line == 0) {
+            g_assert_true(d.bursts[i].full);
+            continue;
+        }
+        g_assert_cmpuint(d.bursts[i].line, ==, 64);
+        /* A chunk never leaves its 8 bytes, and no byte comes twice. */
+        g_assert_cmpuint(__builtin_popcountll(d.bursts[i].mask), <=, 8);
+        g_assert_true((d.bursts[i].mask & seen) == 0);
+        seen |= d.bursts[i].mask;
+    }
+    g_assert_cmphex(seen, ==, (0xffULL << 4) | (3ULL << 40));
+    g_assert_cmpuint(get(d.mem, 64 + 4, 8), ==, 0x1122334455667788ULL);
+}
+
+/* The order of a flush in weak mode: one seed, one order; seeds differ. */
+static void weak_order(uint64_t seed, uint64_t *lines, unsigned n)
+{
+    static Device d;
+
+    device_init(&d, WC_MODEL_MAX_LINES);
+    wc_model_set_weak(&d.wc, true, seed);
+    for (unsigned i = 0; i < n; i++) {
+        wc_model_store(&d.wc, i * WC_MODEL_LINE, 1, i);
+    }
+    wc_model_flush(&d.wc);
+    g_assert_cmpuint(d.nbursts, ==, n);
+    for (unsigned i = 0; i < n; i++) {
+        lines[i] = d.bursts[i].line;
+    }
+}
+
+static void test_weak_order_follows_the_seed(void)
+{
+    uint64_t a[8], b[8], c[8];
+    bool differs = false, reordered = false;
+
+    weak_order(7, a, 8);
+    weak_order(7, b, 8);
+    g_assert_cmpmem(a, sizeof(a), b, sizeof(b));
+    for (uint64_t seed = 8; seed < 16 && !differs; seed++) {
+        weak_order(seed, c, 8);
+        differs = memcmp(a, c, sizeof(a)) != 0;
+    }
+    g_assert_true(differs);
+    for (unsigned i = 0; i < 8; i++) {
+        reordered |= a[i] != i * WC_MODEL_LINE;
+    }
+    g_assert_true(reordered);
 }
 
 int main(int argc, char **argv)
@@ -308,6 +411,13 @@ int main(int argc, char **argv)
     g_test_add_func("/wc-model/uc-write-and-read-drain-first",
                     test_uc_write_and_read_drain_first);
     g_test_add_func("/wc-model/mask-runs", test_mask_runs);
+    g_test_add_func("/wc-model/causes", test_causes);
+    g_test_add_func("/wc-model/weak-full-line-waits-and-chunks",
+                    test_weak_full_line_waits_and_chunks);
+    g_test_add_func("/wc-model/weak-order-follows-the-seed",
+                    test_weak_order_follows_the_seed);
+    g_test_add_func("/wc-model/weak-random-sequences-match-reference",
+                    test_weak_random_sequences_match_reference);
     g_test_add_func("/wc-model/random-sequences-match-reference",
                     test_random_sequences_match_reference);
     return g_test_run();
