@@ -6,8 +6,10 @@
  * BAR0 holds registers and counters, BAR2 is a 64-bit prefetchable aperture,
  * BAR4 a 64-bit non-prefetchable one.  Both apertures are I/O regions backed
  * by device memory: every access reaches the model and is counted.  The
- * memory type of an access comes from MemTxAttrs.memtype (x86 TCG computes
- * it from the guest's PAT); KVM and qtest leave it unknown.
+ * memory type of an access comes from MemTxAttrs (x86 TCG computes it from
+ * the guest's PAT and MTRRs); KVM and qtest leave it unknown.  Each vCPU
+ * has write-combining buffers of its own, drained by the events that drain
+ * a real CPU's (exec/cpu-wc.h) and by its accesses to the device.
  * The register map is in include/hw/misc/wc-testdev.h; the specification is
  * docs/specs/wc-testdev.rst.
  *
@@ -21,6 +23,10 @@
 #include "qemu/units.h"
 #include "qemu/module.h"
 #include "qemu/bswap.h"
+#include "qemu/madvise.h"
+#include "exec/cpu-wc.h"
+#include "hw/boards.h"
+#include "hw/core/cpu.h"
 #include "qapi/error.h"
 #include "hw/pci/msi.h"
 #include "hw/pci/msix.h"
@@ -31,6 +37,7 @@
 #include "migration/vmstate.h"
 #include "qom/object.h"
 #include "system/arch_init.h"
+#include "system/qtest.h"
 #include "system/tcg.h"
 #include "hw/misc/wc-testdev.h"
 #include "wc-model.h"
@@ -54,6 +61,7 @@ typedef struct WCTestDevAperture {
     MemoryRegion mr;
     uint64_t size;
     uint8_t *mem;
+    bool dirty;                 /* written since the last reset */
     bool cached_logged;
     uint64_t counters[WC_TESTDEV_NUM_COUNTERS];
 } WCTestDevAperture;
@@ -65,7 +73,19 @@ struct WCTestDevState {
     uint64_t scratch;
     uint32_t wc_lines;          /* property; 0 turns the WC model off */
     uint8_t msix_bar;           /* property: BAR of the MSI-X table */
-    WCModel wc;
+    bool weak_prop;             /* property x-weak-order: WEAK at reset */
+    uint64_t weak_seed_prop;    /* property x-weak-seed: WEAK_SEED at reset */
+    uint8_t qtest_memtype;      /* property x-qtest-memtype */
+    uint32_t weak;              /* REG_WEAK */
+    uint64_t weak_seed;         /* REG_WEAK_SEED */
+    /*
+     * WC buffers, one set per vCPU (by cpu_index) and a last one for
+     * accesses that no vCPU makes (qtest); nwc sets in all.
+     */
+    WCModel *wc;
+    unsigned nwc;
+    unsigned drain_counter;     /* WC_TESTDEV_CNT_DRAIN_* of a flush */
+    CPUWCSink cpu_sink;
     WCTestDevAperture ap[WC_TESTDEV_NUM_APERTURES];
 };
 
@@ -88,9 +108,9 @@ static const char *const wc_testdev_counter_names[WC_TESTDEV_NUM_COUNTERS] =
 static const char *const wc_testdev_aperture_names[WC_TESTDEV_NUM_APERTURES] =
     WC_TESTDEV_APERTURE_NAMES;
 
-static unsigned wc_testdev_memtype(MemTxAttrs attrs)
+static unsigned wc_testdev_memtype_of(uint8_t memtype)
 {
-    switch (attrs.memtype) {
+    switch (memtype) {
     case MEMTX_MEMTYPE_UC:
         return WC_TESTDEV_MEMTYPE_UC;
     case MEMTX_MEMTYPE_UC_MINUS:
@@ -106,6 +126,31 @@ static unsigned wc_testdev_memtype(MemTxAttrs attrs)
     default:
         return WC_TESTDEV_MEMTYPE_UNKNOWN;
     }
+}
+
+/*
+ * The type that acts on an access: the effective type, or under qtest the
+ * one x-qtest-memtype names (so that qtests and the fuzzer reach the WC
+ * model).
+ */
+static unsigned wc_testdev_memtype(WCTestDevState *s, MemTxAttrs attrs)
+{
+    unsigned type = wc_testdev_memtype_of(attrs.memtype);
+
+    if (type == WC_TESTDEV_MEMTYPE_UNKNOWN && s->qtest_memtype &&
+        qtest_enabled()) {
+        return s->qtest_memtype;
+    }
+    return type;
+}
+
+/* The type LAST_*_TYPE shows: the page tables' choice where known. */
+static unsigned wc_testdev_page_memtype(WCTestDevState *s, MemTxAttrs attrs)
+{
+    unsigned type = wc_testdev_memtype_of(attrs.page_memtype);
+
+    return type != WC_TESTDEV_MEMTYPE_UNKNOWN ? type :
+           wc_testdev_memtype(s, attrs);
 }
 
 /*
@@ -133,14 +178,28 @@ static void wc_testdev_bus(WCTestDevAperture *ap, unsigned txns,
         payload + (uint64_t)txns * WC_TESTDEV_BUS_OVERHEAD;
 }
 
-/* A line leaves the WC buffers: store its valid bytes and count it. */
+/* A line (or a chunk of one) leaves the WC buffers: store it, count it. */
 static void wc_testdev_wc_sink(void *opaque, uint64_t line,
-                               const uint8_t *data, uint64_t mask, bool full)
+                               const uint8_t *data, uint64_t mask,
+                               WCModelCause cause)
 {
     WCTestDevState *s = opaque;
     WCTestDevAperture *ap = &s->ap[line >> WC_TESTDEV_LINE_AP_SHIFT];
     uint64_t off = line & MAKE_64BIT_MASK(0, WC_TESTDEV_LINE_AP_SHIFT);
     unsigned valid = ctpop64(mask);
+    bool full = mask == UINT64_MAX;
+
+    switch (cause) {
+    case WC_MODEL_FULL:
+        ap->counters[WC_TESTDEV_CNT_DRAIN_FULL]++;
+        break;
+    case WC_MODEL_EVICT:
+        ap->counters[WC_TESTDEV_CNT_DRAIN_EVICT]++;
+        break;
+    default:
+        ap->counters[s->drain_counter]++;
+        break;
+    }
 
     if (full) {
         memcpy(ap->mem + off, data, WC_MODEL_LINE);
@@ -159,13 +218,99 @@ static void wc_testdev_wc_sink(void *opaque, uint64_t line,
     trace_wc_testdev_burst(ap->index, off, mask, full);
 }
 
-/* Reads and non-WC accesses drain the WC buffers first, as on x86. */
+/* The WC buffers of the initiator of the access being handled. */
+static WCModel *wc_testdev_model_of(WCTestDevState *s, CPUState *cs)
+{
+    if (!s->wc_lines) {
+        return NULL;
+    }
+    if (cs && cs->cpu_index >= 0 && cs->cpu_index < s->nwc - 1) {
+        return &s->wc[cs->cpu_index];
+    }
+    return &s->wc[s->nwc - 1];
+}
+
+static WCModel *wc_testdev_model(WCTestDevState *s)
+{
+    return wc_testdev_model_of(s, current_cpu);
+}
+
+/* Send what @m holds, counted under @counter (a WC_TESTDEV_CNT_DRAIN_*). */
+static void wc_testdev_flush(WCTestDevState *s, WCModel *m, unsigned counter)
+{
+    if (m && wc_model_pending(m)) {
+        trace_wc_testdev_flush(m - s->wc, wc_model_pending(m), counter);
+        s->drain_counter = counter;
+        wc_model_flush(m);
+    }
+}
+
+/*
+ * An access to the device drains the accessing vCPU's buffers first; x86
+ * drains them on UC accesses, and PCIe reads do not pass posted writes.
+ */
 static void wc_testdev_drain(WCTestDevState *s)
 {
-    if (s->wc_lines && wc_model_pending(&s->wc)) {
-        trace_wc_testdev_flush(wc_model_pending(&s->wc));
-        wc_model_flush(&s->wc);
+    wc_testdev_flush(s, wc_testdev_model(s), WC_TESTDEV_CNT_DRAIN_DEVICE);
+}
+
+/* Every vCPU's buffers: before a reset or power state change acts. */
+static void wc_testdev_drain_all(WCTestDevState *s)
+{
+    for (unsigned i = 0; s->wc_lines && i < s->nwc; i++) {
+        wc_testdev_flush(s, &s->wc[i], WC_TESTDEV_CNT_DRAIN_DEVICE);
     }
+}
+
+static const unsigned wc_testdev_drain_counters[] = {
+    [CPU_WC_DRAIN_FENCE] = WC_TESTDEV_CNT_DRAIN_FENCE,
+    [CPU_WC_DRAIN_SERIALIZE] = WC_TESTDEV_CNT_DRAIN_SERIALIZE,
+    [CPU_WC_DRAIN_LOCK] = WC_TESTDEV_CNT_DRAIN_LOCK,
+    [CPU_WC_DRAIN_INTERRUPT] = WC_TESTDEV_CNT_DRAIN_INTERRUPT,
+    [CPU_WC_DRAIN_UC_ACCESS] = WC_TESTDEV_CNT_DRAIN_UC_OTHER,
+};
+
+/* Regions whose own handlers order their accesses against WC data. */
+static bool wc_testdev_orders_itself(WCTestDevState *s, MemoryRegion *mr)
+{
+    return mr == &s->regs ||
+           mr == &s->ap[WC_TESTDEV_APERTURE_PREF].mr ||
+           mr == &s->ap[WC_TESTDEV_APERTURE_NONPREF].mr;
+}
+
+/* A drain event of vCPU @cs (exec/cpu-wc.h). */
+static void wc_testdev_cpu_drain(CPUWCSink *sink, CPUState *cs,
+                                 CPUWCDrainReason reason, MemoryRegion *mr)
+{
+    WCTestDevState *s = container_of(sink, WCTestDevState, cpu_sink);
+    WCModel *m = wc_testdev_model_of(s, cs);
+    unsigned counter = WC_TESTDEV_CNT_DRAIN_UC_OTHER;
+
+    if (!m || !wc_model_pending(m)) {
+        return;
+    }
+    if (mr && wc_testdev_orders_itself(s, mr)) {
+        cpu_wc_mark_pending(cs);
+        return;
+    }
+    if (mr && memory_region_owner(mr) == OBJECT(s)) {
+        counter = WC_TESTDEV_CNT_DRAIN_DEVICE;      /* MSI-X table, PBA */
+    } else if (reason < ARRAY_SIZE(wc_testdev_drain_counters)) {
+        counter = wc_testdev_drain_counters[reason];
+    }
+    wc_testdev_flush(s, m, counter);
+}
+
+/* WEAK and WEAK_SEED apply to every vCPU's buffers, each its own order. */
+static void wc_testdev_set_weak(WCTestDevState *s)
+{
+    bool on = s->weak & WC_TESTDEV_WEAK_ORDER;
+
+    for (unsigned i = 0; s->wc_lines && i < s->nwc; i++) {
+        wc_model_set_weak(&s->wc[i], on,
+                          s->weak_seed ^ (0x9e3779b97f4a7c15ULL * (i + 1)));
+    }
+    trace_wc_testdev_weak(s->weak, s->weak_seed);
 }
 
 static void wc_testdev_reset_counters(WCTestDevState *s)
@@ -186,8 +331,10 @@ static uint64_t wc_testdev_reg_slot(WCTestDevState *s, hwaddr addr)
         return WC_TESTDEV_ID_VALUE |
                ((uint64_t)WC_TESTDEV_VERSION_VALUE << 32);
     case WC_TESTDEV_REG_FEATURES:       /* CONTROL reads as zero */
-        return (wc_testdev_memtypes_known() ? WC_TESTDEV_FEAT_MEMTYPE : 0) |
-               (s->wc_lines ? WC_TESTDEV_FEAT_WC_MODEL : 0);
+        return (wc_testdev_memtypes_known() ?
+                WC_TESTDEV_FEAT_MEMTYPE | WC_TESTDEV_FEAT_DRAIN_EVENTS : 0) |
+               (s->wc_lines ?
+                WC_TESTDEV_FEAT_WC_MODEL | WC_TESTDEV_FEAT_WEAK : 0);
     case WC_TESTDEV_REG_PREF_SIZE:
         return s->ap[WC_TESTDEV_APERTURE_PREF].size;
     case WC_TESTDEV_REG_NONPREF_SIZE:
@@ -196,6 +343,10 @@ static uint64_t wc_testdev_reg_slot(WCTestDevState *s, hwaddr addr)
         return s->scratch;
     case WC_TESTDEV_REG_WC_LINES:
         return s->wc_lines;
+    case WC_TESTDEV_REG_WEAK:
+        return s->weak;
+    case WC_TESTDEV_REG_WEAK_SEED:
+        return s->weak_seed;
     }
     for (unsigned i = 0; i < WC_TESTDEV_NUM_APERTURES; i++) {
         block = WC_TESTDEV_REG_COUNTERS(i);
@@ -246,29 +397,36 @@ static void wc_testdev_reg_write(void *opaque, hwaddr addr, uint64_t val,
     wc_testdev_drain(s);
     if (addr == WC_TESTDEV_REG_CONTROL && size == 4) {
         wc_testdev_control(s, val);
-    } else if (addr == WC_TESTDEV_REG_FEATURES && size == 8) {
-        wc_testdev_control(s, val >> 32);
-    } else if (addr == WC_TESTDEV_REG_SCRATCH && size == 8) {
-        s->scratch = val;
     } else if ((addr & ~7ULL) == WC_TESTDEV_REG_SCRATCH) {
         s->scratch = deposit64(s->scratch, (addr & 7) * 8, size * 8, val);
+    } else if (addr == WC_TESTDEV_REG_WEAK && size == 4) {
+        s->weak = val & WC_TESTDEV_WEAK_ORDER;
+        wc_testdev_set_weak(s);
+    } else if ((addr & ~7ULL) == WC_TESTDEV_REG_WEAK_SEED) {
+        s->weak_seed = deposit64(s->weak_seed, (addr & 7) * 8, size * 8, val);
+        wc_testdev_set_weak(s);
     } else {
         qemu_log_mask(LOG_GUEST_ERROR,
-                      "wc-testdev: write of %u bytes to read-only register "
-                      "0x%" HWADDR_PRIx " ignored\n", size, addr);
+                      "wc-testdev: write of %u bytes at 0x%" HWADDR_PRIx
+                      " ignored (read-only, or not a whole register)\n",
+                      size, addr);
     }
 }
 
+/*
+ * Any size from 1 to 8 bytes: every access drains, reads return the bytes
+ * of the register slot, and writes act only as the spec says.
+ */
 static const MemoryRegionOps wc_testdev_reg_ops = {
     .read = wc_testdev_reg_read,
     .write = wc_testdev_reg_write,
     .endianness = DEVICE_LITTLE_ENDIAN,
     .valid = {
-        .min_access_size = 4,
+        .min_access_size = 1,
         .max_access_size = 8,
     },
     .impl = {
-        .min_access_size = 4,
+        .min_access_size = 1,
         .max_access_size = 8,
     },
 };
@@ -293,7 +451,7 @@ static MemTxResult wc_testdev_aperture_read(void *opaque, hwaddr addr,
                                             MemTxAttrs attrs)
 {
     WCTestDevAperture *ap = opaque;
-    unsigned type = wc_testdev_memtype(attrs);
+    unsigned type = wc_testdev_page_memtype(ap->dev, attrs);
 
     if (!wc_testdev_access_ok(ap, addr, size, "read")) {
         *data = UINT64_MAX;
@@ -337,6 +495,7 @@ static void wc_testdev_write_through(WCTestDevAperture *ap, hwaddr addr,
         break;
     }
     stn_le_p(ap->mem + addr, size, val);
+    ap->dirty = true;
     wc_testdev_bus(ap, 1, size);
 }
 
@@ -346,7 +505,8 @@ static MemTxResult wc_testdev_aperture_write(void *opaque, hwaddr addr,
 {
     WCTestDevAperture *ap = opaque;
     WCTestDevState *s = ap->dev;
-    unsigned type = wc_testdev_memtype(attrs);
+    unsigned type = wc_testdev_memtype(s, attrs);
+    WCModel *m = wc_testdev_model(s);
 
     if (!wc_testdev_access_ok(ap, addr, size, "write")) {
         return MEMTX_OK;
@@ -354,20 +514,33 @@ static MemTxResult wc_testdev_aperture_write(void *opaque, hwaddr addr,
     trace_wc_testdev_aperture_write(ap->index, addr, size, val, type);
     wc_testdev_count(ap, WC_TESTDEV_CNT_WRITES, WC_TESTDEV_CNT_WRITE_BYTES,
                      size);
-    ap->counters[WC_TESTDEV_CNT_LAST_WRITE_TYPE] = type;
+    ap->counters[WC_TESTDEV_CNT_LAST_WRITE_TYPE] =
+        wc_testdev_page_memtype(s, attrs);
+    if (type == WC_TESTDEV_MEMTYPE_WC && m) {
+        wc_testdev_count(ap, WC_TESTDEV_CNT_WC_STORES,
+                         WC_TESTDEV_CNT_WC_BYTES, size);
+        ap->dirty = true;
+        wc_model_store(m, (uint64_t)ap->index << WC_TESTDEV_LINE_AP_SHIFT |
+                       addr, size, val);
+        if (current_cpu && wc_model_pending(m)) {
+            cpu_wc_mark_pending(current_cpu);
+        }
+        return MEMTX_OK;
+    }
     if (type == WC_TESTDEV_MEMTYPE_WC) {
         wc_testdev_count(ap, WC_TESTDEV_CNT_WC_STORES,
                          WC_TESTDEV_CNT_WC_BYTES, size);
-        if (s->wc_lines) {
-            wc_model_store(&s->wc,
-                           (uint64_t)ap->index << WC_TESTDEV_LINE_AP_SHIFT |
-                           addr, size, val);
-            return MEMTX_OK;
-        }
-    } else {
-        wc_testdev_drain(s);
     }
+    if (!(s->weak & WC_TESTDEV_WEAK_ORDER) || !m || !wc_model_pending(m)) {
+        wc_testdev_drain(s);
+        wc_testdev_write_through(ap, addr, val, size, type);
+        return MEMTX_OK;
+    }
+    /* Weak order: this write overtakes the vCPU's pending WC data. */
+    ap->counters[WC_TESTDEV_CNT_DOORBELL_EARLY]++;
+    trace_wc_testdev_doorbell_early(ap->index, addr, wc_model_pending(m));
     wc_testdev_write_through(ap, addr, val, size, type);
+    wc_testdev_drain(s);
     return MEMTX_OK;
 }
 
@@ -412,7 +585,8 @@ static bool wc_testdev_init_aperture(WCTestDevState *s, unsigned index,
 
     ap->dev = s;
     ap->index = index;
-    ap->mem = g_try_malloc0(ap->size);
+    /* Anonymous memory, so that a reset can give it back (see reset). */
+    ap->mem = qemu_anon_ram_alloc(ap->size, NULL, false, false);
     if (!ap->mem) {
         error_setg(errp, "cannot allocate 0x%" PRIx64 " bytes for %s",
                    ap->size, wc_testdev_aperture_names[index]);
@@ -498,8 +672,21 @@ static void wc_testdev_realize(PCIDevice *pdev, Error **errp)
         !wc_testdev_validate_size(s, WC_TESTDEV_APERTURE_NONPREF, errp)) {
         return;
     }
+    if (s->qtest_memtype > WC_TESTDEV_MEMTYPE_WB) {
+        error_setg(errp, "x-qtest-memtype must be a WC_TESTDEV_MEMTYPE_* "
+                   "value (0 for none, 1 UC, 3 WC, ...), got %u",
+                   s->qtest_memtype);
+        return;
+    }
     if (s->wc_lines) {
-        wc_model_init(&s->wc, s->wc_lines, wc_testdev_wc_sink, s);
+        s->nwc = current_machine->smp.max_cpus + 1;
+        s->wc = g_new0(WCModel, s->nwc);
+        for (unsigned i = 0; i < s->nwc; i++) {
+            /* Cannot fail: wc_lines was checked above. */
+            wc_model_init(&s->wc[i], s->wc_lines, wc_testdev_wc_sink, s);
+        }
+        s->cpu_sink.drain = wc_testdev_cpu_drain;
+        cpu_wc_sink_add(&s->cpu_sink);
     }
     if (!wc_testdev_init_aperture(s, WC_TESTDEV_APERTURE_PREF, errp) ||
         !wc_testdev_init_aperture(s, WC_TESTDEV_APERTURE_NONPREF, errp)) {
@@ -544,12 +731,26 @@ static void wc_testdev_exit(PCIDevice *pdev)
     }
     msi_uninit(pdev);
     pcie_cap_exit(pdev);
+    if (s->wc_lines) {
+        cpu_wc_sink_del(&s->cpu_sink);
+    }
 }
 
-/* An FLR (Initiate Function Level Reset) resets the device as a whole. */
+/*
+ * Configuration space.  A write may change the power state, reset the
+ * function (FLR) or move a BAR: WC data every vCPU wrote arrives first.
+ */
+static uint32_t wc_testdev_read_config(PCIDevice *pdev, uint32_t addr,
+                                       int len)
+{
+    wc_testdev_drain(WC_TESTDEV(pdev));
+    return pci_default_read_config(pdev, addr, len);
+}
+
 static void wc_testdev_write_config(PCIDevice *pdev, uint32_t addr,
                                     uint32_t val, int len)
 {
+    wc_testdev_drain_all(WC_TESTDEV(pdev));
     pci_default_write_config(pdev, addr, val, len);
     pcie_cap_flr_write_config(pdev, addr, val, len);
 }
@@ -563,23 +764,44 @@ static void wc_testdev_instance_finalize(Object *obj)
     WCTestDevState *s = WC_TESTDEV(obj);
 
     for (unsigned i = 0; i < WC_TESTDEV_NUM_APERTURES; i++) {
-        g_clear_pointer(&s->ap[i].mem, g_free);
+        if (s->ap[i].mem) {
+            qemu_anon_ram_free(s->ap[i].mem, s->ap[i].size);
+            s->ap[i].mem = NULL;
+        }
     }
+    g_clear_pointer(&s->wc, g_free);
+}
+
+/*
+ * Zero an aperture written since the last reset.  vfio-pci resets the
+ * device at every open and close, so a reset must not write up to 1 GiB:
+ * the pages go back to the host and come back zeroed when touched.
+ */
+static void wc_testdev_clear_aperture(WCTestDevAperture *ap)
+{
+    if (!ap->mem || !ap->dirty) {
+        return;
+    }
+    if (qemu_madvise(ap->mem, ap->size, QEMU_MADV_DONTNEED) < 0) {
+        memset(ap->mem, 0, ap->size);
+    }
+    ap->dirty = false;
 }
 
 static void wc_testdev_reset_hold(Object *obj, ResetType type)
 {
     WCTestDevState *s = WC_TESTDEV(obj);
 
-    if (s->wc_lines) {
-        wc_model_discard(&s->wc);
+    for (unsigned i = 0; s->wc_lines && i < s->nwc; i++) {
+        wc_model_discard(&s->wc[i]);
     }
     s->scratch = 0;
+    s->weak = s->weak_prop ? WC_TESTDEV_WEAK_ORDER : 0;
+    s->weak_seed = s->weak_seed_prop;
+    wc_testdev_set_weak(s);
     for (unsigned i = 0; i < WC_TESTDEV_NUM_APERTURES; i++) {
         s->ap[i].cached_logged = false;
-        if (s->ap[i].mem) {
-            memset(s->ap[i].mem, 0, s->ap[i].size);
-        }
+        wc_testdev_clear_aperture(&s->ap[i]);
     }
     wc_testdev_reset_counters(s);
 }
@@ -618,6 +840,9 @@ static const Property wc_testdev_properties[] = {
     DEFINE_PROP_UINT32("wc-lines", WCTestDevState, wc_lines, 4),
     DEFINE_PROP_UINT8("msix-bar", WCTestDevState, msix_bar,
                       WC_TESTDEV_BAR_MSIX),
+    DEFINE_PROP_BOOL("x-weak-order", WCTestDevState, weak_prop, false),
+    DEFINE_PROP_UINT64("x-weak-seed", WCTestDevState, weak_seed_prop, 1),
+    DEFINE_PROP_UINT8("x-qtest-memtype", WCTestDevState, qtest_memtype, 0),
 };
 
 static void wc_testdev_class_init(ObjectClass *klass, void *data)
@@ -628,6 +853,7 @@ static void wc_testdev_class_init(ObjectClass *klass, void *data)
 
     k->realize = wc_testdev_realize;
     k->exit = wc_testdev_exit;
+    k->config_read = wc_testdev_read_config;
     k->config_write = wc_testdev_write_config;
     k->vendor_id = WC_TESTDEV_VENDOR_ID;
     k->device_id = WC_TESTDEV_DEVICE_ID;

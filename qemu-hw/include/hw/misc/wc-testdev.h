@@ -124,7 +124,22 @@
 #define WC_TESTDEV_CNT_BUS_BYTES        14  /* payload + overhead */
 #define WC_TESTDEV_CNT_LAST_WRITE_TYPE  15  /* WC_TESTDEV_MEMTYPE_* */
 #define WC_TESTDEV_CNT_LAST_READ_TYPE   16  /* WC_TESTDEV_MEMTYPE_* */
-#define WC_TESTDEV_NUM_COUNTERS         17
+/*
+ * Why WC data left the buffers: one count per delivery (a full or partial
+ * burst), by the event that sent it, so that the DRAIN_* counters add up
+ * to FULL_BURSTS + PARTIAL_BURSTS.
+ */
+#define WC_TESTDEV_CNT_DRAIN_FENCE      17  /* SFENCE, MFENCE */
+#define WC_TESTDEV_CNT_DRAIN_SERIALIZE  18  /* CPUID, IRET, WRMSR, MOV CR.. */
+#define WC_TESTDEV_CNT_DRAIN_LOCK       19  /* LOCK prefix, XCHG with memory */
+#define WC_TESTDEV_CNT_DRAIN_INTERRUPT  20  /* interrupt, exception delivery */
+#define WC_TESTDEV_CNT_DRAIN_UC_OTHER   21  /* UC access elsewhere, IN/OUT */
+#define WC_TESTDEV_CNT_DRAIN_DEVICE     22  /* any other access to the device */
+#define WC_TESTDEV_CNT_DRAIN_EVICT      23  /* evicted for a new line */
+#define WC_TESTDEV_CNT_DRAIN_FULL       24  /* line complete, sent at once */
+/* UC writes that arrived while the same vCPU's earlier WC data waited. */
+#define WC_TESTDEV_CNT_DOORBELL_EARLY   25
+#define WC_TESTDEV_NUM_COUNTERS         26
 
 /*
  * Their names, in WC_TESTDEV_CNT_* order: the host reads counter C of BAR2
