@@ -129,28 +129,30 @@ static unsigned wc_testdev_memtype_of(uint8_t memtype)
 }
 
 /*
- * The type that acts on an access: the effective type, or under qtest the
- * one x-qtest-memtype names (so that qtests and the fuzzer reach the WC
- * model).
+ * The type that acts on an access to @ap: the effective type, or under
+ * qtest for BAR2 the one x-qtest-memtype names, so that qtests and the
+ * fuzzer reach the WC model (BAR4 stays unknown: a write there is their
+ * doorbell).
  */
-static unsigned wc_testdev_memtype(WCTestDevState *s, MemTxAttrs attrs)
+static unsigned wc_testdev_memtype(WCTestDevAperture *ap, MemTxAttrs attrs)
 {
     unsigned type = wc_testdev_memtype_of(attrs.memtype);
 
-    if (type == WC_TESTDEV_MEMTYPE_UNKNOWN && s->qtest_memtype &&
-        qtest_enabled()) {
-        return s->qtest_memtype;
+    if (type == WC_TESTDEV_MEMTYPE_UNKNOWN && ap->dev->qtest_memtype &&
+        ap->index == WC_TESTDEV_APERTURE_PREF && qtest_enabled()) {
+        return ap->dev->qtest_memtype;
     }
     return type;
 }
 
 /* The type LAST_*_TYPE shows: the page tables' choice where known. */
-static unsigned wc_testdev_page_memtype(WCTestDevState *s, MemTxAttrs attrs)
+static unsigned wc_testdev_page_memtype(WCTestDevAperture *ap,
+                                        MemTxAttrs attrs)
 {
     unsigned type = wc_testdev_memtype_of(attrs.page_memtype);
 
     return type != WC_TESTDEV_MEMTYPE_UNKNOWN ? type :
-           wc_testdev_memtype(s, attrs);
+           wc_testdev_memtype(ap, attrs);
 }
 
 /*
@@ -451,7 +453,7 @@ static MemTxResult wc_testdev_aperture_read(void *opaque, hwaddr addr,
                                             MemTxAttrs attrs)
 {
     WCTestDevAperture *ap = opaque;
-    unsigned type = wc_testdev_page_memtype(ap->dev, attrs);
+    unsigned type = wc_testdev_page_memtype(ap, attrs);
 
     if (!wc_testdev_access_ok(ap, addr, size, "read")) {
         *data = UINT64_MAX;
@@ -505,7 +507,7 @@ static MemTxResult wc_testdev_aperture_write(void *opaque, hwaddr addr,
 {
     WCTestDevAperture *ap = opaque;
     WCTestDevState *s = ap->dev;
-    unsigned type = wc_testdev_memtype(s, attrs);
+    unsigned type = wc_testdev_memtype(ap, attrs);
     WCModel *m = wc_testdev_model(s);
 
     if (!wc_testdev_access_ok(ap, addr, size, "write")) {
@@ -515,7 +517,7 @@ static MemTxResult wc_testdev_aperture_write(void *opaque, hwaddr addr,
     wc_testdev_count(ap, WC_TESTDEV_CNT_WRITES, WC_TESTDEV_CNT_WRITE_BYTES,
                      size);
     ap->counters[WC_TESTDEV_CNT_LAST_WRITE_TYPE] =
-        wc_testdev_page_memtype(s, attrs);
+        wc_testdev_page_memtype(ap, attrs);
     if (type == WC_TESTDEV_MEMTYPE_WC && m) {
         wc_testdev_count(ap, WC_TESTDEV_CNT_WC_STORES,
                          WC_TESTDEV_CNT_WC_BYTES, size);

@@ -4,7 +4,8 @@
  * Registers, aperture data at every access size and alignment, accesses
  * past the end of each BAR, and the counters, which must report the
  * memory type as unknown: qtest accesses carry no CPU memory type, and
- * FEATURES.MEMTYPE must say so.
+ * FEATURES.MEMTYPE must say so.  With x-qtest-memtype=3, BAR2 takes
+ * qtest writes as WC: the WC model, its drains and the weak order.
  *
  * Copyright (c) 2026 wc-testbed developers
  *
@@ -16,6 +17,7 @@
 #include "qobject/qdict.h"
 #include "libqos/pci.h"
 #include "libqos/pci-pc.h"
+#include "hw/pci/pci_regs.h"
 #include "hw/misc/wc-testdev.h"
 
 typedef struct WCTest {
@@ -36,6 +38,16 @@ static void save_device(QPCIDevice *dev, int devfn, void *data)
     *(QPCIDevice **)data = dev;
 }
 
+/* Enable the device and give its BARs addresses (again after a reset). */
+static void wc_map_bars(WCTest *t)
+{
+    qpci_device_enable(t->dev);
+    t->regs = qpci_iomap(t->dev, WC_TESTDEV_BAR_REGS, NULL);
+    for (int i = 0; i < WC_TESTDEV_NUM_APERTURES; i++) {
+        t->ap[i] = qpci_iomap(t->dev, ap_bar[i], &t->ap_size[i]);
+    }
+}
+
 static void wc_start(WCTest *t, const char *extra)
 {
     t->qts = qtest_initf("-machine q35 -nodefaults "
@@ -45,11 +57,7 @@ static void wc_start(WCTest *t, const char *extra)
     qpci_device_foreach(t->bus, WC_TESTDEV_VENDOR_ID, WC_TESTDEV_DEVICE_ID,
                         save_device, &t->dev);
     g_assert_nonnull(t->dev);
-    qpci_device_enable(t->dev);
-    t->regs = qpci_iomap(t->dev, WC_TESTDEV_BAR_REGS, NULL);
-    for (int i = 0; i < WC_TESTDEV_NUM_APERTURES; i++) {
-        t->ap[i] = qpci_iomap(t->dev, ap_bar[i], &t->ap_size[i]);
-    }
+    wc_map_bars(t);
 }
 
 static void wc_stop(WCTest *t)
@@ -90,7 +98,7 @@ static void test_registers(void)
                     WC_TESTDEV_VERSION_VALUE);
     /* qtest accesses carry no memory type, and the device says so. */
     feat = qpci_io_readl(t.dev, t.regs, WC_TESTDEV_REG_FEATURES);
-    g_assert_cmphex(feat, ==, WC_TESTDEV_FEAT_WC_MODEL);
+    g_assert_cmphex(feat, ==, WC_TESTDEV_FEAT_WC_MODEL | WC_TESTDEV_FEAT_WEAK);
     g_assert_cmpuint(qpci_io_readq(t.dev, t.regs, WC_TESTDEV_REG_PREF_SIZE),
                      ==, t.ap_size[WC_TESTDEV_APERTURE_PREF]);
     g_assert_cmpuint(qpci_io_readq(t.dev, t.regs,
@@ -107,6 +115,106 @@ static void test_registers(void)
     qpci_io_writel(t.dev, t.regs, WC_TESTDEV_REG_ID, 0);
     g_assert_cmphex(qpci_io_readl(t.dev, t.regs, WC_TESTDEV_REG_ID), ==,
                     WC_TESTDEV_ID_VALUE);
+    /* Bytes and words of a register read as its bytes. */
+    g_assert_cmphex(qpci_io_readb(t.dev, t.regs, WC_TESTDEV_REG_ID + 1), ==,
+                    (WC_TESTDEV_ID_VALUE >> 8) & 0xff);
+    g_assert_cmphex(qpci_io_readw(t.dev, t.regs, WC_TESTDEV_REG_ID + 2), ==,
+                    WC_TESTDEV_ID_VALUE >> 16);
+    qpci_io_writeb(t.dev, t.regs, WC_TESTDEV_REG_SCRATCH + 7, 0x11);
+    g_assert_cmphex(qpci_io_readq(t.dev, t.regs, WC_TESTDEV_REG_SCRATCH),
+                    ==, 0x11aa55aa89abcdefULL);
+    /* An 8-byte write at FEATURES does not reach CONTROL. */
+    qpci_io_writel(t.dev, t.ap[0], 0, 1);
+    qpci_io_writeq(t.dev, t.regs, WC_TESTDEV_REG_FEATURES,
+                   (uint64_t)WC_TESTDEV_CTRL_RESET_COUNTERS << 32);
+    g_assert_cmpuint(counter(&t, 0, WC_TESTDEV_CNT_WRITES), ==, 1);
+    /* WEAK and WEAK_SEED: the reset values, and what a write leaves. */
+    g_assert_cmphex(qpci_io_readl(t.dev, t.regs, WC_TESTDEV_REG_WEAK), ==, 0);
+    g_assert_cmphex(qpci_io_readq(t.dev, t.regs, WC_TESTDEV_REG_WEAK_SEED),
+                    ==, 1);
+    qpci_io_writel(t.dev, t.regs, WC_TESTDEV_REG_WEAK, 0xffffffff);
+    g_assert_cmphex(qpci_io_readl(t.dev, t.regs, WC_TESTDEV_REG_WEAK), ==,
+                    WC_TESTDEV_WEAK_ORDER);
+    wc_stop(&t);
+}
+
+/* The WC path, reached through x-qtest-memtype=3 (WC) for BAR2. */
+static void test_qtest_wc_line_and_drains(void)
+{
+    WCTest t;
+    QPCIBar wc;
+
+    wc_start(&t, ",x-qtest-memtype=3");
+    wc = t.ap[WC_TESTDEV_APERTURE_PREF];
+    for (int i = 0; i < WC_TESTDEV_LINE_SIZE; i += 8) {
+        qpci_io_writeq(t.dev, wc, 0x40 + i, 0x0101010101010101ULL * i);
+    }
+    qpci_io_writel(t.dev, wc, 0x100, 0xdeadbeef);
+    /* The full line left at once; the partial one waits for a drain. */
+    g_assert_cmpuint(qom_counter(&t, "bar2-full-bursts"), ==, 1);
+    g_assert_cmpuint(qom_counter(&t, "bar2-drain-full"), ==, 1);
+    g_assert_cmpuint(qom_counter(&t, "bar2-partial-bursts"), ==, 0);
+    /* A BAR0 read drains it, as an access to the device. */
+    g_assert_cmpuint(counter(&t, 0, WC_TESTDEV_CNT_PARTIAL_BURSTS), ==, 1);
+    g_assert_cmpuint(counter(&t, 0, WC_TESTDEV_CNT_PARTIAL_BYTES), ==, 4);
+    g_assert_cmpuint(counter(&t, 0, WC_TESTDEV_CNT_DRAIN_DEVICE), ==, 1);
+    g_assert_cmpuint(counter(&t, 0, WC_TESTDEV_CNT_WC_STORES), ==, 9);
+    g_assert_cmphex(qpci_io_readl(t.dev, wc, 0x100), ==, 0xdeadbeef);
+    g_assert_cmphex(qpci_io_readq(t.dev, wc, 0x48), ==, 0x0808080808080808);
+    /* Five lines through four buffers: the oldest is evicted. */
+    for (int i = 0; i < 5; i++) {
+        qpci_io_writeb(t.dev, wc, 0x1000 + i * WC_TESTDEV_LINE_SIZE, i);
+    }
+    g_assert_cmpuint(qom_counter(&t, "bar2-drain-evict"), ==, 1);
+    wc_stop(&t);
+}
+
+/* Weak order: a write to BAR4 overtakes BAR2's pending WC data. */
+static void test_qtest_weak_doorbell(void)
+{
+    WCTest t;
+    QPCIBar wc;
+
+    wc_start(&t, ",x-qtest-memtype=3");
+    wc = t.ap[WC_TESTDEV_APERTURE_PREF];
+    /* In order: the BAR4 write drains BAR2's data first. */
+    qpci_io_writeq(t.dev, wc, 0, 1);
+    qpci_io_writel(t.dev, t.ap[WC_TESTDEV_APERTURE_NONPREF], 0, 1);
+    g_assert_cmpuint(qom_counter(&t, "bar4-doorbell-early"), ==, 0);
+    g_assert_cmpuint(qom_counter(&t, "bar2-drain-device"), ==, 1);
+    /* Weak: it arrives before the data, which follows in chunks. */
+    qpci_io_writel(t.dev, t.regs, WC_TESTDEV_REG_WEAK, WC_TESTDEV_WEAK_ORDER);
+    for (int i = 0; i < WC_TESTDEV_LINE_SIZE; i += 8) {
+        qpci_io_writeq(t.dev, wc, 0x40 + i, i);
+    }
+    qpci_io_writeq(t.dev, wc, 0x80, 7);
+    qpci_io_writeq(t.dev, wc, 0x98, 8);
+    /* The full line waits in weak order. */
+    g_assert_cmpuint(qom_counter(&t, "bar2-full-bursts"), ==, 0);
+    qpci_io_writel(t.dev, t.ap[WC_TESTDEV_APERTURE_NONPREF], 0, 2);
+    g_assert_cmpuint(qom_counter(&t, "bar4-doorbell-early"), ==, 1);
+    g_assert_cmpuint(qom_counter(&t, "bar2-full-bursts"), ==, 1);
+    /* 1 partial burst before, 2 chunks now. */
+    g_assert_cmpuint(qom_counter(&t, "bar2-partial-bursts"), ==, 3);
+    g_assert_cmpuint(qom_counter(&t, "bar2-drain-device"), ==, 4);
+    g_assert_cmphex(qpci_io_readq(t.dev, wc, 0x98), ==, 8);
+    wc_stop(&t);
+}
+
+/* An FLR clears the apertures, the counters and the WC buffers. */
+static void test_qtest_flr_clears(void)
+{
+    WCTest t;
+
+    wc_start(&t, ",x-qtest-memtype=3");
+    qpci_io_writeq(t.dev, t.ap[0], 0x2000, 0x1234);
+    qpci_io_writel(t.dev, t.ap[1], 0x10, 0x5678);
+    g_assert_cmpuint(qom_counter(&t, "bar2-partial-bursts"), ==, 0);
+    qpci_config_writew(t.dev, 0x80 + PCI_EXP_DEVCTL, PCI_EXP_DEVCTL_BCR_FLR);
+    g_assert_cmpuint(qom_counter(&t, "bar2-writes"), ==, 0);
+    wc_map_bars(&t);
+    g_assert_cmphex(qpci_io_readl(t.dev, t.ap[1], 0x10), ==, 0);
+    g_assert_cmphex(qpci_io_readq(t.dev, t.ap[0], 0x2000), ==, 0);
     wc_stop(&t);
 }
 
@@ -228,5 +336,10 @@ int main(int argc, char **argv)
     qtest_add_func("wc-testdev/aperture-access-sizes",
                    test_aperture_access_sizes);
     qtest_add_func("wc-testdev/past-the-end", test_past_the_end);
+    qtest_add_func("wc-testdev/qtest-wc-line-and-drains",
+                   test_qtest_wc_line_and_drains);
+    qtest_add_func("wc-testdev/qtest-weak-doorbell",
+                   test_qtest_weak_doorbell);
+    qtest_add_func("wc-testdev/qtest-flr-clears", test_qtest_flr_clears);
     return g_test_run();
 }
