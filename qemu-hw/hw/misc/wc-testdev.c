@@ -687,8 +687,6 @@ static void wc_testdev_realize(PCIDevice *pdev, Error **errp)
             /* Cannot fail: wc_lines was checked above. */
             wc_model_init(&s->wc[i], s->wc_lines, wc_testdev_wc_sink, s);
         }
-        s->cpu_sink.drain = wc_testdev_cpu_drain;
-        cpu_wc_sink_add(&s->cpu_sink);
     }
     if (!wc_testdev_init_aperture(s, WC_TESTDEV_APERTURE_PREF, errp) ||
         !wc_testdev_init_aperture(s, WC_TESTDEV_APERTURE_NONPREF, errp)) {
@@ -718,6 +716,12 @@ static void wc_testdev_realize(PCIDevice *pdev, Error **errp)
                      &s->ap[WC_TESTDEV_APERTURE_NONPREF].mr);
     if (!wc_testdev_init_irqs(s, errp)) {
         pcie_cap_exit(pdev);
+        return;
+    }
+    /* Last: exit() is called only for a device that realized. */
+    if (s->wc_lines) {
+        s->cpu_sink.drain = wc_testdev_cpu_drain;
+        cpu_wc_sink_add(&s->cpu_sink);
     }
 }
 
