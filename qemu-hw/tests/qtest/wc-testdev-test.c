@@ -207,8 +207,9 @@ static void test_qtest_flr_clears(void)
     WCTest t;
 
     wc_start(&t, ",x-qtest-memtype=3");
-    qpci_io_writeq(t.dev, t.ap[0], 0x2000, 0x1234);
     qpci_io_writel(t.dev, t.ap[1], 0x10, 0x5678);
+    qpci_io_writeq(t.dev, t.ap[0], 0x2000, 0x1234);
+    g_assert_cmpuint(qom_counter(&t, "bar2-wc-stores"), ==, 1);
     g_assert_cmpuint(qom_counter(&t, "bar2-partial-bursts"), ==, 0);
     qpci_config_writew(t.dev, 0x80 + PCI_EXP_DEVCTL, PCI_EXP_DEVCTL_BCR_FLR);
     g_assert_cmpuint(qom_counter(&t, "bar2-writes"), ==, 0);
