@@ -64,12 +64,15 @@ report() {
 	done
 }
 
-# main_job_seconds QEMU: wall seconds of the main job with that QEMU.
+# main_job_seconds QEMU: wall seconds of the main job with that QEMU.  A
+# verdict other than PASS is reported, not fatal: an older QEMU may fail
+# tests of newer device features, and its time still counts.
 main_job_seconds() {
-	local start
+	local start rc=0
 	start=$(date +%s.%N)
-	"$REPO/run-vm.sh" --build-dir "$BUILD_DIR" --qemu "$1" >/dev/null 2>&1 ||
-		die "the main job failed with $1; see $BUILD_DIR/logs/latest/"
+	"$REPO/run-vm.sh" --build-dir "$BUILD_DIR" --qemu "$1" >/dev/null 2>&1 || rc=$?
+	((rc <= 1)) || die "the main job could not run with $1 (exit $rc); see $BUILD_DIR/logs/latest/"
+	((rc == 0)) || echo "bench-mmio: note: the main job failed with $1 (timed anyway)" >&2
 	echo "$(date +%s.%N) - $start" | bc
 }
 
