@@ -129,17 +129,19 @@ static unsigned wc_testdev_memtype_of(uint8_t memtype)
 }
 
 /*
- * The type that acts on an access to @ap: the effective type, or under
+ * The type that acts on a write to @ap: the effective type, or under
  * qtest for BAR2 the one x-qtest-memtype names, so that qtests and the
  * fuzzer reach the WC model (BAR4 stays unknown: a write there is their
- * doorbell).
+ * doorbell).  Reads are not overridden.
  */
-static unsigned wc_testdev_memtype(WCTestDevAperture *ap, MemTxAttrs attrs)
+static unsigned wc_testdev_memtype(WCTestDevAperture *ap, MemTxAttrs attrs,
+                                   bool write)
 {
     unsigned type = wc_testdev_memtype_of(attrs.memtype);
 
-    if (type == WC_TESTDEV_MEMTYPE_UNKNOWN && ap->dev->qtest_memtype &&
-        ap->index == WC_TESTDEV_APERTURE_PREF && qtest_enabled()) {
+    if (type == WC_TESTDEV_MEMTYPE_UNKNOWN && write &&
+        ap->dev->qtest_memtype && ap->index == WC_TESTDEV_APERTURE_PREF &&
+        qtest_enabled()) {
         return ap->dev->qtest_memtype;
     }
     return type;
@@ -147,12 +149,12 @@ static unsigned wc_testdev_memtype(WCTestDevAperture *ap, MemTxAttrs attrs)
 
 /* The type LAST_*_TYPE shows: the page tables' choice where known. */
 static unsigned wc_testdev_page_memtype(WCTestDevAperture *ap,
-                                        MemTxAttrs attrs)
+                                        MemTxAttrs attrs, bool write)
 {
     unsigned type = wc_testdev_memtype_of(attrs.page_memtype);
 
     return type != WC_TESTDEV_MEMTYPE_UNKNOWN ? type :
-           wc_testdev_memtype(ap, attrs);
+           wc_testdev_memtype(ap, attrs, write);
 }
 
 /*
@@ -453,7 +455,7 @@ static MemTxResult wc_testdev_aperture_read(void *opaque, hwaddr addr,
                                             MemTxAttrs attrs)
 {
     WCTestDevAperture *ap = opaque;
-    unsigned type = wc_testdev_page_memtype(ap, attrs);
+    unsigned type = wc_testdev_page_memtype(ap, attrs, false);
 
     if (!wc_testdev_access_ok(ap, addr, size, "read")) {
         *data = UINT64_MAX;
@@ -507,7 +509,7 @@ static MemTxResult wc_testdev_aperture_write(void *opaque, hwaddr addr,
 {
     WCTestDevAperture *ap = opaque;
     WCTestDevState *s = ap->dev;
-    unsigned type = wc_testdev_memtype(ap, attrs);
+    unsigned type = wc_testdev_memtype(ap, attrs, true);
     WCModel *m = wc_testdev_model(s);
 
     if (!wc_testdev_access_ok(ap, addr, size, "write")) {
@@ -517,7 +519,7 @@ static MemTxResult wc_testdev_aperture_write(void *opaque, hwaddr addr,
     wc_testdev_count(ap, WC_TESTDEV_CNT_WRITES, WC_TESTDEV_CNT_WRITE_BYTES,
                      size);
     ap->counters[WC_TESTDEV_CNT_LAST_WRITE_TYPE] =
-        wc_testdev_page_memtype(ap, attrs);
+        wc_testdev_page_memtype(ap, attrs, true);
     if (type == WC_TESTDEV_MEMTYPE_WC && m) {
         wc_testdev_count(ap, WC_TESTDEV_CNT_WC_STORES,
                          WC_TESTDEV_CNT_WC_BYTES, size);
