@@ -35,7 +35,9 @@ and at reset).  What drains the buffers is
 the spec's: any BAR0 access, an aperture read, a non-WC aperture write
 (in weak order after it takes effect, counted as doorbell-early), any
 configuration space access; resets discard them (an FLR's configuration
-write drains first); QMP reads and the MSI-X table do not.
+write drains first); QMP reads and the MSI-X table do not.  The order of
+deliveries, which no counter shows, is checked in QEMU's trace of
+wc_testdev_burst, _flush, _weak and _doorbell_early (-trace ...,file=).
 The model splits accesses as QEMU's memory core does: BAR0, the MSI-X
 table and PBA take naturally aligned pieces of up to 8 bytes (the MSI-X
 regions reject pieces under 4 bytes: they read 0), unassigned space
@@ -44,18 +46,20 @@ whole.  The register map comes from include/hw/misc/wc-testdev.h, as the
 device and the guest take it, and PCI's from the QEMU tree's pci_regs.h
 (read with host/cheader.py).
 
-A run fails if a read or a counter disagrees with the model, QEMU dies
-or stops answering for 30 s, or its output holds a sanitizer report (the
-sanitizers halt QEMU at the first one; a report is named first, before
-the failure it may have caused).  Output is TAP, one line per run (seed)
-and a comment with what the run reached; exit status 0 all passed, 1 a
-run failed, 2 usage error.
+A run fails if a read, a counter or the trace disagrees with the model,
+QEMU dies or stops answering for 30 s, or its output holds a sanitizer
+report (the sanitizers halt QEMU at the first one; a report is named
+first, before the failure it may have caused).  Output is TAP, one line
+per run (seed) and a comment with what the run reached; exit status 0
+all passed, 1 a run failed, 2 usage error.
 """
 import argparse
 import collections
 import os
 import random
+import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -83,6 +87,12 @@ MMIO_BASE, MMIO_END = 0xc0000000, 0xfec00000
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "runtime error:",
                    "SUMMARY:")
 QOM_PATH = "/machine/peripheral/wctd"
+# The device's trace events that show what the counters cannot: the order
+# of deliveries, the buffer set drained, reseeds and early doorbells.
+TRACE_EVENTS = ("wc_testdev_burst", "wc_testdev_flush", "wc_testdev_weak",
+                "wc_testdev_doorbell_early")
+TRACE_LINE = re.compile(r"^(?:\d+@[\d.]+:)?(wc_testdev_\w+)\s*(.*)$")
+TRACE_NUMBER = re.compile(r"0x[0-9a-fA-F]+|\d+")
 # Aperture sizes a run picks from (bar2-size, bar4-size).
 APERTURE_SIZES = (4 << 10, 8 << 10, 64 << 10, 1 << 20, 4 << 20)
 M64 = (1 << 64) - 1
@@ -137,6 +147,7 @@ def counters_at(bar: int) -> int:
 
 
 Bars = Dict[int, Tuple[int, int]]       # BAR -> (base, size)
+TraceEvent = Tuple[str, Tuple[int, ...]]
 
 
 class Failure(Exception):
@@ -335,10 +346,17 @@ class Model:
         self.set_index = cfg.smp        # qtest's buffers: after the vCPUs'
         self.mem_enabled = False
         self.d3 = False
+        self.op = 0                     # the operation being modelled
+        self.trace: List[Tuple[int, str, Tuple[int, ...]]] = []
         self.stats: Dict[str, int] = collections.Counter()
         self.wc = WCBuffers(cfg.wc_lines, WC.LINE_SIZE, self.deliver) \
             if cfg.wc_lines else None
         self.reset()
+        self.trace.clear()              # QEMU traced its first reset already
+
+    def expect(self, event: str, *args: int) -> None:
+        """A trace event the device must emit next."""
+        self.trace.append((self.op, event, args))
 
     def reset(self) -> None:
         """Device reset (FLR, system reset): WC buffers discarded, not
@@ -361,6 +379,7 @@ class Model:
 
     def set_weak(self) -> None:
         """WEAK or WEAK_SEED written, or reset: the order restarts."""
+        self.expect("wc_testdev_weak", self.weak, self.weak_seed)
         if self.wc:
             self.wc.set_weak(bool(self.weak & WC.WEAK_ORDER), self.weak_seed ^
                              GOLDEN * (self.set_index + 1))
@@ -368,6 +387,8 @@ class Model:
     def drain(self) -> None:
         """An access to the device that drains qtest's buffers."""
         if self.wc and self.wc.busy:
+            self.expect("wc_testdev_flush", self.set_index, self.wc.busy,
+                        WC.CNT_DRAIN_DEVICE)
             self.stats["weak drains" if self.wc.weak else "drains"] += 1
             self.wc.flush()
 
@@ -394,6 +415,7 @@ class Model:
             c[WC.CNT_PARTIAL_BYTES] += valid
             self.bus(c, runs, valid)
         self.stats[f"{'full' if full else 'partial'} {cause}"] += 1
+        self.expect("wc_testdev_burst", ap, off, bits, int(full))
 
     def region_at(self, addr: int) -> Tuple[Optional[str], int, int]:
         """(kind or None for unassigned, BAR, offset in the region)."""
@@ -507,6 +529,8 @@ class Model:
             # Weak order: this write overtakes the pending WC data.
             c[WC.CNT_DOORBELL_EARLY] += 1
             self.stats["early doorbells"] += 1
+            self.expect("wc_testdev_doorbell_early", APERTURES[bar][0], off,
+                        self.wc.busy)
             self.store(bar, off, n, value)
             self.drain()
             return
@@ -713,20 +737,58 @@ def layout(dev: Device, cfg: RunConfig) -> Bars:
     return bars
 
 
+class Trace:
+    """QEMU's trace of TRACE_EVENTS (its log backend writes a line an
+    event, flushed at once), read as far as it has come."""
+
+    def __init__(self, path: str) -> None:
+        self.path, self.pos, self.rest = path, 0, ""
+
+    def skip(self) -> None:
+        """Start after what is in the file now."""
+        self.new_events()
+
+    def new_events(self) -> List[TraceEvent]:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.pos)
+                data = f.read()
+        except FileNotFoundError:
+            raise Failure(f"no trace in {self.path}: QEMU without the log "
+                          "trace backend?") from None
+        self.pos += len(data)
+        lines = (self.rest + data.decode(errors="replace")).split("\n")
+        self.rest = lines.pop()                 # not yet a whole line
+        events = []
+        for line in lines:
+            m = TRACE_LINE.match(line)
+            if m:
+                events.append((m.group(1), tuple(
+                    int(n, 0) for n in TRACE_NUMBER.findall(m.group(2)))))
+        return events
+
+
+TRACE_EVERY = 50
 BURSTS = ("line", "shuffled", "partial", "unaligned", "mixed", "bulk")
 BURST_WEIGHTS = (30, 10, 15, 15, 10, 20)
+
+
+def trace_text(event: TraceEvent) -> str:
+    return f"{event[0]}({', '.join(hex(n) for n in event[1])})"
 
 
 class Fuzzer:
     """The random operations of one run, each checked against the model."""
 
-    def __init__(self, vm: "QEMUQtestMachine", seed: int,
-                 cfg: RunConfig) -> None:
+    def __init__(self, vm: "QEMUQtestMachine", seed: int, cfg: RunConfig,
+                 trace: Trace) -> None:
         self.vm, self.rng, self.cfg = vm, random.Random(seed), cfg
         self.qt = QTest(vm)
         self.dev = Device(self.qt)
         self.model = Model(layout(self.dev, cfg), self.dev.msix, cfg)
         self.dev.on_access = self.model.drain
+        self.trace, self.traced = trace, 0
+        trace.skip()                    # the reset at QEMU's start
         self.history: "collections.deque[str]" = collections.deque(maxlen=12)
         self.index = 0
         self.reprogram()
@@ -744,8 +806,11 @@ class Fuzzer:
                (self.op_system_reset, 0.1), (self.op_qom_get, 3),
                (self.op_command, 0.5 if m.mem_enabled else 20)]
         funcs, weights = zip(*ops)
+        m.op = self.index
         self.rng.choices(funcs, weights)[0]()
         self.index += 1
+        if self.index % TRACE_EVERY == 0:
+            self.check_trace()
 
     def note(self, text: str) -> None:
         self.history.append(f"{self.index}: {text}")
@@ -1109,15 +1174,37 @@ class Fuzzer:
         if got != want:
             raise Failure(f"QMP {name} = {got}, expected {want}")
 
+    def check_trace(self) -> None:
+        """The trace so far against the model's: deliveries in order."""
+        got, want = self.trace.new_events(), self.model.trace
+        for k, event in enumerate(got):
+            if k == len(want):
+                raise Failure(f"trace event {self.traced + k + 1}: QEMU "
+                              f"traced {trace_text(event)}, the model "
+                              "expected nothing more")
+            if event != want[k][1:]:
+                raise Failure(f"trace event {self.traced + k + 1}: QEMU "
+                              f"traced {trace_text(event)}, the model "
+                              f"expected {trace_text(want[k][1:])} (from "
+                              f"operation {want[k][0]})")
+        if len(want) > len(got):
+            op, name, args = want[len(got)]
+            raise Failure(f"trace event {self.traced + len(got) + 1}: the "
+                          f"model expected {trace_text((name, args))} (from "
+                          f"operation {op}), QEMU traced nothing more")
+        self.traced += len(got)
+        want.clear()
+
     def checkpoint(self) -> None:
         """Every counter of both apertures over QMP, which does not drain,
-        then the start of BAR2 (where most lines go)."""
+        then the start of BAR2 (where most lines go), then the trace."""
         for bar in APERTURES:
             for counter in COUNTER_NAMES:
                 self.check_counter(bar, counter)
         if self.model.mem_enabled and not self.model.d3:
             base, size = self.model.bars[WC.BAR_PREF]
             self.read_bytes(base, min(size, 512), "checkpoint, bar2")
+        self.check_trace()
 
     def summary(self) -> str:
         """What the run reached, for a TAP comment."""
@@ -1137,16 +1224,22 @@ def sanitizer_lines(path: str) -> List[str]:
                 if any(mark in line for mark in SANITIZER_MARKS)]
 
 
-def qemu_args(cfg: RunConfig) -> List[str]:
+def qemu_args(cfg: RunConfig, tmp: str) -> Tuple[List[str], str]:
     """QEMU's arguments beyond the qtest machine's own (-accel qtest, the
-    qtest and QMP sockets).  No -L: a QEMU that build-qemu.sh built finds
-    Debian's firmware in its build tree (qemu-bundle/)."""
+    qtest and QMP sockets), and where its trace goes.  No -L: a QEMU that
+    build-qemu.sh built finds Debian's firmware in its build tree
+    (qemu-bundle/)."""
+    events, trace = os.path.join(tmp, "trace-events"), \
+        os.path.join(tmp, "trace")
+    with open(events, "w") as f:
+        f.write("\n".join(TRACE_EVENTS) + "\n")
     device = (f"wc-testdev,id=wctd,wc-lines={cfg.wc_lines},"
               f"bar2-size={cfg.bar2_size},bar4-size={cfg.bar4_size},"
               f"x-qtest-memtype={WC.MEMTYPE_WC},"
               f"x-weak-order={'on' if cfg.weak_order else 'off'},"
               f"x-weak-seed={cfg.weak_seed}")
-    return ["-nodefaults", "-smp", str(cfg.smp), "-device", device]
+    return ["-nodefaults", "-smp", str(cfg.smp), "-device", device,
+            "-trace", f"events={events},file={trace}"], trace
 
 
 def new_machine(args: argparse.Namespace, qemu: List[str], name: str,
@@ -1211,15 +1304,17 @@ class Outcome(NamedTuple):
 
 def run_once(args: argparse.Namespace, seed: int, cfg: RunConfig,
              log_path: str) -> Outcome:
-    """One seed, one QEMU.  QEMU's output is kept in @log_path."""
+    """One seed, one QEMU.  QEMU's output is kept in @log_path, and on a
+    failure its trace next to it."""
     fuzzer: Optional[Fuzzer] = None
     failure: Optional[Failure] = None
     deadline = time.monotonic() + (args.seconds or float("inf"))
     with tempfile.TemporaryDirectory(prefix="fuzz-wctd-") as tmp:
-        vm = new_machine(args, qemu_args(cfg), f"qemu-seed-{seed}", tmp)
+        qemu, trace = qemu_args(cfg, tmp)
+        vm = new_machine(args, qemu, f"qemu-seed-{seed}", tmp)
         try:
             launch(vm)
-            fuzzer = Fuzzer(vm, seed, cfg)
+            fuzzer = Fuzzer(vm, seed, cfg, Trace(trace))
             while fuzzer.index < args.iterations and \
                     time.monotonic() < deadline:
                 fuzzer.step()
@@ -1236,6 +1331,8 @@ def run_once(args: argparse.Namespace, seed: int, cfg: RunConfig,
             errors.append(stopped)
         if sanitizer_lines(log_path):
             errors.insert(0, "sanitizer report on QEMU's stderr")
+        if errors and os.path.exists(trace):
+            shutil.copyfile(trace, log_path[:-len(".log")] + ".trace")
     index = fuzzer.index if fuzzer else 0
     summary = fuzzer.summary() if fuzzer else ""
     if errors:
