@@ -619,7 +619,7 @@ def qmp(vm: "QEMUQtestMachine", command: str, **args: object) -> object:
     """A QMP command's answer, or the run's failure."""
     from qemu.qmp import QMPError
     try:
-        return vm.cmd(command, **args)
+        return vm.cmd(command, args)
     except QMPError as e:
         raise Failure(f"QMP {command} {args}: {e}") from None
     except (TimeoutError, OSError, EOFError) as e:
