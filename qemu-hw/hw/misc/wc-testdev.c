@@ -239,6 +239,16 @@ static WCModel *wc_testdev_model(WCTestDevState *s)
     return wc_testdev_model_of(s, current_cpu);
 }
 
+/*
+ * The buffers of an aperture access: a CPU's carry its attributes; one
+ * with unspecified attributes is a DMA (another device model's, maybe on a
+ * vCPU's thread), which uses the set of accesses no vCPU makes.
+ */
+static WCModel *wc_testdev_model_attrs(WCTestDevState *s, MemTxAttrs attrs)
+{
+    return wc_testdev_model_of(s, attrs.unspecified ? NULL : current_cpu);
+}
+
 /* Send what @m holds, counted under @counter (a WC_TESTDEV_CNT_DRAIN_*). */
 static void wc_testdev_flush(WCTestDevState *s, WCModel *m, unsigned counter)
 {
@@ -461,7 +471,8 @@ static MemTxResult wc_testdev_aperture_read(void *opaque, hwaddr addr,
         *data = UINT64_MAX;
         return MEMTX_OK;
     }
-    wc_testdev_drain(ap->dev);
+    wc_testdev_flush(ap->dev, wc_testdev_model_attrs(ap->dev, attrs),
+                     WC_TESTDEV_CNT_DRAIN_DEVICE);
     *data = ldn_le_p(ap->mem + addr, size);
     wc_testdev_count(ap, WC_TESTDEV_CNT_READS, WC_TESTDEV_CNT_READ_BYTES,
                      size);
@@ -510,7 +521,7 @@ static MemTxResult wc_testdev_aperture_write(void *opaque, hwaddr addr,
     WCTestDevAperture *ap = opaque;
     WCTestDevState *s = ap->dev;
     unsigned type = wc_testdev_memtype(ap, attrs, true);
-    WCModel *m = wc_testdev_model(s);
+    WCModel *m = wc_testdev_model_attrs(s, attrs);
 
     if (!wc_testdev_access_ok(ap, addr, size, "write")) {
         return MEMTX_OK;
@@ -526,7 +537,7 @@ static MemTxResult wc_testdev_aperture_write(void *opaque, hwaddr addr,
         ap->dirty = true;
         wc_model_store(m, (uint64_t)ap->index << WC_TESTDEV_LINE_AP_SHIFT |
                        addr, size, val);
-        if (current_cpu && wc_model_pending(m)) {
+        if (current_cpu && !attrs.unspecified && wc_model_pending(m)) {
             cpu_wc_mark_pending(current_cpu);
         }
         return MEMTX_OK;
@@ -536,15 +547,18 @@ static MemTxResult wc_testdev_aperture_write(void *opaque, hwaddr addr,
                          WC_TESTDEV_CNT_WC_BYTES, size);
     }
     if (!(s->weak & WC_TESTDEV_WEAK_ORDER) || !m || !wc_model_pending(m)) {
-        wc_testdev_drain(s);
+        wc_testdev_flush(s, m, WC_TESTDEV_CNT_DRAIN_DEVICE);
         wc_testdev_write_through(ap, addr, val, size, type);
         return MEMTX_OK;
     }
-    /* Weak order: this write overtakes the vCPU's pending WC data. */
+    /*
+     * Weak order: this write overtakes the pending WC data, which then
+     * arrives, even over the bytes this write stored if they overlap.
+     */
     ap->counters[WC_TESTDEV_CNT_DOORBELL_EARLY]++;
     trace_wc_testdev_doorbell_early(ap->index, addr, wc_model_pending(m));
     wc_testdev_write_through(ap, addr, val, size, type);
-    wc_testdev_drain(s);
+    wc_testdev_flush(s, m, WC_TESTDEV_CNT_DRAIN_DEVICE);
     return MEMTX_OK;
 }
 
@@ -790,9 +804,14 @@ static void wc_testdev_clear_aperture(WCTestDevAperture *ap)
     if (!ap->mem || !ap->dirty) {
         return;
     }
-    if (qemu_madvise(ap->mem, ap->size, QEMU_MADV_DONTNEED) < 0) {
-        memset(ap->mem, 0, ap->size);
+#ifdef CONFIG_LINUX
+    /* Linux gives private anonymous pages back zeroed. */
+    if (qemu_madvise(ap->mem, ap->size, QEMU_MADV_DONTNEED) == 0) {
+        ap->dirty = false;
+        return;
     }
+#endif
+    memset(ap->mem, 0, ap->size);
     ap->dirty = false;
 }
 

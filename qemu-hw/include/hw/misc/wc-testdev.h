@@ -43,7 +43,8 @@
 /*
  * MEMTYPE: the accelerator computes the memory type of CPU accesses (x86
  * TCG), so writes are counted by type; clear under KVM and qtest, where
- * every write counts as UNKNOWN_WRITES.
+ * every write counts as UNKNOWN_WRITES (under qtest, BAR2's writes take
+ * the type the x-qtest-memtype property names).
  */
 #define WC_TESTDEV_FEAT_MEMTYPE     (1u << 0)
 #define WC_TESTDEV_FEAT_WC_MODEL    (1u << 1)   /* WC buffers modelled */
@@ -137,7 +138,10 @@
 #define WC_TESTDEV_CNT_DRAIN_DEVICE     22  /* any other access to the device */
 #define WC_TESTDEV_CNT_DRAIN_EVICT      23  /* evicted for a new line */
 #define WC_TESTDEV_CNT_DRAIN_FULL       24  /* line complete, sent at once */
-/* UC writes that arrived while the same vCPU's earlier WC data waited. */
+/*
+ * Writes other than WC stores that arrived while the same vCPU's earlier
+ * WC data still waited (weak order only).
+ */
 #define WC_TESTDEV_CNT_DOORBELL_EARLY   25
 #define WC_TESTDEV_NUM_COUNTERS         26
 
