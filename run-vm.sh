@@ -58,8 +58,10 @@ usage error.
   --bench [ARGS]       run the loop benchmark (host/bench.sh) with ARGS
                        (e.g. --no-cold --repeats 1; see its --help) and exit
   --report DIR         measure every mapping of BAR2 (sysfs, VFIO fixed offset,
-                       UC/WC cookies, 2 MiB WC) on each series (patched,
-                       naive, none) and write DIR/report.md and report.svg
+                       UC/WC cookies, 2 MiB WC; a WC descriptor and a UC
+                       doorbell in weak order, with and without sfence) on
+                       each series (patched, naive, none) and write
+                       DIR/report.md and report.svg
   --junit FILE         also write the results as JUnit XML (the guest suite;
                        with --all-tests, meson's results of every test)
   --series NAME        kernel patch series: patched (default), naive, none
@@ -623,8 +625,8 @@ make_report() {
 	for series in patched naive none; do
 		log "measuring the mappings on series $series"
 		measure_series "$series" >"$REPORT_DIR/measure-$series.txt"
-		(($(wc -l <"$REPORT_DIR/measure-$series.txt") == 6)) ||
-			die "series $series: expected 6 measurements, got $REPORT_DIR/measure-$series.txt"
+		(($(wc -l <"$REPORT_DIR/measure-$series.txt") == 8)) ||
+			die "series $series: expected 8 measurements, got $REPORT_DIR/measure-$series.txt"
 	done
 	python3 "$REPO/host/make-report.py" --output-dir "$REPORT_DIR" \
 		"$REPORT_DIR"/measure-{patched,naive,none}.txt ||
