@@ -106,6 +106,12 @@ uint64_t wctb_cpu_drains(const uint64_t *c)
 	       c[WC_TESTDEV_CNT_DRAIN_UC_OTHER];
 }
 
+uint64_t wctb_drains(const uint64_t *c)
+{
+	return wctb_cpu_drains(c) + c[WC_TESTDEV_CNT_DRAIN_DEVICE] +
+	       c[WC_TESTDEV_CNT_DRAIN_EVICT] + c[WC_TESTDEV_CNT_DRAIN_FULL];
+}
+
 /* What is wrong with counters @c against the expectation, or NULL. */
 static const char *bursts_wrong(const uint64_t *c, int drain_events,
 				unsigned int full_lines,
@@ -113,9 +119,6 @@ static const char *bursts_wrong(const uint64_t *c, int drain_events,
 {
 	uint64_t full = c[WC_TESTDEV_CNT_FULL_BURSTS];
 	uint64_t partial = c[WC_TESTDEV_CNT_PARTIAL_BURSTS];
-	uint64_t reasons = wctb_cpu_drains(c) + c[WC_TESTDEV_CNT_DRAIN_DEVICE] +
-			   c[WC_TESTDEV_CNT_DRAIN_EVICT] +
-			   c[WC_TESTDEV_CNT_DRAIN_FULL];
 	uint64_t split;
 
 	if (full * WCTB_LINE_SIZE + c[WC_TESTDEV_CNT_PARTIAL_BYTES] != bytes)
@@ -126,7 +129,7 @@ static const char *bursts_wrong(const uint64_t *c, int drain_events,
 		return full == full_lines && partial == partial_lines ? NULL :
 		       "lines cut up, but only device accesses drain here";
 	split = full_lines - full;
-	if (full + partial != reasons)
+	if (full + partial != wctb_drains(c))
 		return "deliveries and drain reasons do not match";
 	if (c[WC_TESTDEV_CNT_DRAIN_FULL] != full)
 		return "a full burst was not sent as a completed line";

@@ -54,6 +54,8 @@ void wctb_set_weak_order(const struct wctb_regs *r, int on, uint64_t seed);
  * a line completed.
  */
 uint64_t wctb_cpu_drains(const uint64_t *c);
+/* All DRAIN_* counters of @c: one per delivery, full or partial burst. */
+uint64_t wctb_drains(const uint64_t *c);
 
 /*
  * How a thread's WC stores to @aperture since the counters were reset
