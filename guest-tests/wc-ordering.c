@@ -35,13 +35,18 @@
  * its doorbell (DRAIN_INTERRUPT) with or without a barrier.
  *
  * drain.*: 16 bytes stored through the window in one SSE store, then one
- * event, in one asm statement: under TCG no interrupt lands inside it.
- * Each event must send the partial line with its own reason; the control,
- * the same store followed by a read of BAR0 instead of the event, must
- * count it as DRAIN_DEVICE and not as the event's reason.  The interrupt
- * case busy-waits without system calls until a SIGALRM handler ran after
- * the store: the signal reaches a thread running in user mode only through
- * an interrupt on its vCPU (the tick, or the IPI that kicks it).
+ * event, in one asm statement.  Each event must send the partial line
+ * with its own reason; the control, the same store followed by a read of
+ * BAR0 instead of the event, must count it as DRAIN_DEVICE and not as the
+ * event's reason.  Even inside one asm statement a timer tick can come
+ * between the two: TCG ends a translation block after every MMIO access
+ * and takes pending interrupts there.  Then the interrupt sent the line
+ * (DRAIN_INTERRUPT) and the event found nothing: the check accepts
+ * exactly that, and says so in the log (seen in 1 of 16 cases).  The interrupt
+ * case busy-waits without system calls until a signal, which another
+ * thread sends every millisecond, was handled after the store: a signal
+ * reaches a thread running in user mode only through an interrupt on its
+ * vCPU (the IPI that kicks it, or the tick that lets the sender run).
  *
  * vcpus.*: two threads pinned to vCPU 0 and 1 write one half of the same
  * line each while the other's half is still buffered: two partial bursts,
@@ -61,7 +66,7 @@
 #include <string.h>
 #include <sys/io.h>
 #include <sys/mman.h>
-#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "wctb-harness.h"
@@ -369,11 +374,32 @@ static int map_other_device(FIXTURE_DATA(drain) *self)
 	return ret;
 }
 
-static volatile sig_atomic_t alarms;	/* SIGALRMs handled */
+static volatile sig_atomic_t kicks;	/* SIGUSR1s handled */
 
-static void on_alarm(int sig)
+static void on_kick(int sig)
 {
-	alarms++;
+	kicks++;
+}
+
+struct kicker {
+	pthread_t target;
+	atomic_int stop;
+};
+
+/*
+ * SIGUSR1 to the target every millisecond until told to stop (the guest
+ * kernel has no POSIX timers: no setitimer(), no alarm()).
+ */
+static void *kick(void *arg)
+{
+	struct timespec ms = { .tv_nsec = 1000000 };
+	struct kicker *k = arg;
+
+	while (!atomic_load(&k->stop)) {
+		nanosleep(&ms, NULL);
+		pthread_kill(k->target, SIGUSR1);
+	}
+	return NULL;
 }
 
 FIXTURE_SETUP(drain)
@@ -393,7 +419,7 @@ FIXTURE_SETUP(drain)
 		TH_LOG("the other MMIO region: %s", self->other_name);
 		break;
 	case INTERRUPT:
-		ASSERT_NE(SIG_ERR, signal(SIGALRM, on_alarm));
+		ASSERT_NE(SIG_ERR, signal(SIGUSR1, on_kick));
 		break;
 	default:
 		break;
@@ -410,20 +436,20 @@ FIXTURE_TEARDOWN(drain)
 /* 16 bytes at %[p] in one SSE store, from %[v]; then the event. */
 #define STORE16	"movdqu %[v], %%xmm0\n\tmovdqu %%xmm0, (%[p])\n\t"
 
-/* Store 16 bytes at @p, then @event, with nothing in between. */
-static void store_then(FIXTURE_DATA(drain) *self, enum event event,
-		       volatile uint8_t *p)
+/* Store 16 bytes at @p, then @event, with nothing in between: 0 or -errno. */
+static int store_then(FIXTURE_DATA(drain) *self, enum event event,
+		      volatile uint8_t *p)
 {
 	const volatile uint32_t *id = (const volatile uint32_t *)
 		(self->b.regs.base + WC_TESTDEV_REG_ID);
 	uint64_t v[2] = { 0x1616161616161616ull, 0x6161616161616161ull };
 	uint64_t mem = 0, reg = 1;
-	struct itimerval every_2ms = {
-		.it_interval.tv_usec = 2000, .it_value.tv_usec = 2000,
-	}, off = {};
+	struct kicker k = { .target = pthread_self() };
 	uint32_t a = 0, bx, cx = 0, d;
+	pthread_t kicker;
 	sig_atomic_t seen;
 	uint8_t lsr;
+	int ret;
 
 	switch (event) {
 	case SFENCE:
@@ -449,18 +475,21 @@ static void store_then(FIXTURE_DATA(drain) *self, enum event event,
 			     : [p] "r" (p), [v] "m" (v) : "xmm0", "memory");
 		break;
 	case INTERRUPT:
+		ret = pthread_create(&kicker, NULL, kick, &k);
+		if (ret)
+			return -ret;
 		/*
 		 * Wait for a signal handled after the store (one handled
 		 * before the load of @seen came after it too): no system
 		 * call in here, so only an interrupt lets it in.
 		 */
-		setitimer(ITIMER_REAL, &every_2ms, NULL);
 		asm volatile(STORE16 : : [p] "r" (p), [v] "m" (v)
 			     : "xmm0", "memory");
-		seen = alarms;
-		while (alarms == seen)
+		seen = kicks;
+		while (kicks == seen)
 			_mm_pause();
-		setitimer(ITIMER_REAL, &off, NULL);
+		atomic_store(&k.stop, 1);
+		pthread_join(kicker, NULL);
 		break;
 	case PORT_IO:
 		asm volatile(STORE16 "inb %w[port], %[lsr]"
@@ -481,18 +510,31 @@ static void store_then(FIXTURE_DATA(drain) *self, enum event event,
 			     : "xmm0", "memory");
 		break;
 	}
+	return 0;
 }
 
-/* The 16 bytes arrived as one partial burst, sent for @reason alone. */
+/*
+ * The 16 bytes arrived as one partial burst, sent for @reason alone, or
+ * by an interrupt that came first (see the top).
+ */
 static void expect_one_delivery(struct __test_metadata *_metadata,
 				const uint64_t *c, unsigned int reason)
 {
+	uint64_t tick = reason == WC_TESTDEV_CNT_DRAIN_INTERRUPT ? 0 :
+			c[WC_TESTDEV_CNT_DRAIN_INTERRUPT];
+
 	EXPECT_EQ(0, c[WC_TESTDEV_CNT_FULL_BURSTS]);
 	EXPECT_EQ(1, c[WC_TESTDEV_CNT_PARTIAL_BURSTS]);
 	EXPECT_EQ(16, c[WC_TESTDEV_CNT_PARTIAL_BYTES]);
 	EXPECT_EQ(2, c[WC_TESTDEV_CNT_WC_STORES]);
-	EXPECT_EQ(1, c[reason]) TH_LOG("not sent by %s", counter_names[reason]);
 	EXPECT_EQ(1, wctb_drains(c));
+	EXPECT_EQ(1, c[reason] + tick)
+		TH_LOG("sent neither by %s nor by an interrupt before it",
+		       counter_names[reason]);
+	if (tick)
+		TH_LOG("an interrupt came between the store and the %s event: "
+		       "it sent the line, so this run does not show the event's "
+		       "reason", counter_names[reason]);
 }
 
 TEST_F(drain, partial_line_leaves_with_the_reason_of_the_event)
@@ -500,13 +542,14 @@ TEST_F(drain, partial_line_leaves_with_the_reason_of_the_event)
 	uint64_t c[WC_TESTDEV_NUM_COUNTERS];
 
 	/* The control: the store, then a read of BAR0 instead. */
-	store_then(self, BAR0_READ, self->b.wc + LINE);
+	ASSERT_EQ(0, store_then(self, BAR0_READ, self->b.wc + LINE));
 	read_counters(_metadata, &self->b, c, "store, then a BAR0 read");
 	expect_one_delivery(_metadata, c, WC_TESTDEV_CNT_DRAIN_DEVICE);
-	EXPECT_EQ(0, c[variant->reason]);
+	if (variant->reason != WC_TESTDEV_CNT_DRAIN_INTERRUPT)
+		EXPECT_EQ(0, c[variant->reason]);
 
 	wctb_reset_counters(&self->b.regs);
-	store_then(self, variant->event, self->b.wc + 2 * LINE);
+	ASSERT_EQ(0, store_then(self, variant->event, self->b.wc + 2 * LINE));
 	read_counters(_metadata, &self->b, c, "store, then the event");
 	expect_one_delivery(_metadata, c, variant->reason);
 	EXPECT_EQ(0, c[WC_TESTDEV_CNT_DRAIN_DEVICE]);
