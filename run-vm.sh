@@ -23,6 +23,7 @@ APPEND=
 QEMU_EXTRA=()
 SHELL_MODE=0
 USE_KVM=0
+SMP=2
 IOMMU=both
 IOMMU_PATHS=both
 DEBUG_KERNEL=0
@@ -57,8 +58,10 @@ usage error.
   --bench [ARGS]       run the loop benchmark (host/bench.sh) with ARGS
                        (e.g. --no-cold --repeats 1; see its --help) and exit
   --report DIR         measure every mapping of BAR2 (sysfs, VFIO fixed offset,
-                       UC/WC cookies, 2 MiB WC) on each series (patched,
-                       naive, none) and write DIR/report.md and report.svg
+                       UC/WC cookies, 2 MiB WC; a WC descriptor and a UC
+                       doorbell in weak order, with and without sfence) on
+                       each series (patched, naive, none) and write
+                       DIR/report.md and report.svg
   --junit FILE         also write the results as JUnit XML (the guest suite;
                        with --all-tests, meson's results of every test)
   --series NAME        kernel patch series: patched (default), naive, none
@@ -90,6 +93,8 @@ usage error.
                        both (default): one boot of each
   --iommu-paths PATHS  the VFIO access paths of the intel-iommu boot:
                        both (default), legacy or cdev
+  --smp N              the guest's vCPUs (default 2: wc-testdev keeps WC
+                       buffers per vCPU; the guest kernel uses up to 4)
   --kvm                use KVM instead of TCG (memory types then read as
                        unknown at the device)
   --depth DEPTH        quick (default) or full: round counts of the heavy
@@ -140,6 +145,7 @@ parse_args() {
 		--iommu) IOMMU=${2:?--iommu needs intel, none or both}; shift ;;
 		--iommu-paths) IOMMU_PATHS=${2:?--iommu-paths needs both, legacy or cdev}; shift ;;
 		--kvm) USE_KVM=1 ;;
+		--smp) SMP=${2:?--smp needs a number of vCPUs}; shift ;;
 		--timeout) TIMEOUT=${2:?--timeout needs seconds}; shift ;;
 		--depth) DEPTH=${2:?--depth needs quick or full}; shift ;;
 		--slow-down) SLOW_DOWN=${2:?--slow-down needs a factor}; shift ;;
@@ -166,6 +172,7 @@ validate_args() {
 	[[ -z $QEMU || -x $QEMU ]] || die "--qemu $QEMU: not an executable"
 	[[ $FILTER != *[[:space:]]* ]] || die "--filter must not contain white space"
 	[[ $TIMEOUT =~ ^[0-9]+$ ]] || die "--timeout must be a number of seconds (0: no hard limit)"
+	[[ $SMP =~ ^[1-9][0-9]*$ ]] || die "--smp must be a number of vCPUs >= 1, not '$SMP'"
 	[[ -z $TEST_TIMEOUT || $TEST_TIMEOUT =~ ^[1-9][0-9]*$ ]] ||
 		die "--test-timeout must be a positive number of seconds"
 	case "$DEPTH" in quick | full) ;; *) die "--depth must be quick or full, not '$DEPTH'" ;; esac
@@ -484,7 +491,7 @@ vm_args() {
 	local boot=$1 dir=$2 a
 	a=(--qemu "$QEMU" --qemu-python "$QEMU_SRC/python" --kernel "$KERNEL"
 		--initrd "$BUILD_DIR/initramfs.cpio" --log-dir "$dir" --boot "$boot"
-		--depth "$DEPTH" --iommu-paths "$IOMMU_PATHS" --timeout "$TIMEOUT"
+		--depth "$DEPTH" --iommu-paths "$IOMMU_PATHS" --timeout "$TIMEOUT" --smp "$SMP"
 		--slow-down "$SLOW_DOWN" --known-warnings "$(basename "$KNOWN_WARNINGS")")
 	((!USE_KVM)) || a+=(--kvm)
 	((!DEBUG_KERNEL)) || a+=(--debug-kernel)
@@ -599,12 +606,13 @@ write_junit() {
 	[[ -z $JUNIT ]] || cp "$LOG_DIR/junit.xml" "$JUNIT"
 }
 
-# One measurement run on SERIES; prints its wctb-measure lines.
+# One measurement run on SERIES, on this run's QEMU and vCPUs; prints its
+# wctb-measure lines.
 measure_series() {
 	local series=$1 dir=$BUILD_DIR
 	[[ $series == patched ]] || dir=$BUILD_DIR/control-$series
 	"$REPO/run-vm.sh" --build-dir "$dir" --series "$series" --iommu intel \
-		--extra-test "$BUILD_DIR/meson/guest-tests/measure-mappings" \
+		--qemu "$QEMU" --smp "$SMP" --extra-test "$BUILD_DIR/meson/guest-tests/measure-mappings" \
 		--filter 'extra-*' >&2 || die "the measurement run on series $series failed; logs in $dir/logs/latest/"
 	grep -a '^# wctb-measure: ' "$dir/logs/latest/iommu/results.tap" | tr -d '\r' |
 		sed "s/^# wctb-measure: /wctb-measure: series=$series /"
@@ -617,8 +625,8 @@ make_report() {
 	for series in patched naive none; do
 		log "measuring the mappings on series $series"
 		measure_series "$series" >"$REPORT_DIR/measure-$series.txt"
-		(($(wc -l <"$REPORT_DIR/measure-$series.txt") == 6)) ||
-			die "series $series: expected 6 measurements, got $REPORT_DIR/measure-$series.txt"
+		(($(wc -l <"$REPORT_DIR/measure-$series.txt") == 8)) ||
+			die "series $series: expected 8 measurements, got $REPORT_DIR/measure-$series.txt"
 	done
 	python3 "$REPO/host/make-report.py" --output-dir "$REPORT_DIR" \
 		"$REPORT_DIR"/measure-{patched,naive,none}.txt ||

@@ -70,6 +70,23 @@ static void show(struct __test_metadata *_metadata,
 						      buf, sizeof(buf)));
 }
 
+/*
+ * Each burst is one bus transaction of its payload plus the overhead, and
+ * only bursts went on the bus: @bytes in all.  64 bytes are one
+ * transaction unless an interrupt cut the line (wctb_check_bursts()).
+ */
+static void expect_one_txn_per_burst(struct __test_metadata *_metadata,
+				     struct _test_data_sysfs_memtype *self,
+				     uint64_t bytes)
+{
+	uint64_t txns = cnt(self, WC_TESTDEV_CNT_FULL_BURSTS) +
+			cnt(self, WC_TESTDEV_CNT_PARTIAL_BURSTS);
+
+	EXPECT_EQ(txns, cnt(self, WC_TESTDEV_CNT_BUS_TXNS));
+	EXPECT_EQ(bytes + txns * WC_TESTDEV_BUS_OVERHEAD,
+		  cnt(self, WC_TESTDEV_CNT_BUS_BYTES));
+}
+
 TEST_F(sysfs_memtype, uc_line_arrives_as_eight_uc_writes)
 {
 	volatile uint8_t *p;
@@ -100,11 +117,9 @@ TEST_F(sysfs_memtype, wc_line_arrives_as_one_full_burst)
 	wctb_store_line(p + LINE_OFF, 0x200);
 	show(_metadata, self, self->wc_file);
 	EXPECT_EQ(8, cnt(self, WC_TESTDEV_CNT_WC_STORES));
-	EXPECT_EQ(1, cnt(self, WC_TESTDEV_CNT_FULL_BURSTS));
-	EXPECT_EQ(0, cnt(self, WC_TESTDEV_CNT_PARTIAL_BURSTS));
+	EXPECT_BURSTS(&self->regs, AP, 1, 0, LINE);
 	EXPECT_EQ(0, cnt(self, WC_TESTDEV_CNT_UC_WRITES));
-	EXPECT_EQ(1, cnt(self, WC_TESTDEV_CNT_BUS_TXNS));
-	EXPECT_EQ(64 + WC_TESTDEV_BUS_OVERHEAD, cnt(self, WC_TESTDEV_CNT_BUS_BYTES));
+	expect_one_txn_per_burst(_metadata, self, LINE);
 	EXPECT_EQ(WC_TESTDEV_MEMTYPE_WC, cnt(self, WC_TESTDEV_CNT_LAST_WRITE_TYPE));
 	munmap((void *)p, size);
 }
@@ -122,9 +137,7 @@ TEST_F(sysfs_memtype, wc_partial_line_is_flushed_by_a_counter_read)
 	for (i = 0; i < 6; i++)
 		q[i] = 0x300 + i;
 	/* This BAR0 read drains the WC buffers before it is answered. */
-	EXPECT_EQ(1, cnt(self, WC_TESTDEV_CNT_PARTIAL_BURSTS));
-	EXPECT_EQ(48, cnt(self, WC_TESTDEV_CNT_PARTIAL_BYTES));
-	EXPECT_EQ(0, cnt(self, WC_TESTDEV_CNT_FULL_BURSTS));
+	EXPECT_BURSTS(&self->regs, AP, 0, 1, 48);
 	EXPECT_EQ(6, cnt(self, WC_TESTDEV_CNT_WC_STORES));
 	show(_metadata, self, "48 bytes");
 	munmap((void *)p, size);
@@ -161,11 +174,8 @@ TEST_F(sysfs_memtype, page_through_wc_is_64_full_bursts)
 {
 	write_page(_metadata, self, self->wc_file);
 	EXPECT_EQ(512, cnt(self, WC_TESTDEV_CNT_WC_STORES));
-	EXPECT_EQ(64, cnt(self, WC_TESTDEV_CNT_FULL_BURSTS));
-	EXPECT_EQ(0, cnt(self, WC_TESTDEV_CNT_PARTIAL_BURSTS));
-	EXPECT_EQ(64, cnt(self, WC_TESTDEV_CNT_BUS_TXNS));
-	EXPECT_EQ(64 * (64 + WC_TESTDEV_BUS_OVERHEAD),
-		  cnt(self, WC_TESTDEV_CNT_BUS_BYTES));
+	EXPECT_BURSTS(&self->regs, AP, 64, 0, PAGE);
+	expect_one_txn_per_burst(_metadata, self, PAGE);
 }
 
 /* One mapping at a time, so that PAT keeps each one's own type. */
@@ -249,7 +259,7 @@ TEST_F(sysfs_memtype, pat_alias_wc_first_turns_the_uc_mapping_wc)
 	check_alias(_metadata, self, self->wc_file, "resource2",
 		    WC_TESTDEV_MEMTYPE_WC, "write-combining");
 	EXPECT_EQ(8, cnt(self, WC_TESTDEV_CNT_WC_STORES));
-	EXPECT_EQ(1, cnt(self, WC_TESTDEV_CNT_FULL_BURSTS));
+	EXPECT_BURSTS(&self->regs, AP, 1, 0, LINE);
 }
 
 TEST_F(sysfs_memtype, pat_alias_uc_first_turns_the_wc_mapping_uc_minus)

@@ -300,7 +300,7 @@ TEST_F(vfio_contract, offset_inside_a_cookie_maps_that_part_of_the_region)
 	wctb_reset_counters(&self->s.regs);
 	wctb_store_line(wc + 0x80, 0xc0de);
 	EXPECT_EQ(8, wctb_counter(&self->s.regs, AP, WC_TESTDEV_CNT_WC_STORES));
-	EXPECT_EQ(1, wctb_counter(&self->s.regs, AP, WC_TESTDEV_CNT_FULL_BURSTS));
+	EXPECT_BURSTS(&self->s.regs, AP, 1, 0, LINE);
 	munmap((void *)wc, PAGE);
 	/* pread (no WC mapping left) finds the line at page 5 of BAR2. */
 	ASSERT_EQ(sizeof(val), pread(self->s.v.device, val, sizeof(val),

@@ -236,8 +236,7 @@ static void expect_types_hold(struct __test_metadata *_metadata,
 		return;
 	wctb_reset_counters(r);
 	wctb_store_line(m->wc, 0x78);
-	EXPECT_EQ(1, wctb_counter(r, AP, WC_TESTDEV_CNT_FULL_BURSTS))
-		TH_LOG("WC: %s", wctb_counters_summary(r, AP, buf, sizeof(buf)));
+	EXPECT_BURSTS(r, AP, 1, 0, LINE);
 }
 
 WCTB_SESSION_FIXTURE(vfio_unplug, 0)

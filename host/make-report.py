@@ -3,8 +3,11 @@
 """Turn wc-testdev BAR2 measurements into report.md and report.svg.
 
 A guest program writes one 4 KiB page of wc-testdev's prefetchable BAR2 with
-512 8-byte stores through each of six mappings, reads the device counters
-back and prints one line per mapping:
+512 8-byte stores through each of six mappings, and twice more as 64
+one-line descriptors, each followed by a UC doorbell write, in the device's
+weak order (with and without an SFENCE before each doorbell); it reads the
+device counters back (the drain reasons and doorbell-early too) and prints
+one line per mapping:
 
   wctb-measure: series=patched mapping=wc-cookie status=ok uc-writes=0 ...
 
@@ -23,6 +26,7 @@ import shlex
 import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from typing import Dict, List, Optional
 
 PROG = "make-report.py"
 DEFAULT_TITLE = "wc-testdev BAR2: what each mapping does at the device"
@@ -34,17 +38,35 @@ MAPPINGS = {
     "uc-cookie": "UC cookie",
     "wc-cookie": "WC cookie",
     "wc-cookie-2m": "WC cookie, 2 MiB",
+    "doorbell-sfence": "weak order: descriptor, sfence, doorbell",
+    "doorbell-no-fence": "weak order: descriptor, doorbell (no fence)",
 }
 SERIES = {
     "patched": ("mmap cookie series", "#1b9e77"),
     "naive": ("naive pgprot_writecombine patch", "#d95f02"),
     "none": ("unpatched kernel", "#7570b3"),
 }
-COUNTERS = ("uc-writes", "wc-stores", "full-bursts", "partial-bursts",
-            "partial-bytes", "bus-txns", "bus-bytes")
+# Why WC data left the CPU's buffers, one count per burst (the device's
+# drain-* counters), and the doorbells that overtook WC data (weak order).
+DRAINS = {
+    "drain-fence": "Drain: fence",
+    "drain-serialize": "Drain: serialize",
+    "drain-lock": "Drain: lock",
+    "drain-interrupt": "Drain: interrupt",
+    "drain-uc-other": "Drain: UC other",
+    "drain-device": "Drain: device",
+    "drain-evict": "Drain: evict",
+    "drain-full": "Drain: full",
+    "doorbell-early": "Doorbell early",
+}
+NUMBERS = ("uc-writes", "wc-stores", "full-bursts", "partial-bursts",
+           "bus-txns", "bus-bytes") + tuple(DRAINS)
+COUNTERS = NUMBERS + ("partial-bytes",)
 LEAVES = {"pte": "pte (4 KiB)", "pmd": "pmd (2 MiB)", "pud": "pud (1 GiB)"}
 COLUMNS = ("Series", "Mapping", "UC writes", "WC stores", "Full bursts",
-           "Partial bursts", "Bus txns", "Bus bytes", "PAT type", "Leaf")
+           "Partial bursts", "Bus txns", "Bus bytes") + \
+    tuple(DRAINS.values()) + ("PAT type", "Leaf")
+DOORBELLS = 64                  # descriptors (and doorbells) per doorbell row
 STORE_BYTES = 8
 MEASURE_RE = re.compile(r"^(?:#\s*)*wctb-measure:(.*)$")
 
@@ -173,9 +195,7 @@ def table_row(m):
     head = [m.series, MAPPINGS[m.mapping]]
     if not m.ok:
         return head + [f"n/a ({m.reason})"] + [""] * (len(COLUMNS) - 3)
-    numbers = [m.counts.get(k, "") for k in
-               ("uc-writes", "wc-stores", "full-bursts", "partial-bursts",
-                "bus-txns", "bus-bytes")]
+    numbers = [m.counts.get(k, "") for k in NUMBERS]
     leaf = m.fields.get("leaf", "")
     return head + numbers + [m.fields.get("pat", ""), LEAVES.get(leaf, leaf)]
 
@@ -231,6 +251,21 @@ def naive_sentence(cells):
             f"{m.fields.get('pat', '?')}.")
 
 
+def doorbell_sentence(cells: Dict[tuple, Measure]) -> str:
+    """What the doorbell rows of the patched series show, when they do."""
+    parts: List[str] = []
+    for mapping, what in (("doorbell-no-fence", "without a fence"),
+                          ("doorbell-sfence", "with an SFENCE before each")):
+        m: Optional[Measure] = cells.get(("patched", mapping))
+        if m and m.ok and "doorbell-early" in m.counts:
+            parts.append(f"{what}, {m.counts['doorbell-early']} of "
+                         f"{DOORBELLS} doorbells arrived before their "
+                         f"descriptor")
+    if not parts:
+        return ""
+    return "  In this data (patched): " + "; ".join(parts) + "."
+
+
 def how_to_read(measures, cells):
     """The "How to read it" section."""
     return f"""## How to read it
@@ -252,6 +287,22 @@ page as 512 stores of 8 bytes; the numbers are what wc-testdev counted.
   counters (uncached-minus with UC writes, write-combining with WC stores).
 * **Leaf** is the page-table level that maps the page: `pte` is a 4 KiB
   page, `pmd` a 2 MiB page (the "WC cookie, 2 MiB" row).
+* **Drain** columns say why each burst left the CPU's write-combining
+  buffers (each vCPU has its own): a line completed by stores leaves at
+  once (*full*); *fence* is SFENCE/MFENCE, *lock* a locked instruction,
+  *serialize* CPUID, IRET and the like, *interrupt* an interrupt or fault
+  on that vCPU, *UC other* an uncached access to another device or port
+  I/O, *device* any other access to wc-testdev (a doorbell in the default
+  order, the counter read), *evict* a store that needed a buffer.  They
+  add up to full plus partial bursts.  A timer tick in the middle of a
+  line splits it: one more partial burst, under *interrupt*.
+* **Weak order rows** (a UC cookie page as doorbell, the WC cookie as
+  descriptor window): in the device's weak order a UC write no longer
+  waits for the writer's WC data, as x86 allows.  **Doorbell early**
+  counts the doorbells that reached the device before their descriptor:
+  without a fence nearly all {DOORBELLS}, with an SFENCE (a driver's
+  `wmb()`) none, the fence sending each descriptor (*fence*).  This is why
+  a driver must fence between WC descriptor stores and the doorbell.{doorbell_sentence(cells)}
 
 Series: **patched** is the mmap cookie series, **naive** a control patch
 that only sets `pgprot_writecombine`, **none** an unpatched kernel.  The

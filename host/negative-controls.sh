@@ -57,6 +57,9 @@ reported (its output and the run's results.tap):
                   higher than it read; the host's QMP check fails  exit 1
   lost write      wctb.inject=lost-write: the audit claims a store
                   it never made; the host's ledger check fails     exit 1
+  no combining    wc-testdev.wc-lines=0 (the WC model off): the
+                  audit's WC half arrives without bursts; the
+                  audit's own check fails the boot                 exit 1
   kernel warning  WCTB_INJECT_KMSG=1: a warning in the kernel log
                   during each contract case fails that case        exit 1
   leaked memory   WCTB_INJECT_LEAK=1: the growth loop keeps its
@@ -271,6 +274,10 @@ main() {
 	expect "a lost write fails the run" 1 "$BUILD_DIR" \
 		'MISMATCH ledger: guest says bar2-writes=1024, the device counted 1023' -- \
 		--iommu none --filter enumerate --append wctb.inject=lost-write
+	expect "a WC half that does not combine fails the audit and the boot" 1 "$BUILD_DIR" \
+		'audit: the WC half did not combine: the bytes do not add up' \
+		'# audit: exit code 1' 'FAIL: passed=2 failed=1' -- \
+		--iommu none --filter enumerate --qemu-arg -global --qemu-arg wc-testdev.wc-lines=0
 	expect "a kernel warning during a contract case fails it" 1 "$BUILD_DIR" \
 		'not ok [0-9]+ vfio_contract.legacy_noiommu.map_private_is_einval' \
 		'not ok [0-9]+ vfio-contract # exit code 1; kernel reported: WARNING: wctb: injected warning' -- \

@@ -43,6 +43,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import results_port as port
 
 PROG = "vm"
+DEFAULT_SMP = 2                 # vCPUs: per-vCPU WC buffers need two
 BOOT_BUDGET = 120               # seconds, reference pace
 DEBUG_BOOT_BUDGET = 480         # KASAN and friends boot slower
 HOST_CALIBRATION_LOOPS = 100_000
@@ -81,6 +82,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument("--label", help="prefix of the lines printed (default: "
                    "[BOOT])")
     p.add_argument("--kvm", action="store_true", help="KVM instead of TCG")
+    p.add_argument("--smp", type=int, default=DEFAULT_SMP, metavar="N",
+                   help="the guest's vCPUs (default: %(default)s; the guest "
+                   "kernel's CONFIG_NR_CPUS is 4)")
     p.add_argument("--debug-kernel", action="store_true",
                    help="the kernel is the debug build: 4-level paging, a "
                    "longer boot budget")
@@ -116,6 +120,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         sys.exit(0 if e.code == 0 else 3)
     if args.slow_down < 1:
         usage_error(p, "--slow-down must be at least 1")
+    if args.smp < 1:
+        usage_error(p, "--smp must be at least 1")
     if args.shell and (args.slow_down > 1 or args.timeout):
         usage_error(p, "--slow-down and --timeout act through the watchdog, "
                     "which --shell does not run")
@@ -174,8 +180,10 @@ def qemu_args(args: argparse.Namespace, results_fd: Optional[int]) -> List[str]:
     """QEMU's arguments after what qemu.machine adds (-display none, the
     QMP monitor)."""
     # 1 GiB: below 512 MiB of RAM the kernel turns THP (and PMD faults) off.
-    a = ["-M", "q35", "-m", "1G", "-smp", "1", "-nodefaults", "-no-reboot",
-         "-display", "none"]
+    # Two vCPUs by default: each has WC buffers of its own in wc-testdev,
+    # and wc-ordering races stores of two of them into one line.
+    a = ["-M", "q35", "-m", "1G", "-smp", str(args.smp), "-nodefaults",
+         "-no-reboot", "-display", "none"]
     # qboot loads the kernel straight from fw_cfg: a few tenths of a
     # second less than SeaBIOS per boot under TCG.  Nothing else needs
     # firmware files (a QEMU of build-qemu.sh finds Debian's in its

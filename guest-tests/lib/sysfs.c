@@ -184,23 +184,45 @@ int wctb_sysfs_resource(const char *bdf, int bar, uint64_t *start,
 	return ret;
 }
 
-void *wctb_map_sysfs_resource(const char *bdf, const char *file, size_t *size)
+/* Open /sys/bus/pci/devices/BDF/@file for mapping: an fd or -1 (errno). */
+static int open_resource(const char *bdf, const char *file)
 {
 	char path[256];
-	struct stat st;
-	void *p = MAP_FAILED;
-	int fd, err;
 
 	snprintf(path, sizeof(path), WCTB_PCI_DEVICES "/%s/%s", bdf, file);
-	fd = open(path, O_RDWR | O_SYNC);
-	if (fd < 0)
-		return MAP_FAILED;
-	if (!fstat(fd, &st)) {
-		*size = st.st_size;
-		p = wctb_map(fd, 0, *size);
-	}
-	err = errno;
+	return open(path, O_RDWR | O_SYNC);
+}
+
+/* Map @len bytes of @fd at @off and close it; like mmap(2). */
+static void *map_and_close(int fd, uint64_t off, size_t len)
+{
+	void *p = wctb_map(fd, off, len);
+	int err = errno;
+
 	close(fd);
 	errno = err;
 	return p;
+}
+
+void *wctb_map_sysfs_resource(const char *bdf, const char *file, size_t *size)
+{
+	int fd = open_resource(bdf, file);
+	struct stat st;
+
+	if (fd < 0)
+		return MAP_FAILED;
+	if (fstat(fd, &st)) {
+		close(fd);
+		return MAP_FAILED;
+	}
+	*size = st.st_size;
+	return map_and_close(fd, 0, *size);
+}
+
+void *wctb_map_sysfs_range(const char *bdf, const char *file, uint64_t off,
+			   size_t len)
+{
+	int fd = open_resource(bdf, file);
+
+	return fd < 0 ? MAP_FAILED : map_and_close(fd, off, len);
 }

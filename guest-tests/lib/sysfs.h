@@ -69,4 +69,12 @@ const char *wctb_sysfs_word(const char *bdf, const char *attr, char *buf,
 void *wctb_map_sysfs_resource(const char *bdf, const char *file,
 			      size_t *size);
 
+/*
+ * Map @len bytes at offset @off of /sys/bus/pci/devices/BDF/@file shared,
+ * e.g. one page of "resource2_wc" next to another of "resource2": each
+ * range keeps a PAT reservation of its own type.  Like mmap(2).
+ */
+void *wctb_map_sysfs_range(const char *bdf, const char *file, uint64_t off,
+			   size_t len);
+
 #endif /* WCTB_SYSFS_H */

@@ -17,6 +17,20 @@
 #error "kselftest_harness.h without __TEST_F_IMPL or TEST_TIMEOUT_DEFAULT: update wctb-harness.h"
 #endif
 
+/*
+ * EXPECT_BURSTS(regs, aperture, full_lines, partial_lines, bytes): the
+ * WC stores since the counters were reset arrived as those lines, or as
+ * pieces of them that drain events account for (wctb_check_bursts());
+ * the counters and the drains go to the log when they did not.
+ */
+#define EXPECT_BURSTS(regs, aperture, full_lines, partial_lines, bytes) do { \
+	char __why[512]; \
+	EXPECT_EQ(0, wctb_check_bursts(regs, aperture, full_lines, \
+				       partial_lines, bytes, __why, \
+				       sizeof(__why))) \
+		TH_LOG("%s", __why); \
+} while (0)
+
 #undef TEST_F
 #define TEST_F(fixture_name, test_name) \
 	__TEST_F_IMPL(fixture_name, test_name, -1, \
