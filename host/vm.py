@@ -189,7 +189,14 @@ def qemu_args(args: argparse.Namespace, results_fd: Optional[int]) -> List[str]:
     # firmware files (a QEMU of build-qemu.sh finds Debian's in its
     # qemu-bundle/, any other its own).
     a += ["-bios", QBOOT]
-    a += ["-accel", "kvm", "-cpu", "host"] if args.kvm else ["-accel", "tcg", "-cpu", "max"]
+    # One TCG thread for all vCPUs: with a thread per vCPU, QEMU 10.0 dies
+    # now and then in its memory core (address_space_translate_for_iotlb,
+    # subpage_write) when intel-iommu is present, with or without our
+    # patches (an upstream MTTCG race: one thread flushes another vCPU's
+    # TLB while that vCPU uses it).  The vCPUs still interleave: the guest
+    # schedules its threads on both, and each has its own WC buffers.
+    a += ["-accel", "kvm", "-cpu", "host"] if args.kvm else \
+        ["-accel", "tcg,thread=single", "-cpu", "max"]
     a += ["-kernel", args.kernel, "-initrd", args.initrd,
           "-append", kernel_cmdline(args)]
     # The IOMMU must come before the devices it translates for.  Interrupt
