@@ -41,8 +41,12 @@ run_guest() {
 	"$REPO/run-vm.sh" --build-dir "$BUILD_DIR" --build-only >&2 || die "build failed"
 	"$REPO/run-vm.sh" --build-dir "$BUILD_DIR" "$@" --iommu none --extra-test "$bin" --filter 'extra-*' \
 		--append "WCTB_BENCH_SECONDS=$SECONDS_PER" \
-		--qemu-arg -device --qemu-arg wc-testdev,wc-lines=0,id=wctd-count-only >&2 ||
-		die "the benchmark VM run failed; see $BUILD_DIR/logs/latest/"
+		--qemu-arg -device --qemu-arg wc-testdev,wc-lines=0,id=wctd-count-only >&2 || {
+		# 1: a verdict other than PASS (an older QEMU's device fails the
+		# host's counter check); its figures still count.
+		local rc=$?
+		((rc == 1)) || die "the benchmark VM run failed; see $BUILD_DIR/logs/latest/"
+	}
 	grep -a '^# bench:' "$BUILD_DIR/logs/latest/noiommu/results.tap" | sed 's/^# bench: //'
 }
 
