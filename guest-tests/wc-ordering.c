@@ -42,11 +42,12 @@
  * between the two: TCG ends a translation block after every MMIO access
  * and takes pending interrupts there.  Then the interrupt sent the line
  * (DRAIN_INTERRUPT) and the event found nothing: the check accepts
- * exactly that, and says so in the log (seen in 1 of 16 cases).  The interrupt
- * case busy-waits without system calls until a signal, which another
- * thread sends every millisecond, was handled after the store: a signal
- * reaches a thread running in user mode only through an interrupt on its
- * vCPU (the IPI that kicks it, or the tick that lets the sender run).
+ * exactly that, and says so in the log (a few cases in a hundred here).
+ * The interrupt case busy-waits without system calls until a signal,
+ * which another thread sends every millisecond, was handled after the
+ * store: a signal reaches a thread running in user mode only through an
+ * interrupt on its vCPU (the IPI that kicks it, or the tick that lets the
+ * sender run).
  *
  * vcpus.*: two threads pinned to vCPU 0 and 1 write one half of the same
  * line each while the other's half is still buffered: two partial bursts,
@@ -77,7 +78,8 @@
 #define ROUNDS		200	/* descriptor + doorbell, per case */
 /*
  * Rounds a timer tick may drain before their doorbell, fence or not (a
- * round takes some 3 us under TCG, a tick comes every 4 ms: 0 to 2 seen).
+ * tick comes every 4 ms; ticks touched at most 3 rounds of 200 in some 100
+ * cases measured).
  */
 #define ROOM		50
 #define WEAK_SEED	0x5eed0001ull
