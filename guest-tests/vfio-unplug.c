@@ -290,9 +290,9 @@ static int config_space_flr(struct _test_data_vfio_unplug *self)
  * the mappings keep their types afterwards.  VFIO_DEVICE_RESET zaps the
  * mappings and holds faults off until the reset is done; a sysfs FLR
  * bypasses vfio-pci (it has no reset_prepare handler), so the PTEs stay
- * and this cannot see stores lost while decode is off: wc-testdev sets
- * Immediate Readiness, so pcie_flr() does not sleep, and our 1-vCPU,
- * non-preemptive guest runs no writer in that window.
+ * and a writer on the other vCPU may store while decode is off (wc-testdev
+ * sets Immediate Readiness, so the window is short): such stores go
+ * nowhere, and nothing here counts them.
  */
 static void resets_under_writers(struct __test_metadata *_metadata,
 				 struct _test_data_vfio_unplug *self, reset_fn reset,
