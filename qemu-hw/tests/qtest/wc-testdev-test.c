@@ -138,6 +138,14 @@ static void test_registers(void)
     wc_stop(&t);
 }
 
+/* One whole line of 8-byte writes at @off; word i holds @scale * i. */
+static void write_line(WCTest *t, QPCIBar bar, uint64_t off, uint64_t scale)
+{
+    for (int i = 0; i < WC_TESTDEV_LINE_SIZE; i += 8) {
+        qpci_io_writeq(t->dev, bar, off + i, scale * i);
+    }
+}
+
 /* The WC path, reached through x-qtest-memtype=3 (WC) for BAR2. */
 static void test_qtest_wc_line_and_drains(void)
 {
@@ -146,9 +154,7 @@ static void test_qtest_wc_line_and_drains(void)
 
     wc_start(&t, ",x-qtest-memtype=3");
     wc = t.ap[WC_TESTDEV_APERTURE_PREF];
-    for (int i = 0; i < WC_TESTDEV_LINE_SIZE; i += 8) {
-        qpci_io_writeq(t.dev, wc, 0x40 + i, 0x0101010101010101ULL * i);
-    }
+    write_line(&t, wc, 0x40, 0x0101010101010101ULL);
     qpci_io_writel(t.dev, wc, 0x100, 0xdeadbeef);
     /* The full line left at once; the partial one waits for a drain. */
     g_assert_cmpuint(qom_counter(&t, "bar2-full-bursts"), ==, 1);
@@ -184,9 +190,7 @@ static void test_qtest_weak_doorbell(void)
     g_assert_cmpuint(qom_counter(&t, "bar2-drain-device"), ==, 1);
     /* Weak: it arrives before the data, which follows in chunks. */
     qpci_io_writel(t.dev, t.regs, WC_TESTDEV_REG_WEAK, WC_TESTDEV_WEAK_ORDER);
-    for (int i = 0; i < WC_TESTDEV_LINE_SIZE; i += 8) {
-        qpci_io_writeq(t.dev, wc, 0x40 + i, i);
-    }
+    write_line(&t, wc, 0x40, 1);
     qpci_io_writeq(t.dev, wc, 0x80, 7);
     qpci_io_writeq(t.dev, wc, 0x98, 8);
     /* The full line waits in weak order. */
