@@ -57,14 +57,20 @@ usage error.
   --build-only         build what is stale, then stop
   --bench [ARGS]       run the loop benchmark (host/bench.sh) with ARGS
                        (e.g. --no-cold --repeats 1; see its --help) and exit
-  --report DIR         measure every mapping of BAR2 (sysfs, VFIO fixed offset,
-                       UC/WC cookies, 2 MiB WC; a WC descriptor and a UC
-                       doorbell in weak order, with and without sfence) on
-                       each series (patched, naive, none) and write
-                       DIR/report.md and report.svg
+  --report DIR         compare the WC designs: on every kernel (patched,
+                       naive, none, each comparison series of
+                       kernel-patches/alternatives/, and a --linux-src tree)
+                       run wc-designs (every mapping provider the kernel
+                       offers, through the same cases) and measure every
+                       mapping of BAR2; write DIR/report.md (the verdict
+                       matrix design x case first), designs.svg,
+                       designs.json and report.svg.  The comparison series
+                       also run the whole suite (reported, not judged)
   --junit FILE         also write the results as JUnit XML (the guest suite;
                        with --all-tests, meson's results of every test)
-  --series NAME        kernel patch series: patched (default), naive, none
+  --series NAME        kernel patch series: patched (default), naive, none,
+                       or a comparison series (dmabuf-memattr, bar-wc-flag:
+                       kernel-patches/alternatives/)
   --kernel-base VERSION
                        the kernel the series applies to: 7.3 (default) or
                        6.12 (stock only: --series none); with --kernel,
@@ -130,7 +136,7 @@ parse_args() {
 		--bench) shift; exec "$REPO/host/bench.sh" "$@" ;;
 		--report) REPORT_DIR=${2:?--report needs a directory}; shift ;;
 		--junit) JUNIT=${2:?--junit needs a file name}; shift ;;
-		--series) SERIES=${2:?--series needs patched, naive or none}; shift ;;
+		--series) SERIES=${2:?--series needs a name (patched, naive, none, or a comparison series)}; shift ;;
 		--kernel-base) KERNEL_BASE=${2:?--kernel-base needs a version, e.g. 6.12}; shift ;;
 		--debug-kernel) DEBUG_KERNEL=1 ;;
 		--kernel) KERNEL=${2:?--kernel needs a bzImage}; USER_KERNEL=$KERNEL; shift ;;
@@ -159,8 +165,20 @@ parse_args() {
 	done
 }
 
+# Every series build-kernel.sh knows: patched, naive, none, and the
+# comparison series of kernel-patches/alternatives/.
+known_series() {
+	"$REPO/kernel-patches/build-kernel.sh" --list-series
+}
+
+# A comparison series (kernel-patches/alternatives/NAME).
+alternative_series() {
+	[[ -f $REPO/kernel-patches/alternatives/$1/series ]]
+}
+
 validate_args() {
-	case "$SERIES" in patched | naive | none) ;; *) die "--series must be patched, naive or none, not '$SERIES'" ;; esac
+	grep -qxF -- "$SERIES" <<<"$(known_series)" ||
+		die "--series must be one of: $(known_series | tr '\n' ' ')(not '$SERIES')"
 	case "$IOMMU" in intel | none | both) ;; *) die "--iommu must be intel, none or both, not '$IOMMU'" ;; esac
 	case "$IOMMU_PATHS" in both | legacy | cdev) ;; *) die "--iommu-paths must be both, legacy or cdev, not '$IOMMU_PATHS'" ;; esac
 	[[ -z $KERNEL || -z $LINUX_SRC ]] || die "--kernel and --linux-src exclude each other"
@@ -273,11 +291,15 @@ check_known_lists() {
 # vfio-pci is stock, so the known warnings of stock kernels are
 # tolerated: --series none; --series naive (stock vfio-pci plus a
 # pgprot-only WC hack: its reset path, which logs them, is stock's, and it
-# fails on its semantics); a --linux-src tree without the cookie uAPI (a
+# fails on its semantics); a comparison series (stock vfio-pci plus
+# another design's patch, measured, not judged); a --linux-src tree without the cookie uAPI (a
 # plain upstream tree; one carrying the series is judged strictly); a
 # --kernel bzImage only with --stock-kernel (nothing tells otherwise).
 stock_kernel() {
-	[[ $SERIES == none || $SERIES == naive ]] && [[ -z $USER_KERNEL && -z $LINUX_SRC ]] && return 0
+	if [[ -z $USER_KERNEL && -z $LINUX_SRC ]]; then
+		[[ $SERIES == none || $SERIES == naive ]] || alternative_series "$SERIES"
+		return
+	fi
 	if [[ -n $LINUX_SRC ]]; then
 		! grep -qs VFIO_DEVICE_GET_MMAP_COOKIE "$LINUX_SRC/include/uapi/linux/vfio.h"
 		return
@@ -606,32 +628,83 @@ write_junit() {
 	[[ -z $JUNIT ]] || cp "$LOG_DIR/junit.xml" "$JUNIT"
 }
 
-# One measurement run on SERIES, on this run's QEMU and vCPUs; prints its
-# wctb-measure lines.
-measure_series() {
-	local series=$1 dir=$BUILD_DIR
-	[[ $series == patched ]] || dir=$BUILD_DIR/control-$series
-	"$REPO/run-vm.sh" --build-dir "$dir" --series "$series" --iommu intel \
-		--qemu "$QEMU" --smp "$SMP" --extra-test "$BUILD_DIR/meson/guest-tests/measure-mappings" \
-		--filter 'extra-*' >&2 || die "the measurement run on series $series failed; logs in $dir/logs/latest/"
-	grep -a '^# wctb-measure: ' "$dir/logs/latest/iommu/results.tap" | tr -d '\r' |
-		sed "s/^# wctb-measure: /wctb-measure: series=$series /"
+# The kernels --report measures: our series, its controls, each
+# comparison series, and a --linux-src tree (named linux-src).
+report_kernels() {
+	known_series
+	[[ -z $LINUX_SRC ]] || echo linux-src
 }
 
-# --report: the same measurements on every series, as report.md and an SVG.
+# One measurement boot on KERNEL (a series, or linux-src), on this run's
+# QEMU and vCPUs: measure-mappings and wc-designs, in the intel-iommu
+# boot.  A comparison series runs the whole suite too (it must boot and
+# complete it; its failures are reported, not judged).  Writes
+# REPORT_DIR/measure-KERNEL.txt, designs-KERNEL.txt and suite-KERNEL.txt
+# (the boot's verdict line); dies when the boot did not complete, or when
+# a kernel that must pass (patched, none) failed a test.
+measure_kernel() {
+	local kernel=$1 dir=$BUILD_DIR status=0 args tap verdict
+	local mdir=$BUILD_DIR/meson/guest-tests
+	[[ $kernel == patched ]] || dir=$BUILD_DIR/control-$kernel
+	args=(--build-dir "$dir" --iommu intel --qemu "$QEMU" --smp "$SMP"
+		--extra-test "$mdir/measure-mappings")
+	if [[ $kernel == linux-src ]]; then
+		args+=(--linux-src "$LINUX_SRC")
+	else
+		args+=(--series "$kernel")
+	fi
+	if ! alternative_series "$kernel"; then
+		args+=(--extra-test "$mdir/wc-designs" --filter 'extra-*')
+	fi
+	"$REPO/run-vm.sh" "${args[@]}" >&2 || status=$?
+	tap=$dir/logs/latest/iommu/results.tap
+	verdict=$(grep -aoE '(PASS|FAIL): .*' "$dir/logs/latest/iommu/verdict.txt" 2>/dev/null | tail -1 || true)
+	((status <= 1)) && [[ -f $tap ]] ||
+		die "the measurement boot on $kernel did not complete (exit $status); logs in $dir/logs/latest/"
+	case "$kernel" in
+	patched | none)
+		((status == 0)) ||
+			die "the measurement boot on $kernel failed a test (${verdict:-no verdict}); our series' design cells are asserted there (wc-designs), logs in $dir/logs/latest/" ;;
+	esac
+	# Our series offers cookies: a cookie case that SKIPs there is a
+	# check that did not run.
+	if [[ $kernel == patched ]] && grep -aqE 'ok [0-9]+ design\.cookie\.[a-z0-9_]+ # SKIP' "$tap"; then
+		die "wc-designs skipped the cookie design on the patched kernel: $(grep -aom1 'design\.cookie\.[a-z0-9_]* # SKIP.*' "$tap")"
+	fi
+	printf '%s exit=%d %s\n' "$kernel" "$status" "${verdict:-no verdict}" >"$REPORT_DIR/suite-$kernel.txt"
+	grep -a '^# wctb-measure: ' "$tap" | tr -d '\r' |
+		sed "s/^# wctb-measure: /wctb-measure: series=$kernel /" >"$REPORT_DIR/measure-$kernel.txt" || true
+	grep -a '^# wctb-design: ' "$tap" | tr -d '\r' |
+		sed "s/^# wctb-design: /wctb-design: kernel=$kernel /" >"$REPORT_DIR/designs-$kernel.txt" || true
+	[[ -s $REPORT_DIR/designs-$kernel.txt ]] ||
+		die "the boot on $kernel printed no wctb-design line (did wc-designs run?); see $tap"
+}
+
+# --report: the measurements and the design comparison on every kernel,
+# as report.md, report.svg, designs.svg and designs.json.
 make_report() {
-	local series
+	local kernel kernels designs suites
 	mkdir -p "$REPORT_DIR"
-	for series in patched naive none; do
-		log "measuring the mappings on series $series"
-		measure_series "$series" >"$REPORT_DIR/measure-$series.txt"
-		(($(wc -l <"$REPORT_DIR/measure-$series.txt") == 8)) ||
-			die "series $series: expected 8 measurements, got $REPORT_DIR/measure-$series.txt"
+	rm -f "$REPORT_DIR"/{measure,designs,suite}-*.txt
+	mapfile -t kernels < <(report_kernels)
+	for kernel in "${kernels[@]}"; do
+		log "measuring the mappings and the designs on $kernel"
+		measure_kernel "$kernel"
+	done
+	for kernel in patched naive none; do
+		(($(wc -l <"$REPORT_DIR/measure-$kernel.txt") == 8)) ||
+			die "series $kernel: expected 8 measurements, got $REPORT_DIR/measure-$kernel.txt"
+	done
+	designs=() suites=()
+	for kernel in "${kernels[@]}"; do
+		designs+=("$REPORT_DIR/designs-$kernel.txt")
+		suites+=("$REPORT_DIR/suite-$kernel.txt")
 	done
 	python3 "$REPO/host/make-report.py" --output-dir "$REPORT_DIR" \
-		"$REPORT_DIR"/measure-{patched,naive,none}.txt ||
-		die "make-report.py failed on $REPORT_DIR/measure-*.txt"
-	log "report: $REPORT_DIR/report.md, $REPORT_DIR/report.svg"
+		"$REPORT_DIR"/measure-{patched,naive,none}.txt \
+		--designs "${designs[@]}" --suites "${suites[@]}" ||
+		die "make-report.py failed on $REPORT_DIR/*.txt"
+	log "report: $REPORT_DIR/report.md (matrix first), report.svg, designs.svg, designs.json"
 }
 
 main() {

@@ -1,24 +1,45 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""Turn wc-testdev BAR2 measurements into report.md and report.svg.
+"""Turn wc-testdev BAR2 measurements into report.md and report.svg, and the
+verdict matrix of the write-combining designs into report.md, designs.svg
+and designs.json.
 
-A guest program writes one 4 KiB page of wc-testdev's prefetchable BAR2 with
-512 8-byte stores through each of six mappings, and twice more as 64
-one-line descriptors, each followed by a UC doorbell write, in the device's
-weak order (with and without an SFENCE before each doorbell); it reads the
-device counters back (the drain reasons and doorbell-early too) and prints
-one line per mapping:
+Measurements.  A guest program writes one 4 KiB page of wc-testdev's
+prefetchable BAR2 with 512 8-byte stores through each of six mappings, and
+twice more as 64 one-line descriptors, each followed by a UC doorbell write,
+in the device's weak order (with and without an SFENCE before each
+doorbell); it reads the device counters back (the drain reasons and
+doorbell-early too) and prints one line per mapping:
 
   wctb-measure: series=patched mapping=wc-cookie status=ok uc-writes=0 ...
 
 "series" is the kernel the guest ran: "patched" (the mmap cookie series),
 "naive" (a control patch that only sets pgprot_writecombine) or "none"
-(unpatched).  Lines may carry the "# " prefixes of the TAP log they were
-copied from; every other line is ignored, so a whole results.tap or
-console.log is a valid input.
+(unpatched).
+
+Designs (--designs).  guest-tests/wc-designs.c runs the same cases through
+each design (a uAPI for write-combining mappings of a PCI BAR) that the
+running kernel offers and prints one cell per case; for a design the kernel
+lacks there is one line with the reason (repeats are merged):
+
+  wctb-design: kernel=patched design=cookie case=wc-page cell="exact" detail="..."
+  wctb-design: kernel=none design=cookie status=unsupported reason="..."
+
+Without kernel= the kernel comes from a file name designs-KERNEL.txt.
+Values are a word or "quoted" (no '"' inside).  The report shows one row
+per design and kernel, rows of one design with the same cells merged, a
+generated paragraph per row, the details, and the designs each kernel
+lacks; a case without a line is shown as "missing" (with a warning).
+--expect-cells FILE checks cells against lines "DESIGN KERNEL CASE WORD".
+
+Lines of both kinds may carry the "# " prefixes of the TAP log they were
+copied from and a trailing CR; every other line is ignored, so a whole
+results.tap or console.log is a valid input.
 """
 
 import argparse
+import html
+import json
 import math
 import os
 import re
@@ -26,10 +47,11 @@ import shlex
 import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 PROG = "make-report.py"
 DEFAULT_TITLE = "wc-testdev BAR2: what each mapping does at the device"
+DESIGNS_TITLE = "wc-testdev BAR2: every write-combining design, case by case"
 
 MAPPINGS = {
     "resource2": "sysfs resource2",
@@ -69,6 +91,92 @@ COLUMNS = ("Series", "Mapping", "UC writes", "WC stores", "Full bursts",
 DOORBELLS = 64                  # descriptors (and doorbells) per doorbell row
 STORE_BYTES = 8
 MEASURE_RE = re.compile(r"^(?:#\s*)*wctb-measure:(.*)$")
+
+# The verdict matrix (--designs): designs (rows, with their uAPI), kernels
+# (in report order) and cases (columns); unknown names follow these.
+DESIGNS: Dict[str, str] = {
+    "sysfs": "PCI core: /sys/bus/pci/devices/BDF/resource2 (UC-) and "
+             "resource2_wc",
+    "fixed-offset": "vfio-pci: mmap() at VFIO_PCI_INDEX_TO_OFFSET(2), UC only",
+    "cookie": "VFIO_DEVICE_GET_MMAP_COOKIE(index, VFIO_MMAP_FLAG_WC) -> "
+              "mmap offset",
+    "dmabuf-memattr": "a vfio DMABUF of the range with "
+                      "VFIO_DEVICE_FEATURE_DMA_BUF_MEMATTR WC, mmapped",
+    "bar-wc-flag": "VFIO_DEVICE_SET_REGION_FLAGS(BAR2, "
+                   "VFIO_REGION_FLAG_WRITE_COMBINE), then the fixed offset",
+}
+KERNELS: Dict[str, str] = {
+    "patched": "mmap cookie series (ours)",
+    "naive": "naive control: pgprot_writecombine only",
+    "none": "stock Linux 7.3",
+    "dmabuf-memattr": "DMABUF MEMATTR (Matt Evans v4, 2026), ported to 7.3",
+    "bar-wc-flag": "per-BAR WC flag (Keith Busch RFC, 2024), ported to 7.3",
+    "linux-src": "your --linux-src tree",
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One column of the verdict matrix."""
+    header: str                 # short column header
+    want: str                   # the type asked of the mapping the cell judges
+    description: str
+
+
+CASES: Dict[str, Case] = {
+    "uc-page": Case("UC page", "UC", "one page of stores through a UC "
+                    "mapping alone"),
+    "wc-page": Case("WC page", "WC", "one page of stores through a WC "
+                    "mapping alone (64 full bursts?)"),
+    "doorbell-and-window": Case(
+        "DB + window", "WC", "a UC doorbell page and a 4-page WC window of "
+        "one BAR, both live; the window's cell unless the doorbell failed"),
+    "wc-2m": Case("WC 2M", "WC", "a 2 MiB-aligned WC mapping of 2 MiB, one "
+                  "line in each of its 512 pages (the detail names the leaf)"),
+    "wc-1g": Case("WC 1G", "WC", "the same with 1 GiB (n/a if BAR2 is "
+                  "smaller than 2 GiB)"),
+    "uc-then-wc-same-page": Case(
+        "UC→WC alias", "WC", "one page mapped UC and faulted in, then WC "
+        "while the UC mapping lives: the WC mapping's cell"),
+    "wc-then-uc-same-page": Case(
+        "WC→UC alias", "UC", "one page mapped WC and faulted in, then UC "
+        "while the WC mapping lives: the UC mapping's cell"),
+    "fixed-offset-while-wc": Case(
+        "fixed + WC", "UC", "a UC mapping of another page at vfio-pci's "
+        "fixed offset while a WC window is live"),
+    "pwrite-while-wc": Case(
+        "pwrite + WC", "UC", "pwrite() of one line of another page through "
+        "the VFIO device file while a WC window is live"),
+    "memory-disable-refault": Case(
+        "mem off/on", "WC", "memory disabled under a live WC window: a "
+        "store must fault; enabled again, the window must refault as WC"),
+    "reset-refault": Case("reset", "WC", "VFIO_DEVICE_RESET under a live "
+                          "WC window, then stores through the same window"),
+    "fork": Case("fork", "WC", "a forked child stores a page through the WC "
+                 "window it inherited"),
+    "close-while-mapped": Case(
+        "close", "WC", "every file of the design closed, then stores "
+        "through the still-mapped WC window"),
+}
+DESIGN_RE = re.compile(r"^(?:#\s*)*wctb-design:(.*)$")
+DESIGN_FIELD_RE = re.compile(r'\s*([A-Za-z][\w-]*)=(?:"([^"]*)"|([^\s"]*))'
+                             r'(?=\s|$)')
+DESIGNS_FILE_RE = re.compile(r"^designs-(.+)\.txt$")
+CELL_RE = re.compile(r"exact|coerced to (?:UC-|UC|WC|WB|WT|WP|unknown)|"
+                     r"refused (?:[A-Z][A-Z0-9]*|errno)|not revoked|lost|"
+                     r"mixed|n/a")
+CELL_WORDS = ("exact, coerced to UC-|UC|WC|WB|WT|WP, refused ERRNO|SIGBUS|"
+              "SIGSEGV, not revoked, lost, mixed, n/a")
+MISSING = "missing"
+SIGNALS = ("SIGBUS", "SIGSEGV")
+# Cell colour and legend per category (cell_category()).
+CATEGORIES: Dict[str, Tuple[str, str]] = {
+    "exact": ("#66bd63", "exact: the memory type asked for"),
+    "coerced": ("#fdae61", "coerced to T: it works, with type T (silent)"),
+    "refused": ("#74add1", "refused: an errno or a signal userspace sees"),
+    "n/a": ("#d9d9d9", "n/a: the design has no such mapping"),
+    "failed": ("#f46d43", "lost, not revoked, mixed (silent); missing"),
+}
 
 
 class UserError(Exception):
@@ -313,13 +421,21 @@ rows are n/a, because the kernel has no `VFIO_DEVICE_GET_MMAP_COOKIE`.
 """
 
 
-def markdown_report(title, paths, measures, cells):
-    """The whole report.md."""
+def markdown_report(title, paths, measures, cells, designs_md=""):
+    """The whole report.md: the verdict matrix sections (@designs_md)
+    first, then the measurements, if any."""
+    head = f"# {title}\n\n"
+    if not measures:
+        return head + designs_md
     sources = ", ".join(f"`{md_cell(p)}`" for p in paths)
     noun = "measurement" if len(measures) == 1 else "measurements"
-    return (f"# {title}\n\nData: {len(measures)} {noun} from "
+    body = (f"Data: {len(measures)} {noun} from "
             f"{sources}.\n\n{markdown_table(measures)}\n"
             f"{how_to_read(measures, cells)}")
+    if designs_md:
+        return (head + designs_md + "## Measurements: one page through "
+                "each mapping\n\n" + body)
+    return head + body
 
 
 # -------------------------------------------------------------------- SVG
@@ -514,6 +630,715 @@ def svg_report(title, cells):
     return svg
 
 
+# ------------------------------------------------------- designs: parsing
+
+@dataclass
+class DesignCell:
+    """One case's cell of one design on one kernel."""
+    where: str                  # "file:line", "" for a missing cell
+    word: str
+    detail: str
+
+
+@dataclass
+class DesignData:
+    """Every wctb-design line of the --designs files."""
+    files: List[str]
+    # (kernel, design) -> case -> cell
+    cells: Dict[Tuple[str, str], Dict[str, DesignCell]] = \
+        field(default_factory=dict)
+    # (kernel, design) -> the distinct reasons, in input order
+    unsupported: Dict[Tuple[str, str], List[str]] = field(default_factory=dict)
+
+    def kernels(self) -> List[str]:
+        keys = list(self.cells) + list(self.unsupported)
+        return ordered({k for k, _ in keys}, KERNELS)
+
+
+def ordered(names, known) -> List[str]:
+    """@names in the order of @known, unknown ones after them (sorted)."""
+    return sorted(names, key=lambda n: (0, list(known).index(n)) if n in known
+                  else (1, n))
+
+
+def split_design_fields(text: str, where: str) -> Dict[str, str]:
+    """Parse 'key=word key="a b"' (no '"' inside a value) into a dict."""
+    fields: Dict[str, str] = {}
+    pos = 0
+    text = text.rstrip()
+    while pos < len(text):
+        m = DESIGN_FIELD_RE.match(text, pos)
+        if not m:
+            raise UserError(f"{where}: {text[pos:].strip()[:40]!r} is not "
+                            f"key=value or key=\"value\"")
+        fields[m.group(1)] = m.group(2) if m.group(2) is not None \
+            else m.group(3)
+        pos = m.end()
+    return fields
+
+
+def check_cell(word: str, where: str) -> str:
+    """@word, if it is a cell word."""
+    if not CELL_RE.fullmatch(word):
+        raise UserError(f"{where}: unknown cell {word!r} (known: "
+                        f"{CELL_WORDS})")
+    return word
+
+
+def add_design_line(data: DesignData, fields: Dict[str, str], where: str,
+                    file_kernel: Optional[str]) -> None:
+    """Record one wctb-design line's @fields in @data."""
+    kernel = fields.get("kernel") or file_kernel
+    if not kernel:
+        raise UserError(f"{where}: wctb-design line without kernel= (and "
+                        f"the file is not named designs-KERNEL.txt)")
+    design = fields.get("design")
+    if not design:
+        raise UserError(f"{where}: wctb-design line without design=")
+    status = fields.get("status", "ok")
+    key = (kernel, design)
+    if status == "unsupported":
+        reasons = data.unsupported.setdefault(key, [])
+        reason = fields.get("reason") or "no reason given"
+        if reason not in reasons:
+            reasons.append(reason)
+        return
+    if status != "ok":
+        raise UserError(f"{where}: unknown status {status!r} (known: ok, "
+                        f"unsupported)")
+    case = fields.get("case")
+    if not case:
+        raise UserError(f"{where}: wctb-design line without case=")
+    if "cell" not in fields:
+        raise UserError(f"{where}: wctb-design line without cell=")
+    cell = DesignCell(where, check_cell(fields["cell"], where),
+                      fields.get("detail", ""))
+    cases = data.cells.setdefault(key, {})
+    old = cases.get(case)
+    if old and (old.word, old.detail) != (cell.word, cell.detail):
+        print(f"{PROG}: warning: {where}: a second {design}/{kernel}/{case} "
+              f"line (first: {old.where}); the report shows this one",
+              file=sys.stderr)
+    if not old or (old.word, old.detail) != (cell.word, cell.detail):
+        cases[case] = cell
+
+
+def read_design_file(path: str, data: DesignData) -> int:
+    """Add the wctb-design lines of file @path to @data; how many."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8", errors="replace")
+    except OSError as e:
+        raise UserError(f"cannot read {path}: {e.strerror}") from None
+    m = DESIGNS_FILE_RE.match(os.path.basename(path))
+    file_kernel = m.group(1) if m else None
+    count = 0
+    for number, line in enumerate(text.splitlines(), 1):
+        m = DESIGN_RE.match(line.replace("\r", "").strip())
+        if m:
+            where = f"{path}:{number}"
+            add_design_line(data, split_design_fields(m.group(1), where),
+                            where, file_kernel)
+            count += 1
+    return count
+
+
+def read_designs(paths: List[str]) -> DesignData:
+    """The wctb-design lines of all files."""
+    data = DesignData(list(paths))
+    total = 0
+    for path in paths:
+        count = read_design_file(path, data)
+        if not count:
+            print(f"{PROG}: warning: {path}: no 'wctb-design:' line (a "
+                  f"measurement file?  Put MEASUREFILEs before --designs, "
+                  f"or end the --designs list with --)", file=sys.stderr)
+        total += count
+    if not total:
+        raise UserError(f"no 'wctb-design:' line in {', '.join(paths)}")
+    for key in [k for k in data.unsupported if k in data.cells]:
+        print(f"{PROG}: warning: design {key[1]} on kernel {key[0]} has "
+              f"cells and an 'unsupported' line; the report shows the cells",
+              file=sys.stderr)
+        del data.unsupported[key]
+    return data
+
+
+# -------------------------------------------------------- designs: matrix
+
+@dataclass
+class MatrixRow:
+    """One row of the verdict matrix: a design on one or more kernels."""
+    design: str
+    kernels: List[str]
+    cells: Dict[str, str]                   # case -> word
+    details: Dict[str, Dict[str, str]]      # case -> kernel -> detail
+    meaning: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.design} — {', '.join(self.kernels)}"
+
+    def detail_parts(self, case: str) -> List[str]:
+        """The detail of @case: one, or "kernel: detail" per kernel if the
+        kernels' details differ."""
+        per = self.details[case]
+        if len(set(per.values())) == 1:
+            return [next(iter(per.values()))]
+        return [f"{k}: {d}" for k, d in per.items()]
+
+    def detail(self, case: str, sep: str = " | ") -> str:
+        return sep.join(self.detail_parts(case))
+
+
+def matrix_columns(data: DesignData) -> List[str]:
+    """Every known case, then the unknown ones the data has."""
+    seen = {c for cases in data.cells.values() for c in cases}
+    return ordered(seen | set(CASES), CASES)
+
+
+def complete_cells(data: DesignData, columns: List[str]) -> None:
+    """Give every supported design a cell per column: "missing" where the
+    data has no line (with a warning)."""
+    for (kernel, design), cases in data.cells.items():
+        missing = [c for c in columns if c not in cases]
+        if missing:
+            print(f"{PROG}: warning: design {design} on kernel {kernel}: no "
+                  f"line for case {', '.join(missing)}; shown as "
+                  f"'{MISSING}'", file=sys.stderr)
+        for case in missing:
+            cases[case] = DesignCell("", MISSING, "no line for this case")
+
+
+def matrix_rows(data: DesignData, columns: List[str]) -> List[MatrixRow]:
+    """One row per supported (design, kernel), in report order; rows of one
+    design with the same cells merged."""
+    rows: List[MatrixRow] = []
+    by_cells: Dict[Tuple[str, Tuple[str, ...]], MatrixRow] = {}
+    designs = ordered({d for _, d in data.cells}, DESIGNS)
+    for design in designs:
+        for kernel in data.kernels():
+            cases = data.cells.get((kernel, design))
+            if cases is None:
+                continue
+            words = tuple(cases[c].word for c in columns)
+            row = by_cells.get((design, words))
+            if not row:
+                row = MatrixRow(design, [], dict(zip(columns, words)),
+                                {c: {} for c in columns})
+                by_cells[(design, words)] = row
+                rows.append(row)
+            row.kernels.append(kernel)
+            for c in columns:
+                row.details[c][kernel] = cases[c].detail
+    for row in rows:
+        row.meaning = meaning(row.cells, columns)
+    return rows
+
+
+def unsupported_lines(data: DesignData) -> List[Tuple[str, List[Tuple[
+        List[str], str]]]]:
+    """[(design, [(kernels, reason)])]: the designs some kernels lack."""
+    out = []
+    for design in ordered({d for _, d in data.unsupported}, DESIGNS):
+        reasons: Dict[str, List[str]] = {}
+        for kernel in data.kernels():
+            why = data.unsupported.get((kernel, design))
+            if why:
+                reasons.setdefault("; ".join(why), []).append(kernel)
+        out.append((design, [(k, r) for r, k in reasons.items()]))
+    return out
+
+
+# ------------------------------------------------------- designs: meaning
+
+def cell_category(word: str) -> str:
+    """The colour category of a cell word (a key of CATEGORIES)."""
+    if word == "exact":
+        return "exact"
+    if word.startswith("coerced to "):
+        return "coerced"
+    if word.startswith("refused "):
+        return "refused"
+    if word == "n/a":
+        return "n/a"
+    return "failed"             # lost, not revoked, mixed, missing
+
+
+def cell_key(word: str) -> str:
+    """The template key of a cell word."""
+    if word.startswith("coerced to "):
+        return "coerced"
+    if word.startswith("refused "):
+        return "refused-signal" if word[8:] in SIGNALS else "refused-errno"
+    return word
+
+
+def join_names(names: List[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def verb(names: List[str], one: str, many: str) -> str:
+    return one if len(names) == 1 else many
+
+
+def capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def fill(template: str, case: str, word: str) -> str:
+    """@template with {case}, {word}, {type} (of a coerced cell) and {why}
+    (of a refused one)."""
+    return template.format(case=case, word=word,
+                           type=word[len("coerced to "):],
+                           why=word[len("refused "):])
+
+
+# Clauses about one case, keyed on cell_key(); "default" for the rest.
+MISSION = "a UC doorbell and a WC window of one BAR"
+CLAUSES: Dict[str, Dict[str, str]] = {
+    "doorbell-and-window": {
+        "exact": f"{MISSION} coexist ({{case}} exact)",
+        "coerced": f"{MISSION} do not coexist as asked ({{case}}: {{word}})",
+        "refused-errno": f"{MISSION} cannot be mapped together ({{case}}: "
+                         f"{{word}})",
+        "refused-signal": f"{MISSION} are mapped but a store faults "
+                          f"({{case}}: {{word}})",
+        "n/a": f"the design cannot map {MISSION} ({{case}} n/a)",
+        "default": f"{MISSION}: {{case}} {{word}}",
+    },
+    "memory-disable-refault": {
+        "exact": "with memory disabled the WC window is revoked, and it "
+                 "refaults as WC once memory is enabled again",
+        "not revoked": "with memory disabled the WC window is silently not "
+                       "revoked: a store still reached the device",
+        "refused-signal": "the WC window is revoked, but a store faults "
+                          "with {why} after memory is enabled again",
+        "refused-errno": "the memory-disable case cannot map its window "
+                         "({why})",
+        "coerced": "with memory disabled the WC window is revoked, but it "
+                   "refaults as {type} (silently)",
+        "lost": "after memory is enabled again the window's stores are "
+                "silently lost",
+    },
+    "reset-refault": {
+        "exact": "after VFIO_DEVICE_RESET the same window works as WC",
+        "refused-signal": "after VFIO_DEVICE_RESET a store through the "
+                          "window faults with {why}",
+        "refused-errno": "the reset case is refused ({why})",
+        "coerced": "after VFIO_DEVICE_RESET the window's stores arrive as "
+                   "{type} (silently)",
+        "lost": "after VFIO_DEVICE_RESET the window's stores are silently "
+                "lost",
+    },
+    "fork": {
+        "exact": "a forked child's stores through the inherited window "
+                 "arrive as WC",
+        "refused-signal": "a forked child's stores through the inherited "
+                          "window fault with {why}",
+        "coerced": "a forked child's stores arrive as {type} (silently)",
+        "lost": "a forked child's stores are silently lost",
+    },
+    "close-while-mapped": {
+        "exact": "the window keeps working as WC after every file of the "
+                 "design is closed",
+        "refused-signal": "the window faults with {why} once the design's "
+                          "files are closed",
+        "coerced": "once the design's files are closed the window's stores "
+                   "arrive as {type} (silently)",
+        "lost": "once the design's files are closed the window's stores "
+                "are silently lost",
+    },
+}
+ALIAS_PHRASES: Dict[str, str] = {
+    "exact": "allowed, the second mapping getting the type it asked for "
+             "while the first lives",
+    "coerced": "silently coerced: the second mapping's stores arrive as "
+               "{type}",
+    "refused-errno": "refused with {why}",
+    "refused-signal": "mapped, but a store faults with {why}",
+    "n/a": "not possible with this design",
+    "missing": "not measured",
+    "lost": "allowed, but the second mapping's stores are silently lost",
+    "mixed": "allowed, the second mapping's stores arriving as a mix of "
+             "types",
+    "default": "{word}",
+}
+ALIASES = (("uc-then-wc-same-page", "UC then WC"),
+           ("wc-then-uc-same-page", "WC then UC"))
+REVOCATION = ("memory-disable-refault", "reset-refault", "fork",
+              "close-while-mapped")
+WANT_WORDS = {"WC": "write-combining", "UC": "uncached"}
+
+
+def clause(case: str, word: str) -> str:
+    """What the cell @word of @case means, as a clause."""
+    templates = CLAUSES.get(case, {})
+    template = templates.get(cell_key(word)) or templates.get("default") \
+        or "{case}: {word}"
+    return fill(template, case, word)
+
+
+def summary_sentence(cells: Dict[str, str], columns: List[str]) -> str:
+    """How many cells are exact; which are n/a or missing."""
+    exact = [c for c in columns if cells[c] == "exact"]
+    n = len(columns)
+    if len(exact) == n:
+        return (f"All {n} cases are exact: every mapping arrives with the "
+                f"memory type it asked for.") if n > 1 else \
+            "The one case is exact."
+    text = (f"{len(exact)} of {n} {'case' if n == 1 else 'cases'} "
+            f"{verb(exact, 'is', 'are')} exact")
+    for word, why in (("n/a", "the design has no such mapping"),
+                      (MISSING, "no line in the data")):
+        those = [c for c in columns if cells[c] == word]
+        if those:
+            text += (f"; {join_names(those)} {verb(those, 'is', 'are')} "
+                     f"{word} ({why})")
+    return text + "."
+
+
+def silent_sentence(cells: Dict[str, str], columns: List[str]) -> str:
+    """The silent failures: coerced, lost, not revoked, mixed cells."""
+    coerced: Dict[Tuple[str, str], List[str]] = {}
+    plain: Dict[str, List[str]] = {}
+    for c in columns:
+        word = cells[c]
+        if word.startswith("coerced to "):
+            want = CASES[c].want if c in CASES else ""
+            coerced.setdefault((want, word[len("coerced to "):]), []).append(c)
+        elif word in ("lost", "not revoked", "mixed"):
+            plain.setdefault(word, []).append(c)
+    parts = []
+    for (want, kind), those in coerced.items():
+        what = f"the {WANT_WORDS[want]} request" if want else "the request"
+        parts.append(f"{what} is coerced to {kind} in {join_names(those)}, "
+                     f"so the device sees {kind} writes")
+    for word, those in plain.items():
+        names = join_names(those)
+        parts.append({
+            "lost": f"the stores of {names} are lost (they went through but "
+                    f"never arrived)",
+            "not revoked": f"{names} {verb(those, 'is', 'are')} not revoked "
+                           f"(a store reached the device when it must not)",
+            "mixed": f"{names} {verb(those, 'arrives', 'arrive')} as a mix "
+                     f"of memory types",
+        }[word])
+    if parts:
+        return ("Silent failures (no error reaches userspace): "
+                + "; ".join(parts) + ".")
+    if any(cell_category(cells[c]) == "refused" for c in columns):
+        return ("Nothing fails silently: every case that is not exact is "
+                "refused, n/a or missing.")
+    return ""
+
+
+def refused_sentence(cells: Dict[str, str], columns: List[str]) -> str:
+    """The refusals, grouped by errno or signal."""
+    by_why: Dict[str, List[str]] = {}
+    for c in columns:
+        if cells[c].startswith("refused "):
+            by_why.setdefault(cells[c][len("refused "):], []).append(c)
+    if not by_why:
+        return ""
+    parts = [f"{join_names(those)} with {why}"
+             + (" on a store" if why in SIGNALS else "")
+             for why, those in by_why.items()]
+    return "Refused, visibly to userspace: " + "; ".join(parts) + "."
+
+
+def alias_clause(cells: Dict[str, str], columns: List[str]) -> str:
+    """What mapping one page UC and WC at once gives."""
+    present = [(c, order) for c, order in ALIASES if c in columns]
+    if not present:
+        return ""
+
+    def phrase(case: str) -> str:
+        word = cells[case]
+        return fill(ALIAS_PHRASES.get(cell_key(word),
+                                      ALIAS_PHRASES["default"]), case, word)
+
+    words = {cells[c] for c, _ in present}
+    if len(present) == 2 and len(words) == 1:
+        names = join_names([c for c, _ in present])
+        return (f"mapping one page UC and WC at once is "
+                f"{phrase(present[0][0])} ({names})")
+    return "mapping one page " + ", ".join(
+        f"{order} is {phrase(c)} ({c})" for c, order in present)
+
+
+def meaning(cells: Dict[str, str], columns: List[str]) -> str:
+    """A few sentences, built from the cells alone, on what a row means."""
+    sentences = [summary_sentence(cells, columns),
+                 silent_sentence(cells, columns),
+                 refused_sentence(cells, columns)]
+    mission = []
+    if "doorbell-and-window" in columns:
+        mission.append(clause("doorbell-and-window",
+                              cells["doorbell-and-window"]))
+    mission.append(alias_clause(cells, columns))
+    mission = [m for m in mission if m]
+    if mission:
+        sentences.append(capital("; ".join(mission)) + ".")
+    later = [clause(c, cells[c]) for c in REVOCATION
+             if c in columns and cells[c] not in ("n/a", MISSING)]
+    if later:
+        sentences.append(capital("; ".join(later)) + ".")
+    return " ".join(s for s in sentences if s)
+
+
+# ------------------------------------------------------ designs: markdown
+
+def matrix_table(rows: List[MatrixRow], columns: List[str]) -> str:
+    """The verdict matrix as a markdown table."""
+    heads = ["Design — kernels"] + [CASES[c].header if c in CASES else c
+                                     for c in columns]
+    lines = ["| " + " | ".join(md_cell(h) for h in heads) + " |",
+             "|" + "|".join(" --- " for _ in heads) + "|"]
+    for row in rows:
+        lines.append("| " + " | ".join(md_cell(c) for c in
+                                       [row.label] + [row.cells[c] for c in
+                                                      columns]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def html_cell(text: str) -> str:
+    """Text for a markdown table cell that may hold '<' or '|'."""
+    return md_cell(html.escape(text, quote=False))
+
+
+def designs_markdown(data: DesignData, rows: List[MatrixRow],
+                     columns: List[str],
+                     suites: Optional[Dict[str, str]] = None) -> str:
+    """The verdict matrix sections of report.md."""
+    sources = ", ".join(f"`{md_cell(p)}`" for p in data.files)
+    ncells = sum(len(r.kernels) for r in rows) * len(columns)
+    out = ["## Verdict matrix: design x case", "",
+           f"Data: {ncells} cells of {len(rows)} rows from {sources}.  Each "
+           f"cell is what the device saw against what the case asked for; "
+           f"rows of one design with the same cells on several kernels are "
+           f"merged.", "",
+           "![Verdict matrix: design x case](designs.svg)", "",
+           matrix_table(rows, columns).rstrip("\n"), ""]
+    lacking = unsupported_lines(data)
+    if lacking:
+        out.append("Designs not offered:")
+        out.append("")
+        for design, groups in lacking:
+            out.append(f"* **{md_cell(design)}** — " + "; ".join(
+                f"not on {', '.join(kernels)}: {md_cell(reason)}"
+                for kernels, reason in groups))
+        out.append("")
+    out += ["Cases (columns):", ""]
+    for c in columns:
+        case = CASES.get(c)
+        out.append(f"* **{md_cell(case.header if case else c)}** (`{c}`): "
+                   + (case.description if case else "a case this report "
+                      "does not know"))
+    out += ["", "Kernels (and how their measurement boot ended):", ""]
+    for k in data.kernels():
+        what = KERNELS.get(k, "a kernel this report does not know")
+        suite = f" — {md_cell(suites[k])}" if k in (suites or {}) else ""
+        out.append(f"* **{md_cell(k)}**: {md_cell(what)}{suite}")
+    out += ["", "Designs:", ""]
+    for d in ordered({d for _, d in list(data.cells) + list(data.unsupported)},
+                     DESIGNS):
+        what = DESIGNS.get(d, "a design this report does not know")
+        out.append(f"* **{md_cell(d)}**: {md_cell(what)}")
+    out += ["", "## What this means", ""]
+    for row in rows:
+        out += [f"**{md_cell(row.label)}.** {md_cell(row.meaning)}", ""]
+    out += ["<details>", f"<summary>Every cell's detail ({ncells} cells)"
+            f"</summary>", "", "| Row | Case | Cell | Detail |",
+            "| --- | --- | --- | --- |"]
+    for row in rows:
+        for c in columns:
+            detail = "<br>".join(html_cell(p) for p in row.detail_parts(c))
+            out.append(f"| {md_cell(row.label)} | {md_cell(c)} | "
+                       f"{md_cell(row.cells[c])} | {detail} |")
+    out += ["", "</details>", ""]
+    return "\n".join(out)
+
+
+# ----------------------------------------------------------- designs: SVG
+
+CELL_W, CELL_H, HEAD_H = 76, 36, 150
+
+
+def designs_svg(rows: List[MatrixRow], columns: List[str]) -> ET.Element:
+    """designs.svg: the matrix as a grid of coloured cells."""
+    title = "Verdict matrix: design x case"
+    label_w = 24 + 6.4 * max([len(r.label) for r in rows] + [10])
+    top = 40 + HEAD_H
+    grid_w = CELL_W * len(columns)
+    width = round(label_w + grid_w + 110)
+    legend_y = top + CELL_H * len(rows) + 30
+    height = legend_y + 22 * len(CATEGORIES) + 10
+    svg = ET.Element("svg", xmlns=SVG_NS, width=str(width),
+                     height=str(height), viewBox=f"0 0 {width} {height}")
+    svg_el(svg, "title", title)
+    svg_el(svg, "rect", width=width, height=height, fill="white")
+    svg_text(svg, 12, 26, title, size=16, anchor="start", font_weight="bold")
+    for ci, c in enumerate(columns):
+        x = label_w + ci * CELL_W + CELL_W / 2
+        t = svg_text(svg, x, top - 8, c, size=11, anchor="start",
+                     transform=f"rotate(-45 {round(x, 1)} {top - 8})")
+        if c in CASES:
+            svg_el(t, "title", f"{c}: {CASES[c].description}")
+    for ri, row in enumerate(rows):
+        y = top + ri * CELL_H
+        svg_text(svg, label_w - 8, y + CELL_H / 2 + 4, row.label, size=11,
+                 anchor="end")
+        for ci, c in enumerate(columns):
+            x = label_w + ci * CELL_W
+            word = row.cells[c]
+            category = cell_category(word)
+            rect = svg_el(svg, "rect", x=round(x, 1), y=y, width=CELL_W,
+                          height=CELL_H, fill=CATEGORIES[category][0],
+                          stroke="white", stroke_width=2,
+                          **{"class": f"cell cell-{category.replace('/', '')}"})
+            svg_el(rect, "title", f"{row.label}, {c}: {word}\n"
+                   + row.detail(c, "\n"))
+            first, _, rest = word.partition(" ")
+            if word.startswith(("coerced to ", "refused ", "not ")):
+                lines = [first, rest]
+            else:
+                lines = [word]
+            for li, text in enumerate(lines):
+                svg_text(svg, x + CELL_W / 2, y + CELL_H / 2 + 4 +
+                         (li - (len(lines) - 1) / 2) * 12, text, size=10)
+    for i, (category, (colour, text)) in enumerate(CATEGORIES.items()):
+        y = legend_y + 22 * i
+        svg_el(svg, "rect", x=12, y=y - 11, width=14, height=14,
+               fill=colour, **{"class": "legend"})
+        svg_text(svg, 32, y, text, size=11, anchor="start")
+    return svg
+
+
+# ---------------------------------------------------------- designs: JSON
+
+def designs_json(data: DesignData, rows: List[MatrixRow],
+                 columns: List[str],
+                 suites: Optional[Dict[str, str]] = None) -> dict:
+    """designs.json, for CI and the README."""
+    return {
+        "kernels": {k: KERNELS.get(k, "") for k in data.kernels()},
+        "suites": dict(suites or {}),
+        "cases": {c: {"header": CASES[c].header if c in CASES else c,
+                      "description": CASES[c].description if c in CASES
+                      else ""} for c in columns},
+        "rows": [{"design": r.design, "kernels": r.kernels,
+                  "cells": r.cells,
+                  "details": {c: r.detail(c) for c in columns},
+                  "details_by_kernel": {k: {c: r.details[c][k]
+                                            for c in columns}
+                                        for k in r.kernels},
+                  "meaning": r.meaning} for r in rows],
+        "unsupported": [{"design": d, "kernels": kernels, "reason": reason}
+                        for d, groups in unsupported_lines(data)
+                        for kernels, reason in groups],
+    }
+
+
+@dataclass
+class Matrix:
+    """The verdict matrix of the --designs files."""
+    data: DesignData
+    columns: List[str]
+    rows: List[MatrixRow]
+    # kernel -> how its measurement boot ended (--suites)
+    suites: Dict[str, str] = field(default_factory=dict)
+
+
+def read_suites(paths: List[str]) -> Dict[str, str]:
+    """--suites files: one line 'KERNEL exit=N VERDICT' each."""
+    suites: Dict[str, str] = {}
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                lines = [ln.strip() for ln in f if ln.strip()]
+        except OSError as e:
+            raise UserError(f"cannot read {path}: {e.strerror}") from None
+        for n, line in enumerate(lines, 1):
+            kernel, _, rest = line.partition(" ")
+            if not rest.startswith("exit="):
+                raise UserError(f"{path}:{n}: not 'KERNEL exit=N VERDICT': "
+                                f"{line!r}")
+            suites[kernel] = rest
+    return suites
+
+
+def read_matrix(paths: List[str]) -> Matrix:
+    """Read the --designs files and build the matrix (warning on stderr
+    about missing cells)."""
+    data = read_designs(paths)
+    columns = matrix_columns(data)
+    complete_cells(data, columns)
+    return Matrix(data, columns, matrix_rows(data, columns))
+
+
+# ----------------------------------------------------- designs: expected
+
+@dataclass
+class Expected:
+    """One line of an --expect-cells file."""
+    where: str
+    design: str
+    kernel: str
+    case: str
+    word: str
+
+
+def read_expected(path: str) -> List[Expected]:
+    """The lines 'DESIGN KERNEL CASE WORD...' of @path ('#' comments)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError as e:
+        raise UserError(f"cannot read {path}: {e.strerror}") from None
+    out = []
+    for number, line in enumerate(lines, 1):
+        where = f"{path}:{number}"
+        words = line.split("#", 1)[0].split()
+        if not words:
+            continue
+        if len(words) < 4:
+            raise UserError(f"{where}: expected 'DESIGN KERNEL CASE WORD', "
+                            f"got {line.strip()!r}")
+        word = " ".join(words[3:])
+        if word != MISSING:
+            check_cell(word, where)
+        out.append(Expected(where, words[0], words[1], words[2], word))
+    if not out:
+        raise UserError(f"{path}: no expected cell")
+    return out
+
+
+def check_expected(expected: List[Expected], data: DesignData) -> List[str]:
+    """One message per expected cell that the data does not have."""
+    mismatches = []
+    for e in expected:
+        key = (e.kernel, e.design)
+        cell = data.cells.get(key, {}).get(e.case)
+        if cell:
+            if cell.word == e.word:
+                continue
+            got = repr(cell.word) + (f" ({cell.detail})" if cell.detail
+                                     else "")
+        elif key in data.unsupported:
+            got = f"unsupported ({'; '.join(data.unsupported[key])})"
+        elif key in data.cells:
+            got = f"no case {e.case!r}"
+        else:
+            got = "no line for this design on this kernel"
+        mismatches.append(f"{e.where}: {e.design} on {e.kernel}, {e.case}: "
+                          f"expected {e.word!r}, measured {got}")
+    return mismatches
+
+
 # ------------------------------------------------------------------- main
 
 def write_file(path, data):
@@ -526,59 +1351,133 @@ def write_file(path, data):
         raise UserError(f"cannot write {path}: {e.strerror}") from None
 
 
-def write_reports(out_dir, title, paths, measures):
-    """Write DIR/report.md and DIR/report.svg."""
+def svg_bytes(svg: ET.Element) -> bytes:
+    ET.indent(svg)
+    return ET.tostring(svg, encoding="UTF-8", xml_declaration=True) + b"\n"
+
+
+def write_reports(out_dir: str, title: str, paths: List[str],
+                  measures: List[Measure], matrix: Optional[Matrix]) -> None:
+    """Write DIR/report.md; DIR/report.svg for @measures, DIR/designs.svg
+    and DIR/designs.json for @matrix."""
     try:
         os.makedirs(out_dir, exist_ok=True)
     except OSError as e:
         raise UserError(f"cannot create {out_dir}: {e.strerror}") from None
     cells = latest_per_cell(measures)
+    designs_md = ""
+    if matrix:
+        designs_md = designs_markdown(matrix.data, matrix.rows, matrix.columns,
+                                      matrix.suites)
     write_file(os.path.join(out_dir, "report.md"),
-               markdown_report(title, paths, measures, cells))
-    svg = svg_report(title, cells)
-    ET.indent(svg)
-    write_file(os.path.join(out_dir, "report.svg"),
-               ET.tostring(svg, encoding="UTF-8", xml_declaration=True) + b"\n")
+               markdown_report(title, paths, measures, cells, designs_md))
+    if measures:
+        write_file(os.path.join(out_dir, "report.svg"),
+                   svg_bytes(svg_report(title, cells)))
+    if matrix:
+        write_file(os.path.join(out_dir, "designs.svg"),
+                   svg_bytes(designs_svg(matrix.rows, matrix.columns)))
+        write_file(os.path.join(out_dir, "designs.json"), json.dumps(
+            designs_json(matrix.data, matrix.rows, matrix.columns,
+                         matrix.suites),
+            indent=2, ensure_ascii=False) + "\n")
 
 
-def parse_args(argv):
+def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Write report.md (a table and how to read it) and "
                     "report.svg (bus transactions and WC-vs-UC stores per "
                     "mapping and kernel series) from the 'wctb-measure:' "
-                    "lines of the guest's BAR2 measurement program.",
-        epilog="Inputs may be whole results.tap or console.log files; lines "
-               "other than 'wctb-measure:' lines are ignored.  Exit status: "
-               "0 written, 2 bad input (the message names file:line).")
+                    "lines of the guest's BAR2 measurement program; with "
+                    "--designs, the verdict matrix of the write-combining "
+                    "designs (one word per design, kernel and case, from the "
+                    "'wctb-design:' lines of wc-designs) first in report.md, "
+                    "as designs.svg and as designs.json.",
+        epilog="Inputs may be whole results.tap or console.log files; other "
+               "lines are ignored.  --designs takes every following file "
+               "name: put MEASUREFILEs first, or end the list with '--'.  A "
+               "case without a line for a design a kernel offers is shown "
+               "as 'missing', with a warning.  Exit status: 0 written, 1 a "
+               "cell differs from --expect-cells (after writing), 2 bad "
+               "input (the message names file:line).")
     parser.add_argument("--output-dir", "-o", metavar="DIR",
-                        help="where to write report.md and report.svg "
-                             "(created if missing; required unless "
-                             "--table-only)")
-    parser.add_argument("--title", default=DEFAULT_TITLE, metavar="TEXT",
-                        help="heading of both reports (default: %(default)r)")
+                        help="where to write report.md, report.svg (with "
+                             "MEASUREFILEs), designs.svg and designs.json "
+                             "(with --designs) (created if missing; required "
+                             "unless --table-only)")
+    parser.add_argument("--title", metavar="TEXT",
+                        help=f"heading of report.md and report.svg (default: "
+                             f"{DEFAULT_TITLE!r}; with --designs alone "
+                             f"{DESIGNS_TITLE!r})")
     parser.add_argument("--table-only", action="store_true",
-                        help="print only the markdown table to stdout, for "
+                        help="print only the markdown tables (the verdict "
+                             "matrix, the measurements) to stdout, for "
                              "pasting into a README; write no files")
-    parser.add_argument("files", nargs="+", metavar="MEASUREFILE",
+    parser.add_argument("--designs", nargs="+", action="extend", default=[],
+                        metavar="FILE",
+                        help="files with 'wctb-design:' lines (run-vm.sh "
+                             "--report's designs-KERNEL.txt: a line without "
+                             "kernel= takes KERNEL from the name)")
+    parser.add_argument("--suites", nargs="+", action="extend", default=[],
+                        metavar="FILE",
+                        help="files with one line 'KERNEL exit=N VERDICT' "
+                             "(run-vm.sh --report's suite-KERNEL.txt): how "
+                             "each kernel's measurement boot ended, listed "
+                             "with the kernels (needs --designs)")
+    parser.add_argument("--expect-cells", metavar="FILE",
+                        help="lines 'DESIGN KERNEL CASE WORD...' ('#' starts "
+                             "a comment): exit 1, one message per cell, if a "
+                             "measured cell differs or is missing (needs "
+                             "--designs)")
+    parser.add_argument("files", nargs="*", metavar="MEASUREFILE",
                         help="a file with 'wctb-measure:' lines")
     args = parser.parse_args(argv)
+    if not args.files and not args.designs:
+        parser.error("give MEASUREFILEs, --designs FILEs or both")
+    if args.suites and not args.designs:
+        parser.error("--suites needs --designs")
+    if args.expect_cells and not args.designs:
+        parser.error("--expect-cells needs --designs")
     if not args.table_only and not args.output_dir:
         parser.error("--output-dir is required (or use --table-only)")
+    if args.title is None:
+        args.title = DEFAULT_TITLE if args.files else DESIGNS_TITLE
     return args
 
 
-def main(argv=None):
+def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     try:
-        measures = read_all(args.files)
+        expected = read_expected(args.expect_cells) if args.expect_cells \
+            else []
+        measures = read_all(args.files) if args.files else []
+        matrix = read_matrix(args.designs) if args.designs else None
+        if matrix:
+            matrix.suites = read_suites(args.suites)
         if args.table_only:
-            sys.stdout.write(markdown_table(measures))
+            tables = []
+            if matrix:
+                tables.append(matrix_table(matrix.rows, matrix.columns))
+            if measures:
+                tables.append(markdown_table(measures))
+            sys.stdout.write("\n".join(tables))
         else:
-            write_reports(args.output_dir, args.title, args.files, measures)
+            write_reports(args.output_dir, args.title, args.files, measures,
+                          matrix)
     except UserError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
+    if matrix and expected:
+        mismatches = check_expected(expected, matrix.data)
+        for m in mismatches:
+            print(f"{PROG}: mismatch: {m}", file=sys.stderr)
+        if mismatches:
+            print(f"{PROG}: {len(mismatches)} of {len(expected)} expected "
+                  f"cells differ", file=sys.stderr)
+            return 1
+        print(f"{PROG}: all {len(expected)} expected cells match",
+              file=sys.stderr)
     return 0
 
 

@@ -36,6 +36,8 @@ reported (its output and the run's results.tap):
   sysfs WC checks WCTB_SYSFS_WC_FILE=resource2: every WC check of
                   sysfs-memtype must fail against the UC file     exit 1
   naive series    --series naive: the mission test must fail      exit 1
+  designs         --series naive: the cookie column of wc-designs
+                  (WC cells, the same-page rule) must fail         exit 1
   fuzzer          --series naive: the cookie fuzzer must report a
                   departure from its model, with its seed          exit 1
   stock 7.3       --series none: cookie tests SKIP with a reason,
@@ -234,6 +236,13 @@ main() {
 		'not ok [0-9]+ vfio_cookie\.[a-z_]+\.mission_uc_page_and_wc_window_of_one_bar' \
 		'not ok [0-9]+ vfio_cookie\.[a-z_]+\.wc_pmd_mapping_arrives_as_full_bursts' -- \
 		--series naive --filter vfio-cookie
+	expect "the naive patch fails the cookie column of the design comparison" 1 \
+		"$BUILD_DIR/control-naive" \
+		'not ok [0-9]+ design\.cookie\.wc_page' \
+		'not ok [0-9]+ design\.cookie\.doorbell_and_window' \
+		'not ok [0-9]+ design\.cookie\.uc_then_wc_same_page' \
+		'(^|# |\] )ok [0-9]+ design\.cookie\.uc_page' -- \
+		--series naive --iommu intel --filter wc-designs
 	expect "the cookie fuzzer finds where the naive patch departs from the model" 1 \
 		"$BUILD_DIR/control-naive" \
 		'not ok [0-9]+ vfio_fuzz.legacy_noiommu.random_sequences_match_the_model' 'seed 1, legacy-noiommu, operation [0-9]+' -- \

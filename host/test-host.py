@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""Self-test of the host tools: tap-to-junit.py and make-report.py (run
-as subprocesses on small inline fixtures in a temporary directory), and
-the C header reader (cheader.py) on the real headers and on bad input.
+"""Self-test of the host tools: tap-to-junit.py and make-report.py (its
+measurement report and its verdict matrix of the designs; run as
+subprocesses on small inline fixtures in a temporary directory), and the
+C header reader (cheader.py) on the real headers and on bad input.
 Exit status 0 when every test passes.
 
   python3 host/test-host.py [-v]
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -95,6 +97,38 @@ wctb-measure: series=patched mapping=doorbell-no-fence status=ok uc-writes=64 wc
 wctb-measure: series=patched mapping=doorbell-sfence status=ok uc-writes=64 wc-stores=512 full-bursts=64 partial-bursts=0 partial-bytes=0 bus-txns=128 bus-bytes=7680 drain-fence=64 drain-interrupt=0 drain-device=0 {DRAIN_ZEROS} doorbell-early=0 last-write-type=UC- pat=write-combining leaf=pte
 wctb-measure: series=none mapping=doorbell-sfence status=unavailable reason="VFIO_DEVICE_GET_MMAP_COOKIE: Inappropriate ioctl for device"
 """
+
+
+# The verdict matrix (make-report.py --designs): the 13 cases of
+# wc-designs.c, and the cells of a few synthetic designs.
+CASES = ("uc-page", "wc-page", "doorbell-and-window", "wc-2m", "wc-1g",
+         "uc-then-wc-same-page", "wc-then-uc-same-page",
+         "fixed-offset-while-wc", "pwrite-while-wc", "memory-disable-refault",
+         "reset-refault", "fork", "close-while-mapped")
+ALL_EXACT = dict.fromkeys(CASES, "exact")
+COOKIE = dict(ALL_EXACT, **{"wc-1g": "n/a",
+                            "uc-then-wc-same-page": "refused EBUSY",
+                            "wc-then-uc-same-page": "refused EBUSY"})
+NAIVE = dict(COOKIE, **{c: "coerced to UC-" for c in (
+    "wc-page", "doorbell-and-window", "wc-2m")})
+SYSFS = dict(ALL_EXACT, **{"memory-disable-refault": "not revoked",
+                           "fixed-offset-while-wc": "n/a",
+                           "pwrite-while-wc": "n/a", "reset-refault": "n/a"})
+NO_COOKIE = ("VFIO_DEVICE_GET_MMAP_COOKIE not supported (ENOTTY): kernel "
+             "without the mmap cookie series")
+
+
+def design_lines(design, cells, kernel=None, prefix="", end="\n"):
+    """wctb-design lines of @design, one per case of @cells."""
+    who = f"kernel={kernel} " if kernel else ""
+    return "".join(f'{prefix}wctb-design: {who}design={design} case={case} '
+                   f'cell="{word}" detail="{design} {case}: it\'s {word}"'
+                   f'{end}' for case, word in cells.items())
+
+
+def unsupported_line(kernel, design, reason=NO_COOKIE):
+    return (f"# wctb-design: kernel={kernel} design={design} "
+            f'status=unsupported reason="{reason}"\n')
 
 
 def run(script, *args):
@@ -424,6 +458,317 @@ class MakeReportTest(TempDirTest):
                                "no 'wctb-measure:' line")
         proc = run(MAKE_REPORT, "-o", self.dir)
         self.assertEqual(proc.returncode, 2)
+
+
+class DesignsTest(TempDirTest):
+
+    def files(self):
+        """designs-KERNEL.txt files for patched, naive and none: sysfs the
+        same on all three, cookie exact on patched, coerced on naive and
+        unsupported on none (a line per case, as run-vm.sh collects it)."""
+        return [
+            self.write("designs-patched.txt", design_lines(
+                "sysfs", SYSFS, "patched") + design_lines(
+                "cookie", COOKIE, "patched")),
+            self.write("designs-naive.txt", design_lines(
+                "cookie", NAIVE, "naive") + design_lines("sysfs", SYSFS)),
+            self.write("designs-none.txt", design_lines(
+                "sysfs", SYSFS, "none") +
+                unsupported_line("none", "cookie") * len(CASES)),
+        ]
+
+    def report(self, *args, files=None, status=0):
+        """Run make-report.py --designs; (report.md, designs.json as a
+        dict, the output dir, the process)."""
+        out = os.path.join(self.dir, "out")
+        proc = run(MAKE_REPORT, "-o", out, *args, "--designs",
+                   *(self.files() if files is None else files))
+        self.assertEqual(proc.returncode, status, proc.stderr)
+        self.assertNotIn("Traceback", proc.stderr)
+        with open(os.path.join(out, "report.md"), encoding="utf-8") as f:
+            md = f.read()
+        with open(os.path.join(out, "designs.json"), encoding="utf-8") as f:
+            data = json.load(f)
+        return md, data, out, proc
+
+    @staticmethod
+    def rows(data):
+        return {(r["design"], tuple(r["kernels"])): r for r in data["rows"]}
+
+    def test_suites_listed_with_their_kernels(self):
+        suite = self.write("suite-naive.txt",
+                           "naive exit=1 FAIL: passed=3 failed=2 skipped=0\n")
+        md, data, _, _ = self.report("--suites", suite)
+        self.assertEqual(data["suites"],
+                         {"naive": "exit=1 FAIL: passed=3 failed=2 skipped=0"})
+        self.assertRegex(md, r"\*\*naive\*\*: [^\n]* — exit=1 FAIL: passed=3")
+        bad = self.write("suite-bad.txt", "naive PASS\n")
+        out = os.path.join(self.dir, "out2")
+        proc = run(MAKE_REPORT, "-o", out, "--suites", bad, "--designs",
+                   *self.files())
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("suite-bad.txt:1: not 'KERNEL exit=N VERDICT'", proc.stderr)
+
+    def test_parsing_prefixes_cr_and_unsupported_dedupe(self):
+        path = self.write("designs-naive.txt",
+                          "TAP version 13\r\nboot noise\r\n"
+                          + design_lines("cookie", NAIVE, prefix="# # ",
+                                         end="\r\n")
+                          + unsupported_line("naive", "bar-wc-flag") * 3
+                          + unsupported_line("naive", "bar-wc-flag", "other")
+                          + "# ok 1 design.cookie.uc_page\r\n")
+        _, data, _, proc = self.report(files=[path])
+        self.assertEqual(proc.stderr, "")
+        self.assertEqual(list(data["kernels"]), ["naive"])
+        [row] = data["rows"]
+        self.assertEqual((row["design"], row["kernels"]), ("cookie", ["naive"]))
+        self.assertEqual(row["cells"], NAIVE)
+        self.assertEqual(row["details"]["wc-page"],
+                         "cookie wc-page: it's coerced to UC-")
+        self.assertEqual(data["unsupported"], [
+            {"design": "bar-wc-flag", "kernels": ["naive"],
+             "reason": f"{NO_COOKIE}; other"}])
+
+    def test_identical_rows_merge_in_report_order(self):
+        md, data, _, _ = self.report()
+        self.assertEqual(list(self.rows(data)), [
+            ("sysfs", ("patched", "naive", "none")),
+            ("cookie", ("patched",)), ("cookie", ("naive",))])
+        self.assertEqual(list(data["kernels"]), ["patched", "naive", "none"])
+        self.assertEqual(data["kernels"]["naive"],
+                         "naive control: pgprot_writecombine only")
+        self.assertEqual(data["unsupported"], [
+            {"design": "cookie", "kernels": ["none"], "reason": NO_COOKIE}])
+        # the matrix is the first section, one word per cell
+        self.assertTrue(md.split("\n## ")[1].startswith(
+            "Verdict matrix: design x case"))
+        self.assertIn("![Verdict matrix: design x case](designs.svg)", md)
+        row = [line for line in md.split("<details>")[0].splitlines()
+               if line.startswith("| sysfs — patched, naive, none |")]
+        self.assertEqual(len(row), 1)
+        self.assertEqual([c.strip() for c in row[0].strip("|").split("|")][1:],
+                         [SYSFS[c] for c in CASES])
+        self.assertIn("* **cookie** — not on none: " + NO_COOKIE, md)
+        # one row per matrix row in the SVG's labels, one paragraph each
+        self.assertIn("**cookie — naive.**", md.split("## What this means")[1])
+        # per-cell details, collapsed; equal details across merged kernels
+        # are shown once
+        details = md.split("<details>")[1]
+        self.assertIn("| cookie — naive | wc-page | coerced to UC- | "
+                      "cookie wc-page: it's coerced to UC- |", details)
+        self.assertIn("| sysfs — patched, naive, none | fork | exact | "
+                      "sysfs fork: it's exact |", details)
+
+    def test_different_details_do_not_split_a_row(self):
+        other = design_lines("sysfs", SYSFS, "none").replace(
+            "sysfs fork: it's exact", "sysfs fork: 4096 bytes")
+        files = [self.write("designs-patched.txt",
+                            design_lines("sysfs", SYSFS, "patched")),
+                 self.write("designs-none.txt", other)]
+        md, data, _, _ = self.report(files=files)
+        [row] = data["rows"]
+        self.assertEqual(row["kernels"], ["patched", "none"])
+        self.assertEqual(row["details"]["fork"], "patched: sysfs fork: it's "
+                         "exact | none: sysfs fork: 4096 bytes")
+        self.assertEqual(row["details_by_kernel"]["none"]["fork"],
+                         "sysfs fork: 4096 bytes")
+        self.assertIn("patched: sysfs fork: it's exact<br>none: sysfs fork: "
+                      "4096 bytes", md)
+
+    def meaning(self, cells):
+        path = self.write("designs-patched.txt", design_lines("cookie", cells))
+        _, data, _, _ = self.report(files=[path])
+        return data["rows"][0]["meaning"]
+
+    def test_meaning_of_an_all_exact_row(self):
+        text = self.meaning(ALL_EXACT)
+        self.assertTrue(text.startswith("All 13 cases are exact"), text)
+        self.assertIn("coexist (doorbell-and-window exact)", text)
+        self.assertIn("is allowed", text)
+        self.assertIn("revoked, and it refaults as WC", text)
+        self.assertNotIn("Silent", text)
+        self.assertNotIn("Refused", text)
+        self.assertLessEqual(text.count(". "), 4)   # at most 5 sentences
+
+    def test_meaning_of_a_coerced_row(self):
+        text = self.meaning(NAIVE)
+        self.assertTrue(text.startswith("7 of 13 cases are exact; wc-1g is "
+                                        "n/a"), text)
+        self.assertIn("Silent failures", text)
+        self.assertIn("the write-combining request is coerced to UC- in "
+                      "wc-page, doorbell-and-window and wc-2m, so the device "
+                      "sees UC- writes", text)
+        self.assertIn("do not coexist as asked (doorbell-and-window: coerced "
+                      "to UC-)", text)
+
+    def test_meaning_of_a_refused_alias_row(self):
+        text = self.meaning(COOKIE)
+        self.assertIn("Refused, visibly to userspace: uc-then-wc-same-page and "
+                      "wc-then-uc-same-page with EBUSY", text)
+        self.assertIn("mapping one page UC and WC at once is refused with "
+                      "EBUSY", text)
+        self.assertIn("Nothing fails silently", text)
+        # one alias refused, the other coerced: named one by one
+        text = self.meaning(dict(COOKIE, **{
+            "wc-then-uc-same-page": "coerced to WC", "fork": "refused SIGBUS"}))
+        self.assertIn("UC then WC is refused with EBUSY (uc-then-wc-same-page)"
+                      ", WC then UC is silently coerced: the second mapping's "
+                      "stores arrive as WC (wc-then-uc-same-page)", text)
+        self.assertIn("the uncached request is coerced to WC in "
+                      "wc-then-uc-same-page", text)
+        self.assertIn("fork with SIGBUS on a store", text)
+        self.assertIn("a forked child's stores through the inherited window "
+                      "fault with SIGBUS", text)
+
+    def test_meaning_of_a_not_revoked_row(self):
+        text = self.meaning(SYSFS)
+        self.assertIn("9 of 13 cases are exact; fixed-offset-while-wc, "
+                      "pwrite-while-wc and reset-refault are n/a", text)
+        self.assertIn("Silent failures (no error reaches userspace): "
+                      "memory-disable-refault is not revoked", text)
+        self.assertIn("silently not revoked", text)
+        self.assertNotIn("VFIO_DEVICE_RESET", text)     # n/a: not repeated
+
+    def test_svg_has_one_rect_per_cell(self):
+        _, data, out, _ = self.report()
+        root = ET.parse(os.path.join(out, "designs.svg")).getroot()
+        self.assertEqual(root.tag, SVG + "svg")
+        cells = [r for r in root.iter(SVG + "rect")
+                 if r.get("class", "").split()[:1] == ["cell"]]
+        self.assertEqual(len(cells), 3 * len(CASES))
+        colours = {r.get("class").split()[1]: r.get("fill") for r in cells}
+        self.assertEqual(set(colours), {"cell-exact", "cell-coerced",
+                                        "cell-refused", "cell-na",
+                                        "cell-failed"})
+        self.assertEqual(len(set(colours.values())), 5)
+        texts = [t.text for t in root.iter(SVG + "text")]
+        self.assertIn("sysfs — patched, naive, none", texts)
+        self.assertIn("memory-disable-refault", texts)
+        for word in ("exact", "coerced", "to UC-", "refused", "EBUSY", "n/a",
+                     "not", "revoked"):
+            self.assertIn(word, texts)
+        self.assertFalse(os.path.exists(os.path.join(out, "report.svg")))
+
+    def test_expect_cells_pass_and_fail(self):
+        good = self.write("good.expect", "# the cookie column on patched\n"
+                          + "".join(f"cookie patched {c}  {w}  # ok\n"
+                                    for c, w in COOKIE.items()))
+        _, _, _, proc = self.report("--expect-cells", good)
+        self.assertIn("all 13 expected cells match", proc.stderr)
+        bad = self.write("bad.expect", "\n".join([
+            "cookie patched wc-page exact",
+            "cookie naive wc-page exact",
+            "cookie none fork exact",
+            "bar-wc-flag patched fork exact", ""]))
+        md, _, _, proc = self.report("--expect-cells", bad, status=1)
+        self.assertIn("## What this means", md)      # written all the same
+        self.assertNotIn(":1:", proc.stderr)
+        self.assertIn(f"{bad}:2: cookie on naive, wc-page: expected 'exact', "
+                      f"measured 'coerced to UC-' (cookie wc-page: it's "
+                      f"coerced to UC-)", proc.stderr)
+        self.assertIn(f"{bad}:3: cookie on none, fork: expected 'exact', "
+                      f"measured unsupported ({NO_COOKIE})", proc.stderr)
+        self.assertIn(f"{bad}:4: bar-wc-flag on patched, fork: expected "
+                      f"'exact', measured no line", proc.stderr)
+        self.assertIn("3 of 4 expected cells differ", proc.stderr)
+        for line, what in (("cookie patched wc-page\n", "DESIGN KERNEL CASE"),
+                           ("cookie patched wc-page fine\n", "unknown cell")):
+            path = self.write("malformed.expect", "# x\n" + line)
+            proc = run(MAKE_REPORT, "-o", self.dir, "--expect-cells", path,
+                       "--designs", *self.files())
+            self.assert_user_error(proc, f"{path}:2:")
+            self.assertIn(what, proc.stderr)
+
+    def test_missing_cells_are_shown_and_warned_about(self):
+        cells = dict(COOKIE)
+        del cells["fork"], cells["close-while-mapped"]
+        path = self.write("designs-patched.txt", design_lines("cookie", cells))
+        expect = self.write("e.expect", "cookie patched fork exact\n")
+        md, data, _, proc = self.report("--expect-cells", expect, files=[path],
+                                        status=1)
+        self.assertIn("warning: design cookie on kernel patched: no line for "
+                      "case fork, close-while-mapped; shown as 'missing'",
+                      proc.stderr)
+        self.assertIn("expected 'exact', measured 'missing'", proc.stderr)
+        row = data["rows"][0]
+        self.assertEqual((row["cells"]["fork"], row["cells"]["uc-page"]),
+                         ("missing", "exact"))
+        self.assertIn("fork and close-while-mapped are missing", row["meaning"])
+        self.assertIn("| exact | missing | missing |", md)
+        # without --expect-cells a missing cell is only a warning
+        self.report(files=[path])
+
+    def test_unknown_names_follow_the_known_ones(self):
+        path = self.write("d.txt", design_lines("zz-new", {"extra": "lost"},
+                                                "custom")
+                          + design_lines("cookie", COOKIE, "custom")
+                          + design_lines("cookie", NAIVE, "patched"))
+        _, data, _, proc = self.report(files=[path])
+        self.assertEqual(list(self.rows(data)), [
+            ("cookie", ("patched",)), ("cookie", ("custom",)),
+            ("zz-new", ("custom",))])
+        self.assertEqual(list(data["cases"])[-2:], ["close-while-mapped",
+                                                    "extra"])
+        self.assertEqual(data["rows"][2]["cells"]["extra"], "lost")
+        self.assertEqual(data["rows"][2]["cells"]["uc-page"], "missing")
+        self.assertEqual(data["rows"][0]["cells"]["extra"], "missing")
+        self.assertIn("design zz-new on kernel custom: no line for case "
+                      "uc-page, wc-page,", proc.stderr)
+
+    def test_together_with_measurements(self):
+        measures = self.write("m.log", MEASURES)
+        out = os.path.join(self.dir, "out")
+        proc = run(MAKE_REPORT, "-o", out, "--title", "T", "--designs",
+                   *self.files(), "--", measures)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(os.path.join(out, "report.md"), encoding="utf-8") as f:
+            md = f.read()
+        self.assertTrue(md.startswith("# T\n\n## Verdict matrix"))
+        self.assertLess(md.index("## What this means"),
+                        md.index("| Series | Mapping |"))
+        self.assertIn("## How to read it", md)
+        for name in ("report.svg", "designs.svg", "designs.json"):
+            self.assertTrue(os.path.exists(os.path.join(out, name)), name)
+        proc = run(MAKE_REPORT, "--table-only", measures, "--designs",
+                   *self.files())
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertTrue(proc.stdout.startswith("| Design — kernels | UC page |"))
+        self.assertIn("\n| Series | Mapping |", proc.stdout)
+
+    def test_designs_alone_has_its_own_title(self):
+        md, _, out, _ = self.report()
+        self.assertTrue(md.startswith("# wc-testdev BAR2: every "
+                                      "write-combining design"))
+        self.assertNotIn("## How to read it", md)
+
+    def test_malformed_design_lines(self):
+        cases = {
+            'wctb-design: design=cookie case=fork cell="exact"\n':
+                "without kernel=",
+            'wctb-design: kernel=patched case=fork cell="exact"\n':
+                "without design=",
+            'wctb-design: kernel=patched design=cookie cell="exact"\n':
+                "without case=",
+            'wctb-design: kernel=patched design=cookie case=fork cell="fine"\n':
+                "unknown cell 'fine'",
+            'wctb-design: kernel=patched design=cookie case=fork cell="exact\n':
+                "is not key=value",
+            'wctb-design: kernel=patched design=cookie status=odd\n':
+                "unknown status",
+        }
+        for line, what in cases.items():
+            with self.subTest(what=what):
+                path = self.write("bad.log", "noise\n" + line)
+                proc = run(MAKE_REPORT, "-o", self.dir, "--designs", path)
+                self.assert_user_error(proc, f"{path}:2:")
+                self.assertIn(what, proc.stderr)
+        path = self.write("empty.log", "nothing\n")
+        self.assert_user_error(run(MAKE_REPORT, "-o", self.dir, "--designs",
+                                   path), "no 'wctb-design:' line")
+        proc = run(MAKE_REPORT, "-o", self.dir, "--expect-cells", path,
+                   self.write("m.log", MEASURES))
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("--expect-cells needs --designs", proc.stderr)
 
 
 class CHeaderTest(TempDirTest):

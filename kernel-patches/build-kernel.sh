@@ -25,7 +25,10 @@ on stdout: bzImage, config, headers/usr/include, selftests/.
 
   --series NAME      patched (kernel-patches/series, default),
                      naive (kernel-patches/controls/naive-wc/series),
-                     none (the stock kernel of the base)
+                     none (the stock kernel of the base), or a
+                     comparison series of kernel-patches/alternatives/
+                     (dmabuf-memattr, bar-wc-flag: its folder's name; a
+                     'config' file there is merged into the config too)
   --base VERSION     the kernel source: 7.3 (default; Debian's
                      linux-source-7.3 from trixie-backports, fetched once
                      into the cache) or 6.12 (linux-source-6.12, series
@@ -43,6 +46,7 @@ on stdout: bzImage, config, headers/usr/include, selftests/.
                      no kernel (for a kernel whose tree has none: 6.12)
   --cache DIR        cache root (default: \$WCTB_CACHE or ~/.cache/wc-testbed)
   -j N               parallel jobs (default: $(nproc))
+  --list-series      print every series name (one per line) and exit
   --help             this text
 USAGE
 }
@@ -172,9 +176,11 @@ artifact_usable() {
 }
 
 build_series() {
-	local sfile list patches key art src out
+	local sfile list patches key art src out fragment
 	sfile=$(series_file "$SERIES")
 	list=$(series_patches "$sfile") || exit "$?"
+	fragment=$(series_fragment "$sfile")
+	[[ -z $fragment ]] || FRAGMENTS+=("$fragment")
 	mapfile -t patches <<<"$list"
 	[[ -n $list ]] || patches=()
 	key=$(input_key "${patches[@]}")
@@ -223,6 +229,7 @@ main() {
 		--debug) DEBUG=1 ;;
 		--cache) CACHE=${2:?--cache needs a directory}; shift ;;
 		-j) JOBS=${2:?-j needs a number}; shift ;;
+		--list-series) all_series; exit 0 ;;
 		-h | --help) usage; exit 0 ;;
 		*) usage >&2; die "unknown option '$1'" ;;
 		esac

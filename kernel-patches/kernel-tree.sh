@@ -20,6 +20,21 @@ CACHE=${WCTB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wc-testbed}
 BUILD_SUBDIR=wctb-build
 readonly BUILD_DIRS_PATTERN="/wctb-build*/"
 
+# The comparison series: one folder each in alternatives/, named as the
+# series (e.g. dmabuf-memattr).
+alternative_series() {
+	local d
+	for d in "$HERE"/alternatives/*/; do
+		[[ -f $d/series ]] && basename "$d"
+	done
+}
+
+# Every series name: patched, naive, none and the alternatives.
+all_series() {
+	printf '%s\n' patched naive none
+	alternative_series
+}
+
 series_file() {
 	[[ $1 == none || $KERNEL_BASE == 7.3 ]] ||
 		die "series '$1' is written for Linux 7.3; on base $KERNEL_BASE only series none (the stock kernel) builds"
@@ -27,8 +42,20 @@ series_file() {
 	patched) echo "$HERE/series" ;;
 	naive) echo "$HERE/controls/naive-wc/series" ;;
 	none) echo /dev/null ;;
-	*) die "unknown series '$1'; use patched, naive or none" ;;
+	*)
+		[[ $1 =~ ^[a-z0-9-]+$ && -f $HERE/alternatives/$1/series ]] ||
+			die "unknown series '$1'; use one of: $(all_series | tr '\n' ' ')"
+		echo "$HERE/alternatives/$1/series" ;;
 	esac
+}
+
+# The config fragment a comparison series needs on top of ours (a file
+# named config next to its series file), or nothing.
+series_fragment() {
+	local file
+	[[ $1 != /dev/null ]] || return 0
+	file=$(dirname "$1")/config
+	[[ ! -f $file || $1 == "$HERE/series" ]] || echo "$file"
 }
 
 # Patch files named by a series file, one per line; '#' starts a comment.

@@ -99,6 +99,7 @@
 #define WCTB_PORT_KNOWN_DIFFERENCE	"known kernel difference on "
 #define WCTB_PORT_TOLERATED		"known stock-kernel warning tolerated: "
 #define WCTB_PORT_MEASURE		"wctb-measure"
+#define WCTB_PORT_DESIGN		"wctb-design"
 #define WCTB_PORT_BENCH			"bench"
 
 /* init: open the results port (raw); 0 or -errno (then the console only). */

@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The comparison designs of provider.h, as their authors posted them
+ * (kernel-patches/alternatives/ ports them to Linux 7.3):
+ *
+ *   dmabuf-memattr  Matt Evans, "vfio/pci: Add mmap() for DMABUFs" v4
+ *                   (2026-07-01): export the range as a vfio DMABUF
+ *                   (VFIO_DEVICE_FEATURE_DMA_BUF, mainline), SET
+ *                   VFIO_DEVICE_FEATURE_DMA_BUF_MEMATTR to WC on it, mmap()
+ *                   the DMABUF fd.  UC: a DMABUF left at its default, NC.
+ *   bar-wc-flag     Keith Busch, "[PATCH rfc] vfio-pci: Allow write
+ *                   combining" (2024-07-31): VFIO_DEVICE_SET_REGION_FLAGS
+ *                   with VFIO_REGION_FLAG_WRITE_COMBINE on BAR2, then the
+ *                   fixed offset; later mmap()s of the BAR are WC.  UC:
+ *                   clear the flag first (mappings made while it was set
+ *                   stay WC, the reading most favourable to the design).
+ *
+ * The uAPI is defined here when the kernel headers lack it, so that the
+ * suite builds against every kernel; the providers probe for it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "wctb.h"
+#include "provider.h"
+#include "provider-impl.h"
+
+#ifndef VFIO_DEVICE_FEATURE_DMA_BUF
+#define VFIO_DEVICE_FEATURE_DMA_BUF	11
+struct vfio_region_dma_range {
+	__u64 offset;
+	__u64 length;
+};
+
+struct vfio_device_feature_dma_buf {
+	__u32 region_index;
+	__u32 open_flags;
+	__u32 flags;
+	__u32 nr_ranges;
+	struct vfio_region_dma_range dma_ranges[];
+};
+#endif
+
+#ifndef VFIO_DEVICE_FEATURE_DMA_BUF_MEMATTR
+#define VFIO_DEVICE_FEATURE_DMA_BUF_MEMATTR	14
+enum vfio_device_dma_buf_memattr {
+	VFIO_DEVICE_FEATURE_DMA_BUF_MEMATTR_NC = 0,
+	VFIO_DEVICE_FEATURE_DMA_BUF_MEMATTR_WC = 1,
+};
+
+struct vfio_device_feature_dma_buf_memattr {
+	__s32 dmabuf_fd;
+	__u32 memattr;
+};
+#endif
+
+#ifndef VFIO_DEVICE_SET_REGION_FLAGS
+struct vfio_region_flags {
+	__u32 index;
+	__u32 flags;
+#define VFIO_REGION_FLAG_WRITE_COMBINE	(1 << 0)
+};
+#define VFIO_DEVICE_SET_REGION_FLAGS	_IO(VFIO_TYPE, VFIO_BASE + 21)
+#endif
+
+/* --- dmabuf-memattr --- */
+
+/*
+ * VFIO_DEVICE_FEATURE @flags with @len bytes of @payload: the ioctl's
+ * return value (the new fd for DMA_BUF) or -errno.
+ */
+static int device_feature(int device, uint32_t flags, const void *payload,
+			  size_t len)
+{
+	struct vfio_device_feature *f;
+	int ret;
+
+	f = calloc(1, sizeof(*f) + len);
+	if (!f)
+		return -ENOMEM;
+	f->argsz = sizeof(*f) + len;
+	f->flags = flags;
+	memcpy(f->data, payload, len);
+	ret = ioctl(device, VFIO_DEVICE_FEATURE, f);
+	if (ret < 0)
+		ret = -errno;
+	free(f);
+	return ret;
+}
+
+static int memattr_probe_device(int device)
+{
+	struct vfio_device_feature_dma_buf_memattr ma = { .dmabuf_fd = -1 };
+	int ret;
+
+	ret = device_feature(device, VFIO_DEVICE_FEATURE_PROBE |
+			     VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_BUF,
+			     NULL, 0);
+	if (ret)
+		return ret;
+	return device_feature(device, VFIO_DEVICE_FEATURE_PROBE |
+			      VFIO_DEVICE_FEATURE_SET |
+			      VFIO_DEVICE_FEATURE_DMA_BUF_MEMATTR, &ma, sizeof(ma));
+}
+
+static const char *memattr_probe(const char *bdf, char *why, size_t len)
+{
+	return wctb_provider_probe_vfio(bdf, why, len, memattr_probe_device,
+					"VFIO_DEVICE_FEATURE PROBE of DMA_BUF (11) and SET DMA_BUF_MEMATTR (14)");
+}
+
+/* A DMABUF of BAR2's [@bar_off, @bar_off + @len): its fd or -errno. */
+static int dmabuf_export(struct wctb_provider *p, uint64_t bar_off, size_t len)
+{
+	struct {
+		struct vfio_device_feature_dma_buf db;
+		struct vfio_region_dma_range range;
+	} req = {
+		.db = { .region_index = BAR2, .open_flags = O_RDWR | O_CLOEXEC,
+			.nr_ranges = 1 },
+		.range = { .offset = bar_off, .length = len },
+	};
+	int fd;
+
+	fd = device_feature(p->v.device, VFIO_DEVICE_FEATURE_GET |
+			    VFIO_DEVICE_FEATURE_DMA_BUF, &req, sizeof(req));
+	if (fd < 0)
+		return wctb_provider_fail(p, fd, "VFIO_DEVICE_FEATURE_DMA_BUF(BAR2, 0x%llx+0x%zx): %s",
+					  (unsigned long long)bar_off, len,
+					  strerror(-fd));
+	return wctb_provider_keep_fd(p, fd);
+}
+
+static int memattr_handle(struct wctb_provider *p, enum wctb_want want,
+			  uint64_t bar_off, size_t len, int *fd, uint64_t *off)
+{
+	struct vfio_device_feature_dma_buf_memattr ma = {
+		.memattr = VFIO_DEVICE_FEATURE_DMA_BUF_MEMATTR_WC,
+	};
+	int buf = dmabuf_export(p, bar_off, len), ret;
+
+	if (buf < 0)
+		return buf;
+	if (want == WCTB_WANT_WC) {
+		ma.dmabuf_fd = buf;
+		ret = device_feature(p->v.device, VFIO_DEVICE_FEATURE_SET |
+				     VFIO_DEVICE_FEATURE_DMA_BUF_MEMATTR,
+				     &ma, sizeof(ma));
+		if (ret)
+			return wctb_provider_fail(p, ret, "SET DMA_BUF_MEMATTR WC: %s",
+						  strerror(-ret));
+	}
+	*fd = buf;
+	*off = 0;
+	return 0;
+}
+
+const struct wctb_provider_ops wctb_dmabuf_memattr_ops = {
+	.name = "dmabuf-memattr",
+	.uapi = "VFIO_DEVICE_FEATURE_DMA_BUF (11) + SET VFIO_DEVICE_FEATURE_DMA_BUF_MEMATTR (14) WC, mmap() the DMABUF",
+	.probe = memattr_probe,
+	.open = wctb_provider_open_vfio,
+	.handle = memattr_handle,
+	.memory_enable = wctb_provider_vfio_memory_enable,
+};
+
+/* --- bar-wc-flag --- */
+
+static int set_region_flags(int device, uint32_t flags)
+{
+	struct vfio_region_flags rf = { .index = BAR2, .flags = flags };
+
+	return ioctl(device, VFIO_DEVICE_SET_REGION_FLAGS, &rf) ? -errno : 0;
+}
+
+/* The probe: clearing the flag changes nothing (ENOTTY without the RFC). */
+static int flag_check(int device)
+{
+	return set_region_flags(device, 0);
+}
+
+static const char *flag_probe(const char *bdf, char *why, size_t len)
+{
+	return wctb_provider_probe_vfio(bdf, why, len, flag_check,
+					"VFIO_DEVICE_SET_REGION_FLAGS(BAR2, 0)");
+}
+
+static int flag_handle(struct wctb_provider *p, enum wctb_want want,
+		       uint64_t bar_off, size_t len, int *fd, uint64_t *off)
+{
+	int wc = want == WCTB_WANT_WC, ret;
+
+	if (p->wc_flag_set != wc) {
+		ret = set_region_flags(p->v.device,
+				       wc ? VFIO_REGION_FLAG_WRITE_COMBINE : 0);
+		if (ret)
+			return wctb_provider_fail(p, ret,
+						  "VFIO_DEVICE_SET_REGION_FLAGS(BAR2, %s): %s",
+						  wc ? "WRITE_COMBINE" : "0",
+						  strerror(-ret));
+		p->wc_flag_set = wc;
+	}
+	*fd = p->v.device;
+	*off = WCTB_FIXED_OFFSET(BAR2) + bar_off;
+	return 0;
+}
+
+const struct wctb_provider_ops wctb_bar_wc_flag_ops = {
+	.name = "bar-wc-flag",
+	.uapi = "VFIO_DEVICE_SET_REGION_FLAGS(BAR2, VFIO_REGION_FLAG_WRITE_COMBINE), then the fixed offset",
+	.probe = flag_probe,
+	.open = wctb_provider_open_vfio,
+	.handle = flag_handle,
+	.memory_enable = wctb_provider_vfio_memory_enable,
+};
