@@ -607,7 +607,7 @@ TEST_F(design, memory_disable_refault)
 				 "a store with memory disabled did not fault");
 		} else {
 			snprintf(self->detail, DETAIL_LEN,
-				 "revoked (%s while disabled); refault: ",
+				 "revoked (%s while disabled), then refault",
 				 strsignal(sig));
 			store_and_judge(self, WCTB_WANT_WC, win, WINDOW_LEN / LINE, LINE);
 		}
@@ -672,7 +672,7 @@ TEST_F(design, close_while_mapped)
 
 	if (win) {
 		wctb_provider_close_files(&self->p);
-		snprintf(self->detail, DETAIL_LEN, "files closed; ");
+		snprintf(self->detail, DETAIL_LEN, "files closed");
 		store_and_judge(self, WCTB_WANT_WC, win, WINDOW_LEN / LINE, LINE);
 	}
 	RECORD();
