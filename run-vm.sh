@@ -8,6 +8,9 @@ export WCTB_CACHE=${WCTB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wc-testbed}
 readonly KNOWN_WARNINGS=$REPO/guest-tests/known-stock-warnings.txt
 readonly KNOWN_DIFFERENCES=$REPO/guest-tests/known-selftest-differences.txt
 readonly DEFAULT_KERNEL_BASE=7.3
+# BAR2 in the --report boots: 1 GiB (wc-testdev's largest), so that
+# wc-designs' 1 GiB case maps all of it.
+readonly REPORT_BAR2_SIZE=1G
 
 BUILD_DIR=$REPO/build
 SERIES=patched
@@ -636,23 +639,28 @@ report_kernels() {
 }
 
 # One measurement boot on KERNEL (a series, or linux-src), on this run's
-# QEMU and vCPUs: measure-mappings and wc-designs, in the intel-iommu
-# boot.  A comparison series runs the whole suite too (it must boot and
-# complete it; its failures are reported, not judged).  Writes
+# QEMU and vCPUs: measure-mappings and wc-designs, both built against that
+# kernel's own uAPI headers, in the intel-iommu boot, with a BAR2 of
+# REPORT_BAR2_SIZE (room for an aligned 1 GiB mapping).  A comparison
+# series runs the whole suite too (it must boot and complete it; its
+# failures are reported, not judged).  Writes
 # REPORT_DIR/measure-KERNEL.txt, designs-KERNEL.txt and suite-KERNEL.txt
 # (the boot's verdict line); dies when the boot did not complete, or when
 # a kernel that must pass (patched, none) failed a test.
 measure_kernel() {
-	local kernel=$1 dir=$BUILD_DIR status=0 args tap verdict
-	local mdir=$BUILD_DIR/meson/guest-tests
+	local kernel=$1 dir=$BUILD_DIR status=0 args tap verdict mdir
 	[[ $kernel == patched ]] || dir=$BUILD_DIR/control-$kernel
-	args=(--build-dir "$dir" --iommu intel --qemu "$QEMU" --smp "$SMP"
-		--extra-test "$mdir/measure-mappings")
+	mdir=$dir/meson/guest-tests
+	args=(--build-dir "$dir" --qemu "$QEMU")
 	if [[ $kernel == linux-src ]]; then
 		args+=(--linux-src "$LINUX_SRC")
 	else
 		args+=(--series "$kernel")
 	fi
+	"$REPO/run-vm.sh" "${args[@]}" --build-only >&2 ||
+		die "building the kernel and guest programs for $kernel failed"
+	args+=(--iommu intel --smp "$SMP" --extra-test "$mdir/measure-mappings"
+		--qemu-arg -global --qemu-arg "wc-testdev.bar2-size=$REPORT_BAR2_SIZE")
 	if ! alternative_series "$kernel"; then
 		args+=(--extra-test "$mdir/wc-designs" --filter 'extra-*')
 	fi

@@ -164,9 +164,9 @@ DESIGN_FIELD_RE = re.compile(r'\s*([A-Za-z][\w-]*)=(?:"([^"]*)"|([^\s"]*))'
 DESIGNS_FILE_RE = re.compile(r"^designs-(.+)\.txt$")
 CELL_RE = re.compile(r"exact|coerced to (?:UC-|UC|WC|WB|WT|WP|unknown)|"
                      r"refused (?:[A-Z][A-Z0-9]*|errno)|not revoked|lost|"
-                     r"mixed|n/a")
+                     r"mixed|n/a|untested")
 CELL_WORDS = ("exact, coerced to UC-|UC|WC|WB|WT|WP, refused ERRNO|SIGBUS|"
-              "SIGSEGV, not revoked, lost, mixed, n/a")
+              "SIGSEGV, not revoked, lost, mixed, n/a, untested")
 MISSING = "missing"
 SIGNALS = ("SIGBUS", "SIGSEGV")
 # Cell colour and legend per category (cell_category()).
@@ -174,7 +174,8 @@ CATEGORIES: Dict[str, Tuple[str, str]] = {
     "exact": ("#66bd63", "exact: the memory type asked for"),
     "coerced": ("#fdae61", "coerced to T: it works, with type T (silent)"),
     "refused": ("#74add1", "refused: an errno or a signal userspace sees"),
-    "n/a": ("#d9d9d9", "n/a: the design has no such mapping"),
+    "n/a": ("#d9d9d9", "n/a: the design has no such mapping; untested: "
+                       "the boot could not set the case up"),
     "failed": ("#f46d43", "lost, not revoked, mixed (silent); missing"),
 }
 
@@ -649,6 +650,8 @@ class DesignData:
         field(default_factory=dict)
     # (kernel, design) -> the distinct reasons, in input order
     unsupported: Dict[Tuple[str, str], List[str]] = field(default_factory=dict)
+    # Lines that could not be read: "FILE:LINE: why" (the rest still counts)
+    bad: List[str] = field(default_factory=list)
 
     def kernels(self) -> List[str]:
         keys = list(self.cells) + list(self.unsupported)
@@ -737,8 +740,14 @@ def read_design_file(path: str, data: DesignData) -> int:
         m = DESIGN_RE.match(line.replace("\r", "").strip())
         if m:
             where = f"{path}:{number}"
-            add_design_line(data, split_design_fields(m.group(1), where),
-                            where, file_kernel)
+            try:
+                add_design_line(data, split_design_fields(m.group(1), where),
+                                where, file_kernel)
+            except UserError as e:
+                # One bad line costs that cell, not the whole report.
+                print(f"{PROG}: error: {e} (line skipped)", file=sys.stderr)
+                data.bad.append(str(e))
+                continue
             count += 1
     return count
 
@@ -860,7 +869,7 @@ def cell_category(word: str) -> str:
         return "coerced"
     if word.startswith("refused "):
         return "refused"
-    if word == "n/a":
+    if word in ("n/a", "untested"):
         return "n/a"
     return "failed"             # lost, not revoked, mixed, missing
 
@@ -914,7 +923,7 @@ CLAUSES: Dict[str, Dict[str, str]] = {
         "exact": "with memory disabled the WC window is revoked, and it "
                  "refaults as WC once memory is enabled again",
         "not revoked": "with memory disabled the WC window is silently not "
-                       "revoked: a store still reached the device",
+                       "revoked: a store through it did not fault",
         "refused-signal": "the WC window is revoked, but a store faults "
                           "with {why} after memory is enabled again",
         "refused-errno": "the memory-disable case cannot map its window "
@@ -925,7 +934,9 @@ CLAUSES: Dict[str, Dict[str, str]] = {
                 "silently lost",
     },
     "reset-refault": {
-        "exact": "after VFIO_DEVICE_RESET the same window works as WC",
+        "exact": "VFIO_DEVICE_RESET zaps the window and it refaults as WC",
+        "not revoked": "VFIO_DEVICE_RESET leaves the window's PTEs in place "
+                       "(silently not revoked)",
         "refused-signal": "after VFIO_DEVICE_RESET a store through the "
                           "window faults with {why}",
         "refused-errno": "the reset case is refused ({why})",
@@ -993,6 +1004,7 @@ def summary_sentence(cells: Dict[str, str], columns: List[str]) -> str:
     text = (f"{len(exact)} of {n} {'case' if n == 1 else 'cases'} "
             f"{verb(exact, 'is', 'are')} exact")
     for word, why in (("n/a", "the design has no such mapping"),
+                      ("untested", "this boot could not set it up"),
                       (MISSING, "no line in the data")):
         those = [c for c in columns if cells[c] == word]
         if those:
@@ -1023,9 +1035,9 @@ def silent_sentence(cells: Dict[str, str], columns: List[str]) -> str:
             "lost": f"the stores of {names} are lost (they went through but "
                     f"never arrived)",
             "not revoked": f"{names} {verb(those, 'is', 'are')} not revoked "
-                           f"(a store reached the device when it must not)",
+                           f"(the mapping stayed usable when it must not)",
             "mixed": f"{names} {verb(those, 'arrives', 'arrive')} as a mix "
-                     f"of memory types",
+                     f"of memory types, or with more bytes than were stored",
         }[word])
     if parts:
         return ("Silent failures (no error reaches userspace): "
@@ -1084,7 +1096,7 @@ def meaning(cells: Dict[str, str], columns: List[str]) -> str:
     if mission:
         sentences.append(capital("; ".join(mission)) + ".")
     later = [clause(c, cells[c]) for c in REVOCATION
-             if c in columns and cells[c] not in ("n/a", MISSING)]
+             if c in columns and cells[c] not in ("n/a", "untested", MISSING)]
     if later:
         sentences.append(capital("; ".join(later)) + ".")
     return " ".join(s for s in sentences if s)
@@ -1467,6 +1479,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                           matrix)
     except UserError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+    if matrix and matrix.data.bad:
+        print(f"{PROG}: {len(matrix.data.bad)} wctb-design line(s) could not "
+              f"be read (above); the report was written without them",
+              file=sys.stderr)
         return 2
     if matrix and expected:
         mismatches = check_expected(expected, matrix.data)

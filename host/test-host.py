@@ -762,6 +762,15 @@ class DesignsTest(TempDirTest):
                 proc = run(MAKE_REPORT, "-o", self.dir, "--designs", path)
                 self.assert_user_error(proc, f"{path}:2:")
                 self.assertIn(what, proc.stderr)
+        # A bad line among good ones costs that line only: the report is
+        # written, and the exit status still says something was wrong.
+        files = self.files()
+        with open(files[0], "a", encoding="utf-8") as f:
+            f.write('wctb-design: design=cookie case=fork cell="fine"\n')
+        md, data, _, proc = self.report(files=files, status=2)
+        self.assertIn("line skipped", proc.stderr)
+        self.assertIn("could not be read", proc.stderr)
+        self.assertIn("cookie", {r["design"] for r in data["rows"]})
         path = self.write("empty.log", "nothing\n")
         self.assert_user_error(run(MAKE_REPORT, "-o", self.dir, "--designs",
                                    path), "no 'wctb-design:' line")

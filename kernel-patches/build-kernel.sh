@@ -27,8 +27,7 @@ on stdout: bzImage, config, headers/usr/include, selftests/.
                      naive (kernel-patches/controls/naive-wc/series),
                      none (the stock kernel of the base), or a
                      comparison series of kernel-patches/alternatives/
-                     (dmabuf-memattr, bar-wc-flag: its folder's name; a
-                     'config' file there is merged into the config too)
+                     (dmabuf-memattr, bar-wc-flag: its folder's name)
   --base VERSION     the kernel source: 7.3 (default; Debian's
                      linux-source-7.3 from trixie-backports, fetched once
                      into the cache) or 6.12 (linux-source-6.12, series
@@ -58,7 +57,7 @@ input_key() {
 	local patches=("$@")
 	{
 		echo "tarball $(tarball_hash)"
-		sha256sum "${FRAGMENTS[@]}" "${BASH_SOURCE[0]}" "$HERE/kernel-tree.sh" "${patches[@]}" | cut -d' ' -f1
+		sha256sum "${FRAGMENTS[@]}" "$DMABUF_FRAGMENT" "${BASH_SOURCE[0]}" "$HERE/kernel-tree.sh" "${patches[@]}" | cut -d' ' -f1
 		gcc --version | head -1
 	} | sha256sum | cut -c1-16
 }
@@ -176,11 +175,9 @@ artifact_usable() {
 }
 
 build_series() {
-	local sfile list patches key art src out fragment
+	local sfile list patches key art src out
 	sfile=$(series_file "$SERIES")
 	list=$(series_patches "$sfile") || exit "$?"
-	fragment=$(series_fragment "$sfile")
-	[[ -z $fragment ]] || FRAGMENTS+=("$fragment")
 	mapfile -t patches <<<"$list"
 	[[ -n $list ]] || patches=()
 	key=$(input_key "${patches[@]}")

@@ -147,7 +147,7 @@ main() {
 	mapfile -t patches <<<"$list"
 	[[ -n $list ]] || patches=()
 	((${#patches[@]})) || die "series $SERIES has no patches"
-	key=$( (tarball_hash; sha256sum "$FRAGMENT" "${BASH_SOURCE[0]}" "$HERE/kernel-tree.sh" \
+	key=$( (tarball_hash; sha256sum "$FRAGMENT" "$DMABUF_FRAGMENT" "${BASH_SOURCE[0]}" "$HERE/kernel-tree.sh" \
 		"${patches[@]}" | cut -d' ' -f1) | sha256sum | cut -c1-16)
 	report=$CACHE/kernel/series-check-$SERIES-$key.tap
 	if [[ -f $report ]]; then

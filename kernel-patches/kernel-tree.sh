@@ -9,6 +9,10 @@ KERNEL_BASE=${WCTB_KERNEL_BASE:-7.3}
 # Set by resolve_tarball: the base's tarball.
 TARBALL=
 readonly FRAGMENT=$HERE/config/wc-testbed.config
+# vfio-pci's DMABUF export, merged into every tree that has it (7.3, not
+# 6.12): the DMABUF design builds on it, and every kernel of the
+# comparison gets the same config, so that only the patches differ.
+readonly DMABUF_FRAGMENT=$HERE/config/vfio-dmabuf.config
 readonly DEBUG_FRAGMENT=$HERE/config/debug.config
 # The fragments merged on top of tinyconfig (build-kernel.sh --debug adds
 # DEBUG_FRAGMENT).
@@ -25,7 +29,9 @@ readonly BUILD_DIRS_PATTERN="/wctb-build*/"
 alternative_series() {
 	local d
 	for d in "$HERE"/alternatives/*/; do
-		[[ -f $d/series ]] && basename "$d"
+		if [[ -f $d/series ]]; then
+			basename "$d"
+		fi
 	done
 }
 
@@ -49,14 +55,6 @@ series_file() {
 	esac
 }
 
-# The config fragment a comparison series needs on top of ours (a file
-# named config next to its series file), or nothing.
-series_fragment() {
-	local file
-	[[ $1 != /dev/null ]] || return 0
-	file=$(dirname "$1")/config
-	[[ ! -f $file || $1 == "$HERE/series" ]] || echo "$file"
-}
 
 # Patch files named by a series file, one per line; '#' starts a comment.
 series_patches() {
@@ -276,17 +274,28 @@ kmake() {
 		CCACHE_DIR=$CACHE/ccache make -C "$src" O="$out" ARCH=x86_64 CC="ccache gcc" "$@"
 }
 
-# tinyconfig + fragment, then check every fragment line survived olddefconfig.
+# The fragments tree SRC is configured with: FRAGMENTS, and the DMABUF
+# fragment where the tree has vfio-pci's DMABUF export.
+tree_fragments() {
+	printf '%s\n' "${FRAGMENTS[@]}"
+	if [[ -f $1/drivers/vfio/pci/vfio_pci_dmabuf.c ]]; then
+		echo "$DMABUF_FRAGMENT"
+	fi
+}
+
+# tinyconfig + fragments, then check every fragment line survived olddefconfig.
 configure_kernel() {
-	local src=$1 out=$2
+	local src=$1 out=$2 fragments
+	mapfile -t fragments < <(tree_fragments "$src")
 	kmake "$src" "$out" -s tinyconfig >/dev/null
-	"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "${FRAGMENTS[@]}" >/dev/null
+	"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "${fragments[@]}" >/dev/null
 	kmake "$src" "$out" -s olddefconfig >/dev/null
-	verify_fragment "$out/.config"
+	verify_fragment "$out/.config" "${fragments[@]}"
 }
 
 verify_fragment() {
 	local config=$1 line sym bad=0
+	shift
 	# shellcheck disable=SC2094
 	while IFS= read -r line; do
 		case "$line" in
@@ -296,7 +305,7 @@ verify_fragment() {
 			sym=${sym%% *}
 			! grep -q "^$sym=" "$config" || { log "config lost: $line"; bad=1; } ;;
 		esac
-	done < <(cat "${FRAGMENTS[@]}")
-	((bad == 0)) || die "config fragment did not survive olddefconfig (a dependency is missing); fix ${FRAGMENTS[*]}"
+	done < <(cat "$@")
+	((bad == 0)) || die "config fragment did not survive olddefconfig (a dependency is missing); fix $*"
 }
 

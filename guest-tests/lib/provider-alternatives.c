@@ -85,7 +85,8 @@ static int device_feature(int device, uint32_t flags, const void *payload,
 		return -ENOMEM;
 	f->argsz = sizeof(*f) + len;
 	f->flags = flags;
-	memcpy(f->data, payload, len);
+	if (len)
+		memcpy(f->data, payload, len);
 	ret = ioctl(device, VFIO_DEVICE_FEATURE, f);
 	if (ret < 0)
 		ret = -errno;
@@ -93,29 +94,23 @@ static int device_feature(int device, uint32_t flags, const void *payload,
 	return ret;
 }
 
-static int memattr_probe_device(int device)
+/* SET DMA_BUF_MEMATTR @memattr on DMABUF @buf: 0 or -errno. */
+static int memattr_set(int device, int buf, uint32_t memattr)
 {
-	struct vfio_device_feature_dma_buf_memattr ma = { .dmabuf_fd = -1 };
-	int ret;
+	struct vfio_device_feature_dma_buf_memattr ma = {
+		.dmabuf_fd = buf,
+		.memattr = memattr,
+	};
 
-	ret = device_feature(device, VFIO_DEVICE_FEATURE_PROBE |
-			     VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_BUF,
-			     NULL, 0);
-	if (ret)
-		return ret;
-	return device_feature(device, VFIO_DEVICE_FEATURE_PROBE |
-			      VFIO_DEVICE_FEATURE_SET |
+	return device_feature(device, VFIO_DEVICE_FEATURE_SET |
 			      VFIO_DEVICE_FEATURE_DMA_BUF_MEMATTR, &ma, sizeof(ma));
 }
 
-static const char *memattr_probe(const char *bdf, char *why, size_t len)
-{
-	return wctb_provider_probe_vfio(bdf, why, len, memattr_probe_device,
-					"VFIO_DEVICE_FEATURE PROBE of DMA_BUF (11) and SET DMA_BUF_MEMATTR (14)");
-}
-
-/* A DMABUF of BAR2's [@bar_off, @bar_off + @len): its fd or -errno. */
-static int dmabuf_export(struct wctb_provider *p, uint64_t bar_off, size_t len)
+/*
+ * A DMABUF of BAR2's [@bar_off, @bar_off + @len) on @device: its fd or
+ * -errno.
+ */
+static int dmabuf_export_fd(int device, uint64_t bar_off, size_t len)
 {
 	struct {
 		struct vfio_device_feature_dma_buf db;
@@ -125,10 +120,51 @@ static int dmabuf_export(struct wctb_provider *p, uint64_t bar_off, size_t len)
 			.nr_ranges = 1 },
 		.range = { .offset = bar_off, .length = len },
 	};
-	int fd;
 
-	fd = device_feature(p->v.device, VFIO_DEVICE_FEATURE_GET |
-			    VFIO_DEVICE_FEATURE_DMA_BUF, &req, sizeof(req));
+	return device_feature(device, VFIO_DEVICE_FEATURE_GET |
+			      VFIO_DEVICE_FEATURE_DMA_BUF, &req, sizeof(req));
+}
+
+/*
+ * The uAPI as posted, not just a feature numbered 14: DMA_BUF export,
+ * MEMATTR SET probes, and its documented errors (EBADF for a file that is
+ * no DMABUF, ENOENT for an unknown attribute).  0 or -errno, -EPROTO when
+ * feature 14 answers but not as MEMATTR does.
+ */
+static int memattr_probe_device(int device)
+{
+	int ret, buf;
+
+	ret = device_feature(device, VFIO_DEVICE_FEATURE_PROBE |
+			     VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_BUF,
+			     NULL, 0);
+	if (!ret)
+		ret = device_feature(device, VFIO_DEVICE_FEATURE_PROBE |
+				     VFIO_DEVICE_FEATURE_SET |
+				     VFIO_DEVICE_FEATURE_DMA_BUF_MEMATTR, NULL, 0);
+	if (ret)
+		return ret;
+	if (memattr_set(device, -1, VFIO_DEVICE_FEATURE_DMA_BUF_MEMATTR_WC) != -EBADF)
+		return -EPROTO;
+	buf = dmabuf_export_fd(device, 0, WCTB_PAGE_SIZE);
+	if (buf < 0)
+		return buf;
+	ret = memattr_set(device, buf, ~0u) == -ENOENT ? 0 : -EPROTO;
+	close(buf);
+	return ret;
+}
+
+static const char *memattr_probe(const char *bdf, char *why, size_t len)
+{
+	return wctb_provider_probe_vfio(bdf, why, len, memattr_probe_device,
+					"VFIO_DEVICE_FEATURE DMA_BUF (11) and DMA_BUF_MEMATTR (14) as posted (PROBE, EBADF, ENOENT)");
+}
+
+/* A DMABUF of BAR2's range, kept for the teardown: its fd or -errno. */
+static int dmabuf_export(struct wctb_provider *p, uint64_t bar_off, size_t len)
+{
+	int fd = dmabuf_export_fd(p->v.device, bar_off, len);
+
 	if (fd < 0)
 		return wctb_provider_fail(p, fd, "VFIO_DEVICE_FEATURE_DMA_BUF(BAR2, 0x%llx+0x%zx): %s",
 					  (unsigned long long)bar_off, len,
@@ -139,18 +175,13 @@ static int dmabuf_export(struct wctb_provider *p, uint64_t bar_off, size_t len)
 static int memattr_handle(struct wctb_provider *p, enum wctb_want want,
 			  uint64_t bar_off, size_t len, int *fd, uint64_t *off)
 {
-	struct vfio_device_feature_dma_buf_memattr ma = {
-		.memattr = VFIO_DEVICE_FEATURE_DMA_BUF_MEMATTR_WC,
-	};
 	int buf = dmabuf_export(p, bar_off, len), ret;
 
 	if (buf < 0)
 		return buf;
 	if (want == WCTB_WANT_WC) {
-		ma.dmabuf_fd = buf;
-		ret = device_feature(p->v.device, VFIO_DEVICE_FEATURE_SET |
-				     VFIO_DEVICE_FEATURE_DMA_BUF_MEMATTR,
-				     &ma, sizeof(ma));
+		ret = memattr_set(p->v.device, buf,
+				  VFIO_DEVICE_FEATURE_DMA_BUF_MEMATTR_WC);
 		if (ret)
 			return wctb_provider_fail(p, ret, "SET DMA_BUF_MEMATTR WC: %s",
 						  strerror(-ret));
@@ -171,17 +202,38 @@ const struct wctb_provider_ops wctb_dmabuf_memattr_ops = {
 
 /* --- bar-wc-flag --- */
 
-static int set_region_flags(int device, uint32_t flags)
+static int set_region_flags_of(int device, uint32_t index, uint32_t flags)
 {
-	struct vfio_region_flags rf = { .index = BAR2, .flags = flags };
+	/* Room for a longer struct: others posted VFIO_BASE + 21 too. */
+	union {
+		struct vfio_region_flags rf;
+		uint8_t room[32];
+	} u = { .rf = { .index = index, .flags = flags } };
 
-	return ioctl(device, VFIO_DEVICE_SET_REGION_FLAGS, &rf) ? -errno : 0;
+	return ioctl(device, VFIO_DEVICE_SET_REGION_FLAGS, &u) ? -errno : 0;
 }
 
-/* The probe: clearing the flag changes nothing (ENOTTY without the RFC). */
+static int set_region_flags(int device, uint32_t flags)
+{
+	return set_region_flags_of(device, BAR2, flags);
+}
+
+/*
+ * The probe: clearing the flag changes nothing (ENOTTY without the RFC);
+ * then the RFC's documented errors, EINVAL for an index that is no BAR
+ * and for WC on BAR4 (not prefetchable); -EPROTO when the ioctl answers
+ * otherwise.
+ */
 static int flag_check(int device)
 {
-	return set_region_flags(device, 0);
+	int ret = set_region_flags(device, 0);
+
+	if (ret)
+		return ret;
+	if (set_region_flags_of(device, 6, 0) != -EINVAL ||
+	    set_region_flags_of(device, BAR4, VFIO_REGION_FLAG_WRITE_COMBINE) != -EINVAL)
+		return -EPROTO;
+	return 0;
 }
 
 static const char *flag_probe(const char *bdf, char *why, size_t len)

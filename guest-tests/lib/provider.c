@@ -32,6 +32,12 @@ int wctb_provider_fail(struct wctb_provider *p, int err, const char *fmt, ...)
 	return err;
 }
 
+int wctb_provider_na(struct wctb_provider *p, const char *why)
+{
+	p->na = 1;
+	return wctb_provider_fail(p, -EOPNOTSUPP, "%s", why);
+}
+
 int wctb_provider_keep_fd(struct wctb_provider *p, int fd)
 {
 	if (p->nfds == WCTB_PROVIDER_MAX_FDS) {
@@ -161,8 +167,7 @@ static int fixed_handle(struct wctb_provider *p, enum wctb_want want,
 			uint64_t bar_off, size_t len, int *fd, uint64_t *off)
 {
 	if (want == WCTB_WANT_WC)
-		return wctb_provider_fail(p, -ENOTSUP,
-					  "the fixed offset maps BARs UC only");
+		return wctb_provider_na(p, "the fixed offset maps BARs UC only");
 	*fd = p->v.device;
 	*off = WCTB_FIXED_OFFSET(BAR2) + bar_off;
 	return 0;
@@ -279,6 +284,7 @@ void *wctb_provider_map(struct wctb_provider *p, enum wctb_want want,
 	int fd, ret;
 
 	p->why[0] = 0;
+	p->na = 0;
 	ret = p->ops->handle(p, want, bar_off, len, &fd, &off);
 	if (ret) {
 		errno = -ret;

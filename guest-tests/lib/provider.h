@@ -49,6 +49,11 @@ struct wctb_provider {
 	uint64_t uc_cookie, wc_cookie;
 	/* bar-wc-flag: the flag was set on BAR2 */
 	int wc_flag_set;
+	/*
+	 * The last wctb_provider_map() failed because the design has no such
+	 * mapping at all (errno EOPNOTSUPP then means n/a, not a refusal).
+	 */
+	int na;
 	/* Why the last call failed, for the test log. */
 	char why[192];
 };
@@ -67,8 +72,9 @@ struct wctb_provider_ops {
 	/*
 	 * The file and offset to mmap() for a @want mapping of BAR2's
 	 * [@bar_off, @bar_off + @len), creating what the uAPI needs for it
-	 * (a DMABUF, the BAR's flag).  0 or -errno (why in p->why); -ENOTSUP
-	 * when the design has no such mapping at all (n/a).
+	 * (a DMABUF, the BAR's flag).  0 or -errno (why in p->why); a
+	 * design that has no such mapping at all says so with
+	 * wctb_provider_na().
 	 */
 	int (*handle)(struct wctb_provider *p, enum wctb_want want,
 		      uint64_t bar_off, size_t len, int *fd, uint64_t *off);
@@ -88,6 +94,12 @@ const struct wctb_provider_ops *wctb_provider_find(const char *name);
 /* Open @ops on device @bdf.  0 or -errno (why in p->why). */
 int wctb_provider_open(struct wctb_provider *p,
 		       const struct wctb_provider_ops *ops, const char *bdf);
+
+/*
+ * For handle(): the design has no such mapping (@why says so); sets
+ * p->na and returns -EOPNOTSUPP.
+ */
+int wctb_provider_na(struct wctb_provider *p, const char *why);
 
 /*
  * mmap() a @want mapping of BAR2's [@bar_off, @bar_off + @len) at an
