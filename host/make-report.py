@@ -1070,8 +1070,15 @@ def alias_clause(cells: Dict[str, str], columns: List[str]) -> str:
 
     def phrase(case: str) -> str:
         word = cells[case]
-        return fill(ALIAS_PHRASES.get(cell_key(word),
+        text = fill(ALIAS_PHRASES.get(cell_key(word),
                                       ALIAS_PHRASES["default"]), case, word)
+        # A UC mapping next to a "WC" one that is not WC proves nothing.
+        wc = cells.get("wc-page", "")
+        if case == "wc-then-uc-same-page" and word == "exact" and \
+                wc.startswith("coerced to "):
+            text += (f", but only because the WC mapping is not WC itself "
+                     f"(wc-page: {wc})")
+        return text
 
     words = {cells[c] for c, _ in present}
     if len(present) == 2 and len(words) == 1:

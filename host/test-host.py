@@ -600,6 +600,14 @@ class DesignsTest(TempDirTest):
                       "sees UC- writes", text)
         self.assertIn("do not coexist as asked (doorbell-and-window: coerced "
                       "to UC-)", text)
+        # A UC mapping next to a coerced "WC" one is no coexistence.
+        text = self.meaning(dict(NAIVE, **{
+            "uc-then-wc-same-page": "coerced to UC-",
+            "wc-then-uc-same-page": "exact"}))
+        self.assertIn("WC then UC is allowed, the second mapping getting the "
+                      "type it asked for while the first lives, but only "
+                      "because the WC mapping is not WC itself (wc-page: "
+                      "coerced to UC-)", text)
 
     def test_meaning_of_a_refused_alias_row(self):
         text = self.meaning(COOKIE)
