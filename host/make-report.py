@@ -133,8 +133,9 @@ CASES: Dict[str, Case] = {
         "one BAR, both live; the window's cell unless the doorbell failed"),
     "wc-2m": Case("WC 2M", "WC", "a 2 MiB-aligned WC mapping of 2 MiB, one "
                   "line in each of its 512 pages (the detail names the leaf)"),
-    "wc-1g": Case("WC 1G", "WC", "the same with 1 GiB (n/a if BAR2 is "
-                  "smaller than 2 GiB)"),
+    "wc-1g": Case("WC 1G", "WC", "the same with 1 GiB: all of a 1 GiB BAR2 "
+                  "(the --report boots); untested, and SKIPped, where BAR2 "
+                  "is smaller"),
     "uc-then-wc-same-page": Case(
         "UC→WC alias", "WC", "one page mapped UC and faulted in, then WC "
         "while the UC mapping lives: the WC mapping's cell"),
@@ -922,8 +923,9 @@ CLAUSES: Dict[str, Dict[str, str]] = {
     "memory-disable-refault": {
         "exact": "with memory disabled the WC window is revoked, and it "
                  "refaults as WC once memory is enabled again",
-        "not revoked": "with memory disabled the WC window is silently not "
-                       "revoked: a store through it did not fault",
+        "not revoked": "with memory disabled a store through the WC window "
+                       "silently does not fault: the mapping is not revoked "
+                       "(the detail says how many bytes still arrived)",
         "refused-signal": "the WC window is revoked, but a store faults "
                           "with {why} after memory is enabled again",
         "refused-errno": "the memory-disable case cannot map its window "
@@ -982,6 +984,7 @@ ALIASES = (("uc-then-wc-same-page", "UC then WC"),
            ("wc-then-uc-same-page", "WC then UC"))
 REVOCATION = ("memory-disable-refault", "reset-refault", "fork",
               "close-while-mapped")
+ALIASES_AND_LATER = tuple(c for c, _ in ALIASES) + REVOCATION
 WANT_WORDS = {"WC": "write-combining", "UC": "uncached"}
 
 
@@ -1035,7 +1038,7 @@ def silent_sentence(cells: Dict[str, str], columns: List[str]) -> str:
             "lost": f"the stores of {names} are lost (they went through but "
                     f"never arrived)",
             "not revoked": f"{names} {verb(those, 'is', 'are')} not revoked "
-                           f"(the mapping stayed usable when it must not)",
+                           f"(a store did not fault when it must)",
             "mixed": f"{names} {verb(those, 'arrives', 'arrive')} as a mix "
                      f"of memory types, or with more bytes than were stored",
         }[word])
@@ -1070,15 +1073,8 @@ def alias_clause(cells: Dict[str, str], columns: List[str]) -> str:
 
     def phrase(case: str) -> str:
         word = cells[case]
-        text = fill(ALIAS_PHRASES.get(cell_key(word),
+        return fill(ALIAS_PHRASES.get(cell_key(word),
                                       ALIAS_PHRASES["default"]), case, word)
-        # A UC mapping next to a "WC" one that is not WC proves nothing.
-        wc = cells.get("wc-page", "")
-        if case == "wc-then-uc-same-page" and word == "exact" and \
-                wc.startswith("coerced to "):
-            text += (f", but only because the WC mapping is not WC itself "
-                     f"(wc-page: {wc})")
-        return text
 
     words = {cells[c] for c, _ in present}
     if len(present) == 2 and len(words) == 1:
@@ -1094,16 +1090,32 @@ def meaning(cells: Dict[str, str], columns: List[str]) -> str:
     sentences = [summary_sentence(cells, columns),
                  silent_sentence(cells, columns),
                  refused_sentence(cells, columns)]
+    # A WC mapping alone already coerced: the cases built on WC mappings
+    # that give the same word show only that, and are not read further.
+    base = cells.get("wc-page", "")
+    base = base if base.startswith("coerced to ") else ""
+    same = [c for c in ALIASES_AND_LATER if c in columns and base and
+            cells[c] in (base, "exact" if c == "wc-then-uc-same-page" else base)]
     mission = []
     if "doorbell-and-window" in columns:
         mission.append(clause("doorbell-and-window",
                               cells["doorbell-and-window"]))
-    mission.append(alias_clause(cells, columns))
+    if base and any(c in same for c, _ in ALIASES):
+        mission.append("whether one page can be mapped UC and WC at once "
+                       "cannot be judged: a WC mapping is "
+                       f"{base[len('coerced to '):]} even alone (wc-page)")
+    else:
+        mission.append(alias_clause(cells, columns))
     mission = [m for m in mission if m]
     if mission:
         sentences.append(capital("; ".join(mission)) + ".")
     later = [clause(c, cells[c]) for c in REVOCATION
-             if c in columns and cells[c] not in ("n/a", "untested", MISSING)]
+             if c in columns and c not in same and
+             cells[c] not in ("n/a", "untested", MISSING)]
+    shown = [c for c in REVOCATION if c in same]
+    if shown:
+        later.append(f"{join_names(shown)} only show the same "
+                     f"{base[len('coerced to '):]} as a WC mapping alone")
     if later:
         sentences.append(capital("; ".join(later)) + ".")
     return " ".join(s for s in sentences if s)

@@ -580,6 +580,13 @@ class DesignsTest(TempDirTest):
         _, data, _, _ = self.report(files=[path])
         return data["rows"][0]["meaning"]
 
+    def test_meaning_of_an_untested_case(self):
+        text = self.meaning(dict(ALL_EXACT, **{"wc-1g": "untested"}))
+        self.assertTrue(text.startswith("12 of 13 cases are exact; wc-1g is "
+                                        "untested (this boot could not set "
+                                        "it up)"), text)
+        self.assertNotIn("Silent", text)
+
     def test_meaning_of_an_all_exact_row(self):
         text = self.meaning(ALL_EXACT)
         self.assertTrue(text.startswith("All 13 cases are exact"), text)
@@ -600,14 +607,19 @@ class DesignsTest(TempDirTest):
                       "sees UC- writes", text)
         self.assertIn("do not coexist as asked (doorbell-and-window: coerced "
                       "to UC-)", text)
-        # A UC mapping next to a coerced "WC" one is no coexistence.
+        # A WC mapping coerced alone: the cases built on one show only
+        # that, and are not read as aliasing or revocation results.
         text = self.meaning(dict(NAIVE, **{
             "uc-then-wc-same-page": "coerced to UC-",
-            "wc-then-uc-same-page": "exact"}))
-        self.assertIn("WC then UC is allowed, the second mapping getting the "
-                      "type it asked for while the first lives, but only "
-                      "because the WC mapping is not WC itself (wc-page: "
-                      "coerced to UC-)", text)
+            "wc-then-uc-same-page": "exact",
+            "reset-refault": "coerced to UC-", "fork": "coerced to UC-"}))
+        self.assertIn("whether one page can be mapped UC and WC at once "
+                      "cannot be judged: a WC mapping is UC- even alone "
+                      "(wc-page)", text)
+        self.assertIn("reset-refault and fork only show the same UC- as a WC "
+                      "mapping alone", text)
+        self.assertNotIn("WC then UC is allowed", text)
+        self.assertNotIn("refaults as UC-", text)
 
     def test_meaning_of_a_refused_alias_row(self):
         text = self.meaning(COOKIE)
@@ -634,7 +646,7 @@ class DesignsTest(TempDirTest):
                       "pwrite-while-wc and reset-refault are n/a", text)
         self.assertIn("Silent failures (no error reaches userspace): "
                       "memory-disable-refault is not revoked", text)
-        self.assertIn("silently not revoked", text)
+        self.assertIn("the mapping is not revoked", text)
         self.assertNotIn("VFIO_DEVICE_RESET", text)     # n/a: not repeated
 
     def test_svg_has_one_rect_per_cell(self):
