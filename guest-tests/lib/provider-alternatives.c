@@ -260,7 +260,7 @@ static int flag_check(int device)
 static const char *flag_probe(const char *bdf, char *why, size_t len)
 {
 	return wctb_provider_probe_vfio(bdf, why, len, flag_check,
-					"VFIO_DEVICE_SET_REGION_FLAGS(BAR2, 0)");
+					"VFIO_DEVICE_SET_REGION_FLAGS as posted (EINVAL for index 6 and for WC on BAR4)");
 }
 
 static int flag_handle(struct wctb_provider *p, enum wctb_want want,
