@@ -453,18 +453,6 @@ TEST_F(vfio_lifetime, threads_racing_requests_mappings_and_closes)
 }
 
 /*
- * 1 if the page at @va is mapped in the page tables (the debugfs page
- * table dump; /proc/self/pagemap does not walk PFN mappings), else 0.
- */
-static int page_present(const volatile void *va)
-{
-	char line[256];
-
-	return !wctb_ptdump_line(va, line, sizeof(line)) &&
-	       strstr(line, "USR") != NULL;
-}
-
-/*
  * VFIO_DEVICE_RESET zaps live cookie mappings (their PTEs go: without the
  * zap they would still point at the BAR after the reset) and they refault
  * with their types.
@@ -483,12 +471,12 @@ TEST_F(vfio_lifetime, reset_zaps_and_refaults_wc_and_uc_mappings)
 	ASSERT_NE(MAP_FAILED, wc);
 	wctb_store_line(uc, 0x31);
 	wctb_store_line(wc, 0x32);
-	EXPECT_EQ(1, page_present(uc));
-	EXPECT_EQ(1, page_present(wc));
+	EXPECT_EQ(1, wctb_page_present(uc));
+	EXPECT_EQ(1, wctb_page_present(wc));
 	ASSERT_EQ(0, ioctl(self->s.v.device, VFIO_DEVICE_RESET))
 		TH_LOG("VFIO_DEVICE_RESET: %s", strerror(errno));
-	EXPECT_EQ(0, page_present(uc)) TH_LOG("UC cookie mapping not zapped");
-	EXPECT_EQ(0, page_present(wc)) TH_LOG("WC cookie mapping not zapped");
+	EXPECT_EQ(0, wctb_page_present(uc)) TH_LOG("UC cookie mapping not zapped");
+	EXPECT_EQ(0, wctb_page_present(wc)) TH_LOG("WC cookie mapping not zapped");
 	EXPECT_EQ(1, line_type(self, wc)) TH_LOG("WC after reset");
 	EXPECT_EQ(0, line_type(self, uc)) TH_LOG("UC after reset");
 	munmap((void *)uc, PAGE);

@@ -30,7 +30,6 @@
  */
 #include <errno.h>
 #include <immintrin.h>
-#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -96,6 +95,14 @@ FIXTURE_VARIANT_ADD(design, cookie) { .provider = "cookie" };
 FIXTURE_VARIANT_ADD(design, dmabuf_memattr) { .provider = "dmabuf-memattr" };
 FIXTURE_VARIANT_ADD(design, bar_wc_flag) { .provider = "bar-wc-flag" };
 
+/* A value of a wctb-design line: its '"' become "'". */
+static void unquote(char *text)
+{
+	for (; *text; text++)
+		if (*text == '"')
+			*text = '\'';
+}
+
 FIXTURE_SETUP(design)
 {
 	const struct wctb_provider_ops *ops = wctb_provider_find(variant->provider);
@@ -112,9 +119,7 @@ FIXTURE_SETUP(design)
 	no = ops->probe(bdf, why, sizeof(why));
 	if (no) {
 		/* For the report: which designs this kernel lacks, and why. */
-		for (char *q = why; *q; q++)
-			if (*q == '"')
-				*q = '\'';
+		unquote(why);
 		printf(WCTB_PORT_DESIGN ": design=%s status=unsupported reason=\"%s\"\n",
 		       ops->name, no);
 		fflush(stdout);
@@ -250,11 +255,20 @@ static void refused(struct _test_data_design *self, int err)
 
 /* --- stores that may fault --- */
 
-static sigjmp_buf store_jmp;
+struct lines {
+	volatile uint8_t *p;
+	unsigned int n;
+	size_t stride;
+};
 
-static void on_store_signal(int sig)
+static void store_lines_once(void *arg)
 {
-	siglongjmp(store_jmp, sig);
+	const struct lines *l = arg;
+	unsigned int i;
+
+	for (i = 0; i < l->n; i++)
+		wctb_store_line(l->p + i * l->stride, i);
+	_mm_sfence();
 }
 
 /*
@@ -263,22 +277,9 @@ static void on_store_signal(int sig)
  */
 static int store_lines(volatile uint8_t *p, unsigned int lines, size_t stride)
 {
-	struct sigaction sa = { .sa_handler = on_store_signal };
-	struct sigaction old_segv, old_bus;
-	volatile unsigned int i;
-	int sig;
+	struct lines l = { .p = p, .n = lines, .stride = stride };
 
-	sigaction(SIGSEGV, &sa, &old_segv);
-	sigaction(SIGBUS, &sa, &old_bus);
-	sig = sigsetjmp(store_jmp, 1);
-	if (!sig) {
-		for (i = 0; i < lines; i++)
-			wctb_store_line(p + i * stride, i);
-		_mm_sfence();
-	}
-	sigaction(SIGSEGV, &old_segv, NULL);
-	sigaction(SIGBUS, &old_bus, NULL);
-	return sig;
+	return wctb_guarded(store_lines_once, &l);
 }
 
 /*
@@ -356,9 +357,7 @@ static void record(struct __test_metadata *_metadata,
 			 "%skernel log: %d record(s), first: %s", n ? "; " : "",
 			 nlog, klog);
 	}
-	for (i = 0; self->detail[i]; i++)
-		if (self->detail[i] == '"')
-			self->detail[i] = '\'';
+	unquote(self->detail);
 	printf(WCTB_PORT_DESIGN ": design=%s case=%s cell=\"%s\" detail=\"%s\"\n",
 	       provider, name, self->cell, self->detail);
 	fflush(stdout);
@@ -451,13 +450,11 @@ static void huge_case(struct __test_metadata *_metadata,
 	char line[256] = "";
 	uint64_t off;
 	size_t n;
-	int fd;
 
 	/* A design without WC mappings has none this size either. */
-	self->p.na = 0;
-	if (self->p.ops->handle(&self->p, WCTB_WANT_WC, 0, PAGE, &fd, &off) &&
-	    self->p.na) {
-		refused(self, EOPNOTSUPP);
+	if (self->p.ops->no_wc) {
+		snprintf(self->cell, CELL_LEN, "n/a");
+		snprintf(self->detail, DETAIL_LEN, "%s", self->p.ops->no_wc);
 		return;
 	}
 	/* BARs are naturally aligned: offset @size, or all of a BAR of @size. */
@@ -504,21 +501,8 @@ static void alias_case(struct _test_data_design *self, enum wctb_want first)
 	enum wctb_want second = first == WCTB_WANT_UC ? WCTB_WANT_WC : WCTB_WANT_UC;
 	volatile uint8_t *a, *b;
 	char cell[CELL_LEN];
-	int fd, sig, ret;
-	uint64_t off;
+	int sig;
 
-	/*
-	 * The second mapping's uAPI call is made once before the first
-	 * mapping exists (a cookie is then cached; a DMABUF design makes a
-	 * fresh one below, the per-BAR flag sets its state again), so that a
-	 * uAPI that refuses it outright shows here; record() checks that the
-	 * cookie's same-page refusals come from mmap() itself.
-	 */
-	ret = self->p.ops->handle(&self->p, second, OTHER_OFF, PAGE, &fd, &off);
-	if (ret) {
-		refused(self, -ret);
-		return;
-	}
 	a = map(self, first, OTHER_OFF, PAGE, 0);
 	if (a == MAP_FAILED) {
 		refused(self, errno);
@@ -578,16 +562,28 @@ static volatile uint8_t *live_window(struct _test_data_design *self)
 	return win;
 }
 
-/* Legacy users next to WC: a fixed-offset UC mapping of another page. */
-TEST_F(design, fixed_offset_while_wc)
+/*
+ * The case's VFIO device file, or -1 with the cell n/a (sysfs has
+ * none).
+ */
+static int vfio_device_or_na(struct _test_data_design *self)
 {
 	int dev = wctb_provider_device(&self->p);
-	volatile uint8_t *p;
 
 	if (dev < 0) {
 		snprintf(self->cell, CELL_LEN, "n/a");
 		snprintf(self->detail, DETAIL_LEN, "no VFIO device file");
-	} else if (live_window(self)) {
+	}
+	return dev;
+}
+
+/* Legacy users next to WC: a fixed-offset UC mapping of another page. */
+TEST_F(design, fixed_offset_while_wc)
+{
+	int dev = vfio_device_or_na(self);
+	volatile uint8_t *p;
+
+	if (dev >= 0 && live_window(self)) {
 		p = wctb_map(dev, WCTB_FIXED_OFFSET(BAR2) + OTHER_OFF, PAGE);
 		if (p == MAP_FAILED) {
 			snprintf(self->p.why, sizeof(self->p.why),
@@ -604,15 +600,12 @@ TEST_F(design, fixed_offset_while_wc)
 /* pwrite() of one line of another page while a WC window is live. */
 TEST_F(design, pwrite_while_wc)
 {
-	int dev = wctb_provider_device(&self->p);
+	int dev = vfio_device_or_na(self);
 	uint64_t buf[WCTB_LINE_WORDS] = { 1, 2, 3, 4, 5, 6, 7, 8 };
 	struct arrival a;
 	ssize_t n;
 
-	if (dev < 0) {
-		snprintf(self->cell, CELL_LEN, "n/a");
-		snprintf(self->detail, DETAIL_LEN, "no VFIO device file");
-	} else if (live_window(self)) {
+	if (dev >= 0 && live_window(self)) {
 		wctb_reset_counters(&self->regs);
 		n = pwrite(dev, buf, sizeof(buf),
 			   WCTB_FIXED_OFFSET(BAR2) + OTHER_OFF);
@@ -667,29 +660,17 @@ TEST_F(design, memory_disable_refault)
 	RECORD();
 }
 
-/* Whether the page at @va is in this process's page tables. */
-static int page_present(const volatile void *va)
-{
-	char line[256];
-
-	return !wctb_ptdump_line(va, line, sizeof(line)) &&
-	       strstr(line, "USR") != NULL;
-}
-
 /*
  * VFIO_DEVICE_RESET under a live WC mapping: its PTEs must go (the zap
  * that revokes it), then the same mapping faults back in with its type.
  */
 TEST_F(design, reset_refault)
 {
-	int dev = wctb_provider_device(&self->p);
+	int dev = vfio_device_or_na(self);
 	volatile uint8_t *win;
 
-	if (dev < 0) {
-		snprintf(self->cell, CELL_LEN, "n/a");
-		snprintf(self->detail, DETAIL_LEN, "no VFIO device file");
-	} else if ((win = live_window(self))) {
-		if (!page_present(win)) {
+	if (dev >= 0 && (win = live_window(self))) {
+		if (!wctb_page_present(win)) {
 			/* Without a page-table view nothing below could fail. */
 			snprintf(self->cell, CELL_LEN, "untested");
 			snprintf(self->detail, DETAIL_LEN,
@@ -698,7 +679,7 @@ TEST_F(design, reset_refault)
 			snprintf(self->p.why, sizeof(self->p.why),
 				 "VFIO_DEVICE_RESET: %s", strerror(errno));
 			refused(self, errno);
-		} else if (page_present(win)) {
+		} else if (wctb_page_present(win)) {
 			/* The BAR is back where it was: only a zap shows. */
 			snprintf(self->cell, CELL_LEN, "not revoked");
 			snprintf(self->detail, DETAIL_LEN,

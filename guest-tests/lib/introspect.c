@@ -77,3 +77,11 @@ int wctb_debug_kernel(void)
 {
 	return !access("/sys/kernel/debug/kmemleak", F_OK);
 }
+
+int wctb_page_present(const volatile void *va)
+{
+	char line[256];
+
+	return !wctb_ptdump_line(va, line, sizeof(line)) &&
+	       strstr(line, "USR") != NULL;
+}

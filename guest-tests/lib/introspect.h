@@ -21,6 +21,13 @@ int wctb_pat_memtype(uint64_t start, uint64_t end, char *type, size_t len);
  */
 int wctb_ptdump_line(const volatile void *va, char *line, size_t len);
 
+/*
+ * 1 if the user page at @va is mapped in this process's page tables (the
+ * debugfs page table dump; /proc/self/pagemap does not walk PFN
+ * mappings), else 0.
+ */
+int wctb_page_present(const volatile void *va);
+
 /* One number from /proc/meminfo in KiB ("Slab", "MemAvailable"), or -errno. */
 long wctb_meminfo_kib(const char *field);
 

@@ -131,33 +131,30 @@ static int dmabuf_export_fd(int device, uint64_t bar_off, size_t len)
  * no DMABUF, ENOENT for an unknown attribute).  0 or -errno, -EPROTO when
  * feature 14 answers but not as MEMATTR does.
  */
-/* Which step of memattr_probe_device() failed, for the SKIP reason. */
-static const char *memattr_step;
-
-static int memattr_probe_device(int device)
+static int memattr_probe_device(int device, const char **step)
 {
 	int ret, buf;
 
-	memattr_step = "PROBE of VFIO_DEVICE_FEATURE_DMA_BUF (11, DMABUF export)";
+	*step = "PROBE of VFIO_DEVICE_FEATURE_DMA_BUF (11, DMABUF export)";
 	ret = device_feature(device, VFIO_DEVICE_FEATURE_PROBE |
 			     VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_BUF,
 			     NULL, 0);
 	if (ret)
 		return ret;
-	memattr_step = "PROBE of SET VFIO_DEVICE_FEATURE_DMA_BUF_MEMATTR (14)";
+	*step = "PROBE of SET VFIO_DEVICE_FEATURE_DMA_BUF_MEMATTR (14)";
 	ret = device_feature(device, VFIO_DEVICE_FEATURE_PROBE |
 			     VFIO_DEVICE_FEATURE_SET |
 			     VFIO_DEVICE_FEATURE_DMA_BUF_MEMATTR, NULL, 0);
 	if (ret)
 		return ret;
-	memattr_step = "SET DMA_BUF_MEMATTR with dmabuf_fd -1 (posted: EBADF)";
+	*step = "SET DMA_BUF_MEMATTR with dmabuf_fd -1 (posted: EBADF)";
 	if (memattr_set(device, -1, VFIO_DEVICE_FEATURE_DMA_BUF_MEMATTR_WC) != -EBADF)
 		return -EPROTO;
-	memattr_step = "exporting a one-page DMABUF of BAR2";
+	*step = "exporting a one-page DMABUF of BAR2";
 	buf = dmabuf_export_fd(device, 0, WCTB_PAGE_SIZE);
 	if (buf < 0)
 		return buf;
-	memattr_step = "SET DMA_BUF_MEMATTR with an unknown attribute (posted: ENOENT)";
+	*step = "SET DMA_BUF_MEMATTR with an unknown attribute (posted: ENOENT)";
 	ret = memattr_set(device, buf, ~0u) == -ENOENT ? 0 : -EPROTO;
 	close(buf);
 	return ret;
@@ -165,19 +162,8 @@ static int memattr_probe_device(int device)
 
 static const char *memattr_probe(const char *bdf, char *why, size_t len)
 {
-	const char *no, *err;
-	char error[96];
-
-	memattr_step = NULL;
-	no = wctb_provider_probe_vfio(bdf, why, len, memattr_probe_device,
-				      "DMA_BUF_MEMATTR probe");
-	err = no ? strstr(why, "probe: ") : NULL;
-	if (err && memattr_step) {
-		/* "DMA_BUF_MEMATTR probe: ERROR" becomes "STEP: ERROR". */
-		snprintf(error, sizeof(error), "%s", err + strlen("probe: "));
-		snprintf(why, len, "%s: %s", memattr_step, error);
-	}
-	return no;
+	return wctb_provider_probe_vfio(bdf, why, len, memattr_probe_device,
+					"DMA_BUF_MEMATTR probe");
 }
 
 /* A DMABUF of BAR2's range, kept for the teardown: its fd or -errno. */
@@ -244,7 +230,7 @@ static int set_region_flags(int device, uint32_t flags)
  * and for WC on BAR4 (not prefetchable); -EPROTO when the ioctl answers
  * otherwise.
  */
-static int flag_check(int device)
+static int flag_check(int device, const char **what)
 {
 	/* The calls that change nothing first: they identify the uAPI. */
 	int ret = set_region_flags_of(device, 6, 0);

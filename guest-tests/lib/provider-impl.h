@@ -21,10 +21,12 @@ int wctb_provider_vfio_memory_enable(struct wctb_provider *p, int on);
 /*
  * A probe: open @bdf through VFIO, call @check (NULL: none) on the device
  * file, close it.  NULL, or why not in @why ("@what: error" when @check
- * returned -errno).
+ * returned -errno; @check may point *@what at a better name of the step
+ * that failed).
  */
 const char *wctb_provider_probe_vfio(const char *bdf, char *why, size_t len,
-				     int (*check)(int device), const char *what);
+				     int (*check)(int device, const char **what),
+				     const char *what);
 
 extern const struct wctb_provider_ops wctb_dmabuf_memattr_ops;
 extern const struct wctb_provider_ops wctb_bar_wc_flag_ops;

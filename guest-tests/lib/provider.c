@@ -32,12 +32,6 @@ int wctb_provider_fail(struct wctb_provider *p, int err, const char *fmt, ...)
 	return err;
 }
 
-int wctb_provider_na(struct wctb_provider *p, const char *why)
-{
-	p->na = 1;
-	return wctb_provider_fail(p, -EOPNOTSUPP, "%s", why);
-}
-
 int wctb_provider_keep_fd(struct wctb_provider *p, int fd)
 {
 	if (p->nfds == WCTB_PROVIDER_MAX_FDS) {
@@ -69,7 +63,8 @@ int wctb_provider_vfio_memory_enable(struct wctb_provider *p, int on)
 }
 
 const char *wctb_provider_probe_vfio(const char *bdf, char *why, size_t len,
-				     int (*check)(int device), const char *what)
+				     int (*check)(int device, const char **what),
+				     const char *what)
 {
 	struct wctb_vfio v;
 	int ret = wctb_vfio_open(&v, bdf, NULL);
@@ -79,7 +74,7 @@ const char *wctb_provider_probe_vfio(const char *bdf, char *why, size_t len,
 			 strerror(-ret));
 		return why;
 	}
-	ret = check ? check(v.device) : 0;
+	ret = check ? check(v.device, &what) : 0;
 	wctb_vfio_close(&v);
 	if (!ret)
 		return NULL;
@@ -109,14 +104,11 @@ static int sysfs_open(struct wctb_provider *p)
 static int sysfs_handle(struct wctb_provider *p, enum wctb_want want,
 			uint64_t bar_off, size_t len, int *fd, uint64_t *off)
 {
-	char path[128];
-	int f;
+	const char *file = want == WCTB_WANT_WC ? "resource2_wc" : "resource2";
+	int f = wctb_open_sysfs_file(p->bdf, file);
 
-	snprintf(path, sizeof(path), WCTB_PCI_DEVICES "/%s/resource%d%s",
-		 p->bdf, BAR2, want == WCTB_WANT_WC ? "_wc" : "");
-	f = open(path, O_RDWR | O_CLOEXEC);
 	if (f < 0)
-		return wctb_provider_fail(p, -errno, "%s: %s", path,
+		return wctb_provider_fail(p, -errno, "%s: %s", file,
 					  strerror(errno));
 	*fd = wctb_provider_keep_fd(p, f);
 	*off = bar_off;
@@ -126,25 +118,14 @@ static int sysfs_handle(struct wctb_provider *p, enum wctb_want want,
 /* The command register through the PCI core's config file. */
 static int sysfs_memory_enable(struct wctb_provider *p, int on)
 {
-	char path[128];
-	uint16_t cmd;
-	int f, ret = 0;
+	int f = wctb_open_sysfs_file(p->bdf, "config"), ret;
 
-	snprintf(path, sizeof(path), WCTB_PCI_DEVICES "/%s/config", p->bdf);
-	f = open(path, O_RDWR | O_CLOEXEC);
 	if (f < 0)
-		return wctb_provider_fail(p, -errno, "%s: %s", path,
-					  strerror(errno));
-	if (pread(f, &cmd, 2, 4) != 2) {
-		ret = -errno;
-	} else {
-		cmd = on ? cmd | 0x2 : cmd & ~0x2;	/* PCI_COMMAND_MEMORY */
-		if (pwrite(f, &cmd, 2, 4) != 2)
-			ret = -errno;
-	}
+		return wctb_provider_fail(p, -errno, "config: %s", strerror(errno));
+	ret = wctb_command_memory(f, 0, on);
 	close(f);
-	return ret ? wctb_provider_fail(p, ret, "%s: %s", path,
-					strerror(-ret)) : 0;
+	return ret ? wctb_provider_fail(p, ret, "config: memory enable=%d: %s",
+					on, strerror(-ret)) : 0;
 }
 
 static const struct wctb_provider_ops sysfs_ops = {
@@ -166,8 +147,6 @@ static const char *fixed_probe(const char *bdf, char *why, size_t len)
 static int fixed_handle(struct wctb_provider *p, enum wctb_want want,
 			uint64_t bar_off, size_t len, int *fd, uint64_t *off)
 {
-	if (want == WCTB_WANT_WC)
-		return wctb_provider_na(p, "the fixed offset maps BARs UC only");
 	*fd = p->v.device;
 	*off = WCTB_FIXED_OFFSET(BAR2) + bar_off;
 	return 0;
@@ -176,6 +155,7 @@ static int fixed_handle(struct wctb_provider *p, enum wctb_want want,
 static const struct wctb_provider_ops fixed_ops = {
 	.name = "fixed-offset",
 	.uapi = "vfio-pci: mmap() at VFIO_PCI_INDEX_TO_OFFSET(2), UC only",
+	.no_wc = "the fixed offset maps BARs UC only",
 	.probe = fixed_probe,
 	.open = wctb_provider_open_vfio,
 	.handle = fixed_handle,
@@ -190,7 +170,7 @@ static int cookie_get(int device, uint32_t flags, uint64_t *offset)
 }
 
 /* The probe: a UC cookie of BAR2 (ENOTTY without the series). */
-static int cookie_check(int device)
+static int cookie_check(int device, const char **what)
 {
 	uint64_t off;
 
@@ -284,7 +264,12 @@ void *wctb_provider_map(struct wctb_provider *p, enum wctb_want want,
 	int fd, ret;
 
 	p->why[0] = 0;
-	p->na = 0;
+	p->na = want == WCTB_WANT_WC && p->ops->no_wc;
+	if (p->na) {
+		wctb_provider_fail(p, -EOPNOTSUPP, "%s", p->ops->no_wc);
+		errno = EOPNOTSUPP;
+		return MAP_FAILED;
+	}
 	ret = p->ops->handle(p, want, bar_off, len, &fd, &off);
 	if (ret) {
 		errno = -ret;

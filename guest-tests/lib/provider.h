@@ -50,8 +50,9 @@ struct wctb_provider {
 	/* bar-wc-flag: the flag was set on BAR2 */
 	int wc_flag_set;
 	/*
-	 * The last wctb_provider_map() failed because the design has no such
-	 * mapping at all (errno EOPNOTSUPP then means n/a, not a refusal).
+	 * The last wctb_provider_map() asked for WC of a design without WC
+	 * mappings (ops->no_wc): errno EOPNOTSUPP then means n/a, not a
+	 * refusal.
 	 */
 	int na;
 	/* Why the last call failed, for the test log. */
@@ -62,6 +63,8 @@ struct wctb_provider_ops {
 	const char *name;
 	/* One line: the uAPI, for the report. */
 	const char *uapi;
+	/* Why the design has no WC mappings at all, or NULL (it has). */
+	const char *no_wc;
 	/*
 	 * NULL if the running kernel offers this uAPI for BAR2, or why not
 	 * (for a SKIP).  Leaves nothing open.
@@ -72,9 +75,8 @@ struct wctb_provider_ops {
 	/*
 	 * The file and offset to mmap() for a @want mapping of BAR2's
 	 * [@bar_off, @bar_off + @len), creating what the uAPI needs for it
-	 * (a DMABUF, the BAR's flag).  0 or -errno (why in p->why); a
-	 * design that has no such mapping at all says so with
-	 * wctb_provider_na().
+	 * (a DMABUF, the BAR's flag).  0 or -errno (why in p->why).  Not
+	 * called for WC when ops->no_wc is set.
 	 */
 	int (*handle)(struct wctb_provider *p, enum wctb_want want,
 		      uint64_t bar_off, size_t len, int *fd, uint64_t *off);
@@ -94,12 +96,6 @@ const struct wctb_provider_ops *wctb_provider_find(const char *name);
 /* Open @ops on device @bdf.  0 or -errno (why in p->why). */
 int wctb_provider_open(struct wctb_provider *p,
 		       const struct wctb_provider_ops *ops, const char *bdf);
-
-/*
- * For handle(): the design has no such mapping (@why says so); sets
- * p->na and returns -EOPNOTSUPP.
- */
-int wctb_provider_na(struct wctb_provider *p, const char *why);
 
 /*
  * mmap() a @want mapping of BAR2's [@bar_off, @bar_off + @len) at an

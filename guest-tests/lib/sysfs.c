@@ -185,7 +185,7 @@ int wctb_sysfs_resource(const char *bdf, int bar, uint64_t *start,
 }
 
 /* Open /sys/bus/pci/devices/BDF/@file for mapping: an fd or -1 (errno). */
-static int open_resource(const char *bdf, const char *file)
+int wctb_open_sysfs_file(const char *bdf, const char *file)
 {
 	char path[256];
 
@@ -206,7 +206,7 @@ static void *map_and_close(int fd, uint64_t off, size_t len)
 
 void *wctb_map_sysfs_resource(const char *bdf, const char *file, size_t *size)
 {
-	int fd = open_resource(bdf, file);
+	int fd = wctb_open_sysfs_file(bdf, file);
 	struct stat st;
 
 	if (fd < 0)
@@ -222,7 +222,7 @@ void *wctb_map_sysfs_resource(const char *bdf, const char *file, size_t *size)
 void *wctb_map_sysfs_range(const char *bdf, const char *file, uint64_t off,
 			   size_t len)
 {
-	int fd = open_resource(bdf, file);
+	int fd = wctb_open_sysfs_file(bdf, file);
 
 	return fd < 0 ? MAP_FAILED : map_and_close(fd, off, len);
 }

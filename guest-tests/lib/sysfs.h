@@ -63,6 +63,12 @@ const char *wctb_sysfs_word(const char *bdf, const char *attr, char *buf,
 			    size_t len);
 
 /*
+ * Open /sys/bus/pci/devices/BDF/@file (e.g. "resource2_wc", "config")
+ * read/write: the fd, or -1 with errno set.
+ */
+int wctb_open_sysfs_file(const char *bdf, const char *file);
+
+/*
  * Map all of /sys/bus/pci/devices/BDF/@file (e.g. "resource2_wc") shared;
  * *@size receives the length.  Like mmap(2): MAP_FAILED with errno set.
  */

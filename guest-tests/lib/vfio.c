@@ -290,14 +290,20 @@ int wctb_config_cap(int device, uint8_t id)
 
 int wctb_set_memory_enable(int device, int on)
 {
-	uint64_t off = WCTB_FIXED_OFFSET(VFIO_PCI_CONFIG_REGION_INDEX) + 4;
+	return wctb_command_memory(device,
+				   WCTB_FIXED_OFFSET(VFIO_PCI_CONFIG_REGION_INDEX), on);
+}
+
+int wctb_command_memory(int fd, uint64_t config_off, int on)
+{
+	uint64_t off = config_off + 4;	/* PCI_COMMAND */
 	uint16_t cmd;
 
-	if (pread(device, &cmd, 2, off) != 2)
+	if (pread(fd, &cmd, 2, off) != 2)
 		return -errno;
 	cmd = on ? cmd | 0x2 : cmd & ~0x2;	/* PCI_COMMAND_MEMORY */
-	if (pwrite(device, &cmd, 2, off) != 2 ||
-	    pread(device, &cmd, 2, off) != 2)
+	if (pwrite(fd, &cmd, 2, off) != 2 ||
+	    pread(fd, &cmd, 2, off) != 2)
 		return -errno;
 	return on == !!(cmd & 0x2) ? 0 : -EIO;
 }
@@ -402,7 +408,7 @@ static void on_access_signal(int sig)
 	siglongjmp(access_jmp, sig);
 }
 
-int wctb_access_signal(volatile uint64_t *p, int store)
+int wctb_guarded(void (*fn)(void *arg), void *arg)
 {
 	struct sigaction sa = { .sa_handler = on_access_signal };
 	struct sigaction old_segv, old_bus;
@@ -411,13 +417,31 @@ int wctb_access_signal(volatile uint64_t *p, int store)
 	sigaction(SIGSEGV, &sa, &old_segv);
 	sigaction(SIGBUS, &sa, &old_bus);
 	sig = sigsetjmp(access_jmp, 1);
-	if (!sig) {
-		if (store)
-			*p = 0x5a5a5a5a5a5a5a5aull;
-		else
-			(void)*p;
-	}
+	if (!sig)
+		fn(arg);
 	sigaction(SIGSEGV, &old_segv, NULL);
 	sigaction(SIGBUS, &old_bus, NULL);
 	return sig;
+}
+
+struct access {
+	volatile uint64_t *p;
+	int store;
+};
+
+static void access_once(void *arg)
+{
+	struct access *a = arg;
+
+	if (a->store)
+		*a->p = 0x5a5a5a5a5a5a5a5aull;
+	else
+		(void)*a->p;
+}
+
+int wctb_access_signal(volatile uint64_t *p, int store)
+{
+	struct access a = { .p = p, .store = store };
+
+	return wctb_guarded(access_once, &a);
 }

@@ -114,6 +114,12 @@ int wctb_config_cap(int device, uint8_t id);
 int wctb_set_memory_enable(int device, int on);
 
 /*
+ * The same through any file whose offset @config_off is config space
+ * offset 0 (the VFIO config region, sysfs's config file).
+ */
+int wctb_command_memory(int fd, uint64_t config_off, int on);
+
+/*
  * VFIO_DEVICE_GET_MMAP_COOKIE for region @index with @mmap_flags.  With
  * @probe nothing is created: REGION_INFO says what the region accepts,
  * *@mmap_flags from its VFIO_REGION_INFO_CAP_MMAP_FLAGS capability (0
@@ -145,9 +151,15 @@ int wctb_map_errno(int fd, uint64_t off, size_t len, int prot, int flags);
 	wctb_map_errno(fd, off, len, PROT_READ | PROT_WRITE, MAP_SHARED)
 
 /*
+ * Call @fn(@arg) with SIGBUS and SIGSEGV caught: the signal that ended
+ * it, or 0 when it returned.  Not thread-safe: it swaps the process's
+ * handlers and jumps through one static buffer.
+ */
+int wctb_guarded(void (*fn)(void *arg), void *arg);
+
+/*
  * The signal (SIGBUS, SIGSEGV) an 8-byte store (@store) or load at @p
- * raises, or 0 when the access goes through.  Not thread-safe: it swaps
- * the process's handlers and jumps through one static buffer.
+ * raises, or 0 when the access goes through (wctb_guarded()).
  */
 int wctb_access_signal(volatile uint64_t *p, int store);
 
